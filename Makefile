@@ -1,0 +1,31 @@
+# The two commands a new user needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test bench clean
+
+$(VENV)/.runtime: requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+## Set up, then serve on http://127.0.0.1:8000 with the embedded SQLite database (local credentials).
+run: $(VENV)/.runtime
+	BULK_ENV=$${BULK_ENV:-development} $(BIN)/gunicorn --config gunicorn.conf.py
+
+## Set up, then run the whole test suite.
+test: $(VENV)/.dev
+	$(BIN)/python -m pytest
+
+## Print the benchmark figures (not part of the tests).
+bench: $(VENV)/.dev
+	$(BIN)/python bench/storage.py
+	$(BIN)/python bench/http_submit.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

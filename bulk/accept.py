@@ -1,0 +1,156 @@
+"""Turning a request's items into a stored bulk: validate, serialise, hash, enqueue (spec 2-4)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import uuid
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from bulk import queue
+from bulk.auth import Caller
+from bulk.catalogue import Route
+from bulk.errors import MAX_ITEMS, WebapiError, not_authorized
+from bulk.jsonutil import php_json_encode
+from schemas.base import DataObject, normalise_key
+
+ACCEPTED = "accepted"
+REJECTED = "rejected"
+
+
+@dataclass(frozen=True)
+class AcceptPolicy:
+    max_items: int
+    reject_invalid_items: bool
+    secret: bytes
+
+
+@dataclass(frozen=True)
+class RequestItem:
+    """One entry of `request_items` in the 202 answer."""
+
+    id: int
+    data_hash: str | None
+    status: str
+    error_message: str | None = None
+    error_code: int | None = None
+
+
+@dataclass(frozen=True)
+class Accepted:
+    bulk_uuid: str
+    request_items: list[RequestItem]
+
+    @property
+    def errors(self) -> bool:
+        return any(item.status == REJECTED for item in self.request_items)
+
+
+def accept(route: Route, items: Sequence[tuple[int | str, Any]], store_id: int, caller: Caller,
+           policy: AcceptPolicy, now: float) -> Accepted:
+    """Validate every item, then store the bulk with one open operation per accepted item."""
+    if len(items) > policy.max_items:
+        raise WebapiError(MAX_ITEMS, {"type": route.item_type, "max": policy.max_items})
+    request_items: list[RequestItem] = []
+    operations: list[queue.NewOperation] = []
+    accepted_items: list[dict] = []
+    for position, (key, item) in enumerate(items):
+        arguments = _as_argument_map(item)
+        if arguments is None:
+            continue  # Magento skips scalar items silently: no request item, no operation.
+        operation_key = key if isinstance(key, int) else position
+        problems = route.checker(arguments)
+        if problems:
+            if not policy.reject_invalid_items:
+                raise WebapiError.from_phrases(problems)
+            request_items.append(RequestItem(operation_key, None, REJECTED,
+                                             "; ".join(p.render() for p in problems), 0))
+            continue
+        serialized = serialize_operation(item, store_id)
+        operations.append(queue.NewOperation(operation_key, route.topic_name, route.key, serialized))
+        request_items.append(RequestItem(operation_key, data_hash(policy.secret, serialized), ACCEPTED))
+        accepted_items.append(arguments)
+    _check_restricted_fields(route, accepted_items, caller)
+    bulk_uuid = str(uuid.uuid4())
+    queue.enqueue(queue.NewBulk(bulk_uuid, caller.user_id, int(caller.user_type), route.description,
+                                operations), now)
+    return Accepted(bulk_uuid, request_items)
+
+
+def _as_argument_map(item: Any) -> dict | None:
+    """Objects are argument maps; a JSON array is a PHP array too (keys "0", "1", ...); scalars are not."""
+    if isinstance(item, dict):
+        return item
+    if isinstance(item, list):
+        return {str(index): value for index, value in enumerate(item)}
+    return None
+
+
+def serialize_operation(arguments: dict, store_id: int) -> str:
+    """`serialized_data` as Magento 2.4 stores it: the argument map JSON-encoded inside an envelope."""
+    return php_json_encode({
+        "entity_id": None,
+        "entity_link": "",
+        "meta_information": php_json_encode(arguments),
+        "store_id": str(store_id),
+    })
+
+
+def data_hash(secret: bytes, serialized_data: str) -> str:
+    """Magento's Encryptor::hash(serialized_data, SHA256): a keyed HMAC, lowercase hex."""
+    return hmac.new(secret, serialized_data.encode(), hashlib.sha256).hexdigest()
+
+
+def single_async_arguments(route: Route, body: Any, path_values: dict[str, str]) -> dict:
+    """The one argument map of a single async call: body plus URL values (URL wins).
+
+    For PUT, Magento also writes the last URL value into the entity object of the body when that
+    object has a field of the same name (`PUT /V1/products/:sku` sets `product.sku`).
+    """
+    arguments = dict(body) if isinstance(body, dict) else {}
+    arguments.update(path_values)
+    if route.method == "PUT" and path_values and route.schema is not None:
+        name, value = list(path_values.items())[-1]
+        _override_entity_id(route, arguments, name, value)
+    return arguments
+
+
+def _override_entity_id(route: Route, arguments: dict, name: str, value: str) -> None:
+    assert route.schema is not None
+    for argument, field in route.schema._declared_fields.items():
+        if not isinstance(field, DataObject):
+            continue
+        # Only the first entity argument is considered, as in Magento's ParamsOverrider.
+        entity_key = _find_key(arguments, argument)
+        entity = arguments.get(entity_key) if entity_key is not None else None
+        target = field.nested.key_map().get(normalise_key(name))
+        if isinstance(entity, dict) and target is not None:
+            arguments[entity_key] = {**entity, (_find_key(entity, name) or target): value}
+        return
+
+
+def _find_key(mapping: dict, name: str) -> str | None:
+    """The key of `mapping` that Magento would read for `name` (case and underscores ignored)."""
+    wanted = normalise_key(name)
+    return next((key for key in mapping if isinstance(key, str) and normalise_key(key) == wanted), None)
+
+
+def lookup(mapping: Any, dotted: str) -> Any:
+    """`customer.group_id` inside an argument map, matching keys like Magento does."""
+    value = mapping
+    for part in dotted.split("."):
+        if not isinstance(value, dict):
+            return None
+        key = _find_key(value, part)
+        value = value.get(key) if key is not None else None
+    return value
+
+
+def _check_restricted_fields(route: Route, items: list[dict], caller: Caller) -> None:
+    """Magento rejects the whole request when a field needs a resource the caller lacks (APSB25-08)."""
+    for dotted, resource in route.restricted_fields.items():
+        if caller.is_allowed([resource]):
+            continue
+        if any(lookup(item, dotted) is not None for item in items):
+            raise not_authorized([resource])

@@ -1,0 +1,255 @@
+"""Settings: read once from the environment (or a mapping in tests), validated, immutable."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+PRODUCTION = "production"
+DEVELOPMENT = "development"
+
+# Local runs get documented credentials so `make run` works out of the box; production has none.
+DEVELOPMENT_ADMIN_PASSWORD = "admin123"
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or malformed; the message names the variable and what it expects."""
+
+
+def _text(name: str, raw: Any) -> str:
+    return str(raw).strip()
+
+
+def _positive_int(name: str, raw: Any) -> int:
+    try:
+        value = int(str(raw).strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be a positive integer, got {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be a positive integer, got {raw!r}")
+    return value
+
+
+def _non_negative_int(name: str, raw: Any) -> int:
+    try:
+        value = int(str(raw).strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer >= 0, got {raw!r}") from None
+    if value < 0:
+        raise ConfigError(f"{name} must be an integer >= 0, got {raw!r}")
+    return value
+
+
+def _positive_float(name: str, raw: Any) -> float:
+    try:
+        value = float(str(raw).strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be a positive number, got {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be a positive number, got {raw!r}")
+    return value
+
+
+def _flag(name: str, raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"{name} must be one of 1/0, true/false, yes/no, on/off, got {raw!r}")
+
+
+def _choice(*allowed: str) -> Callable[[str, Any], str]:
+    def parse(name: str, raw: Any) -> str:
+        value = str(raw).strip().lower()
+        if value not in allowed:
+            raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
+        return value
+
+    return parse
+
+
+def _stores(name: str, raw: Any) -> dict[str, int]:
+    """Parse `code:id,code:id`; the first code is the default store."""
+    stores: dict[str, int] = {}
+    for part in str(raw).split(","):
+        part = part.strip()
+        if not part:
+            continue
+        code, sep, store_id = part.partition(":")
+        code = code.strip()
+        if not sep or not code or not store_id.strip().isdigit():
+            raise ConfigError(f"{name} must look like 'default:1,fr:2', got {raw!r}")
+        if code == "all":
+            raise ConfigError(f"{name}: 'all' is reserved for the admin store (id 0)")
+        stores[code] = int(store_id)
+    if not stores:
+        raise ConfigError(f"{name} must name at least one store, got {raw!r}")
+    return stores
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One environment variable: its default, its parser and the attribute it fills."""
+
+    env: str
+    attr: str
+    default: Any
+    parse: Callable[[str, Any], Any]
+    doc: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("BULK_ENV", "env", PRODUCTION, _choice(PRODUCTION, DEVELOPMENT),
+            "`production` (no default credentials) or `development` (generated secret, local admin)."),
+    Setting("DATABASE_URL", "database_url", None, _text,
+            "`sqlite:///path/to/file.sqlite3`; default: `sqlite:///<BULK_DATA_DIR>/bulk.sqlite3`."),
+    Setting("BULK_DATA_DIR", "data_dir", str(PROJECT_ROOT / "data"), _text,
+            "Folder for the default SQLite file and the generated development secret."),
+    Setting("BULK_SECRET_KEY", "secret_key", None, _text,
+            "HMAC key for `data_hash` and token signing. Required in production (16+ characters); "
+            "generated and kept in `<BULK_DATA_DIR>/secret_key` in development."),
+    Setting("BULK_ADMIN_USERNAME", "admin_username", "admin", _text,
+            "The admin account that can get a token."),
+    Setting("BULK_ADMIN_PASSWORD", "admin_password", None, _text,
+            f"Its password. Required in production; `{DEVELOPMENT_ADMIN_PASSWORD}` in development."),
+    Setting("BULK_TOKEN_LIFETIME_HOURS", "token_lifetime_hours", 4, _positive_float,
+            "Lifetime of admin tokens (Magento's default: 4 hours)."),
+    Setting("BULK_LOGIN_MAX_FAILURES", "login_max_failures", 6, _non_negative_int,
+            "Failed sign-ins in a row that lock the admin account (0 disables locking)."),
+    Setting("BULK_LOGIN_LOCK_MINUTES", "login_lock_minutes", 30, _positive_float,
+            "How long a locked account stays locked."),
+    Setting("BULK_MAX_ITEMS", "max_items", 5000, _positive_int,
+            "Items allowed in one bulk request (Magento's async input limit)."),
+    Setting("BULK_MAX_BODY_BYTES", "max_body_bytes", 32 * 1024 * 1024, _positive_int,
+            "Largest request body accepted; larger ones get 413."),
+    Setting("BULK_INVALID_ITEMS", "invalid_items", "fail-request", _choice("fail-request", "reject-item"),
+            "`fail-request`: the first invalid item fails the whole request with 400 (Magento). "
+            "`reject-item`: invalid items are answered `rejected`, valid ones are accepted."),
+    Setting("BULK_RESPONSE_SHAPE", "response_shape", "magento", _choice("magento", "seed"),
+            "`magento`: `request_items` is a list (Magento 2.3+). `seed`: `request_items` is "
+            "`{\"items\": [...]}` as in the pre-release documentation."),
+    Setting("BULK_STORES", "stores", "default:1", _stores,
+            "Known store codes and their ids, `code:id,...`; the first is the default store. "
+            "`all` (store 0) is always known."),
+    Setting("BULK_ROUTES_FILE", "routes_file", None, _text,
+            "A JSON file of extra routes (see \"Adding routes\")."),
+    Setting("BULK_WORKER", "worker_enabled", True, _flag,
+            "Start the drainer thread in each serving process."),
+    Setting("BULK_WORKER_BATCH", "worker_batch", 100, _positive_int,
+            "Operations claimed per batch by the drainer."),
+    Setting("BULK_LEASE_SECONDS", "lease_seconds", 60.0, _positive_float,
+            "How long a claim lasts before another drainer may take the operation over."),
+    Setting("BULK_POLL_SECONDS", "poll_seconds", 0.5, _positive_float,
+            "How often an idle drainer looks for work submitted to other processes."),
+    Setting("BULK_DB_BUSY_TIMEOUT", "db_busy_timeout", 5.0, _positive_float,
+            "Seconds a request waits for a locked SQLite database before answering 503."),
+    Setting("BULK_BUSY_RETRY_AFTER", "busy_retry_after", 1, _positive_int,
+            "`Retry-After` seconds sent with 503 when the database is busy."),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The validated configuration of one service instance."""
+
+    env: str = PRODUCTION
+    database_url: str | None = None
+    data_dir: str = str(PROJECT_ROOT / "data")
+    secret_key: str | None = None
+    admin_username: str = "admin"
+    admin_password: str | None = None
+    token_lifetime_hours: float = 4
+    login_max_failures: int = 6
+    login_lock_minutes: float = 30
+    max_items: int = 5000
+    max_body_bytes: int = 32 * 1024 * 1024
+    invalid_items: str = "fail-request"
+    response_shape: str = "magento"
+    stores: dict[str, int] = field(default_factory=lambda: {"default": 1})
+    routes_file: str | None = None
+    worker_enabled: bool = True
+    worker_batch: int = 100
+    lease_seconds: float = 60.0
+    poll_seconds: float = 0.5
+    db_busy_timeout: float = 5.0
+    busy_retry_after: int = 1
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == PRODUCTION
+
+    @property
+    def default_store_code(self) -> str:
+        return next(iter(self.stores))
+
+    @property
+    def secret(self) -> bytes:
+        assert self.secret_key, "settings were not finalised"
+        return self.secret_key.encode()
+
+
+def load_settings(overrides: Mapping[str, Any] | None = None,
+                  environ: Mapping[str, str] | None = None) -> Settings:
+    """Read settings from `environ` (default: os.environ), `overrides` winning; fill and check defaults."""
+    environ = os.environ if environ is None else environ
+    overrides = dict(overrides or {})
+    unknown = sorted(key for key in overrides if key not in {s.env for s in SETTINGS})
+    if unknown:
+        raise ConfigError(f"Unknown setting(s): {', '.join(unknown)}")
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        raw = overrides.get(setting.env, environ.get(setting.env))
+        if raw is None or (isinstance(raw, str) and raw.strip() == "" and setting.default is not None):
+            raw = setting.default
+        values[setting.attr] = None if raw is None else setting.parse(setting.env, raw)
+    return _finalise(Settings(**values))
+
+
+def _finalise(settings: Settings) -> Settings:
+    """Fill what depends on the mode: database location, secret, admin password."""
+    data_dir = Path(settings.data_dir)
+    database_url = settings.database_url or f"sqlite:///{data_dir / 'bulk.sqlite3'}"
+    if settings.is_production:
+        if not settings.secret_key or len(settings.secret_key) < 16:
+            raise ConfigError("BULK_SECRET_KEY must be set (16+ characters) in production "
+                              "(BULK_ENV=production). For a local run set BULK_ENV=development.")
+        if not settings.admin_password:
+            raise ConfigError("BULK_ADMIN_PASSWORD must be set in production (BULK_ENV=production). "
+                              "For a local run set BULK_ENV=development.")
+        return replace(settings, database_url=database_url)
+    return replace(
+        settings,
+        database_url=database_url,
+        secret_key=settings.secret_key or _persistent_development_secret(data_dir),
+        admin_password=settings.admin_password or DEVELOPMENT_ADMIN_PASSWORD,
+    )
+
+
+def _persistent_development_secret(data_dir: Path) -> str:
+    """Keep one generated secret per data folder so tokens and hashes survive restarts."""
+    path = data_dir / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    data_dir.mkdir(parents=True, exist_ok=True)
+    candidate = data_dir / f".secret_key.{os.getpid()}.{secrets.token_hex(4)}"
+    fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_hex(32))
+    try:
+        # link() never replaces: when several workers start at once, one key wins and all read it.
+        os.link(candidate, path)
+    except FileExistsError:
+        pass
+    finally:
+        candidate.unlink()
+    return path.read_text().strip()

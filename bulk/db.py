@@ -1,0 +1,78 @@
+"""The database: declared once, bound late to SQLite (default) or PostgreSQL from a URL."""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+from urllib.parse import urlparse
+
+import peewee
+from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
+
+from bulk.config import ConfigError
+
+database = peewee.DatabaseProxy()
+
+# WAL lets readers (status polls) run while a writer commits; FULL makes an answered 202 survive a
+# power cut, not only a process kill; foreign keys give the bulk -> operations cascade.
+SQLITE_PRAGMAS = {
+    "journal_mode": "wal",
+    "synchronous": "full",
+    "foreign_keys": 1,
+    "temp_store": "memory",
+}
+
+
+def open_database(url: str, busy_timeout: float = 5.0) -> peewee.Database:
+    """A pooled database for `sqlite:///path` or `postgresql://...` (connections open lazily)."""
+    parsed = urlparse(url)
+    if parsed.scheme == "sqlite":
+        path = parsed.path[1:] if parsed.path.startswith("/") else parsed.path
+        if not path or path == ":memory:":
+            raise ConfigError("DATABASE_URL: in-memory SQLite is not supported (every connection would "
+                              "see its own empty database); give a file path, sqlite:///path/file.sqlite3")
+        # The pool's own `timeout` is how long to wait for a free pooled connection; SQLite's lock
+        # wait is the busy_timeout pragma.
+        pragmas = {**SQLITE_PRAGMAS, "busy_timeout": int(busy_timeout * 1000)}
+        # "Created on first start": the file appears at first connection, its folder now.
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return PooledSqliteDatabase(
+            path, pragmas=pragmas, check_same_thread=False,
+            max_connections=32, stale_timeout=300, timeout=30)
+    if parsed.scheme in ("postgres", "postgresql"):
+        return PooledPostgresqlDatabase(
+            parsed.path.lstrip("/"), user=parsed.username, password=parsed.password,
+            host=parsed.hostname, port=parsed.port, max_connections=32, stale_timeout=300, timeout=30)
+    raise ConfigError(f"DATABASE_URL: unsupported scheme {parsed.scheme!r}; "
+                      "use sqlite:///path/file.sqlite3 or postgresql://user@host/db")
+
+
+def is_sqlite() -> bool:
+    return isinstance(database.obj, peewee.SqliteDatabase)
+
+
+def is_postgresql() -> bool:
+    return isinstance(database.obj, peewee.PostgresqlDatabase)
+
+
+@contextmanager
+def write_transaction() -> Iterator[None]:
+    """A transaction that takes the write lock up front on SQLite.
+
+    A deferred BEGIN that reads first and writes later fails at once with "database is locked" when
+    another process writes meanwhile; BEGIN IMMEDIATE waits for the busy timeout instead.
+    """
+    with database.atomic("IMMEDIATE") if is_sqlite() else database.atomic():
+        yield
+
+
+_schema_lock = threading.Lock()
+
+
+def create_schema(models: list[type[peewee.Model]]) -> None:
+    """Create missing tables and indexes; safe to call from several processes at once."""
+    with _schema_lock, database.connection_context():
+        with write_transaction():
+            database.create_tables(models, safe=True)

@@ -1,0 +1,135 @@
+"""Every error the service answers, and the one place that renders them in Magento's shape."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any, Sequence
+
+import peewee
+from flask import Flask
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
+
+from bulk.jsonutil import json_response
+from bulk.phrases import Parameters, Phrase
+
+log = logging.getLogger(__name__)
+
+# Message texts clients match against, quoted exactly from Magento.
+CANNOT_PROCESS = "Specified request cannot be processed."
+NO_ROUTE = "Request does not match any route."
+METHOD_INVALID = "Request method is invalid."
+DECODING_ERROR = "Decoding error."
+CONTENT_TYPE_EMPTY = "Content-Type header is empty."
+CONTENT_TYPE_INVALID = "Content-Type header is invalid."
+CHARSET_UNSUPPORTED = "UTF-8 is the only supported charset."
+NOT_AUTHORIZED = "The consumer isn't authorized to access %resources."
+REQUIRED_FIELD = '"%fieldName" is required. Enter and try again.'
+UNSUPPORTED_FIELD = '"%fieldName" is not supported. Correct the field name and try again.'
+INVALID_TYPE = 'The "%value" value\'s type is invalid. The "%type" type was expected. Verify and try again.'
+MANY_INPUT_ERRORS = "One or more input exceptions have occurred."
+MAX_ITEMS = 'Maximum items of type "%type" is %max'
+BULK_NOT_FOUND = "Bulk uuid %bulkUuid not exist"
+SIGN_IN_FAILED = ("The account sign-in was incorrect or your account is disabled temporarily. "
+                  "Please wait and try again later.")
+GET_WITH_ALL = "Cannot perform GET operation with store code 'all'"
+INTERNAL_ERROR = "Internal Error. Details are available in Magento log file. Report ID: %1"
+
+# Our own texts, for situations Magento answers with a web server page or not at all.
+BODY_TOO_LARGE = "The request body is larger than %max bytes."
+DATABASE_BUSY = "The service is busy. Try again in %seconds second(s)."
+DATABASE_UNAVAILABLE = "The service cannot reach its database. Try again in %seconds second(s)."
+
+
+class WebapiError(Exception):
+    """An error answered to the client as `{"message", "errors"?, "code"?, "parameters"?}`."""
+
+    def __init__(self, message: str, parameters: Parameters = None, *, status: int = 400,
+                 errors: Sequence[Phrase] | None = None, code: int = 0,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.parameters = parameters
+        self.status = status
+        self.errors = list(errors or [])
+        self.code = code
+        self.headers = headers or {}
+
+    @classmethod
+    def from_phrases(cls, phrases: Sequence[Phrase], status: int = 400) -> "WebapiError":
+        """One phrase is the error itself; several aggregate as Magento's InputException does."""
+        if len(phrases) == 1:
+            return cls(str(phrases[0]), phrases[0].parameters, status=status)
+        return cls(MANY_INPUT_ERRORS, status=status, errors=phrases)
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"message": self.message}
+        if self.errors:
+            body["errors"] = [_phrase_body(phrase) for phrase in self.errors]
+        if self.code:
+            body["code"] = self.code
+        if self.parameters:
+            body["parameters"] = self.parameters
+        return body
+
+
+def _phrase_body(phrase: Phrase) -> dict[str, Any]:
+    body: dict[str, Any] = {"message": str(phrase)}
+    if phrase.parameters:
+        body["parameters"] = phrase.parameters
+    return body
+
+
+def cannot_process() -> WebapiError:
+    return WebapiError(CANNOT_PROCESS, status=400)
+
+
+def no_route() -> WebapiError:
+    return WebapiError(NO_ROUTE, status=404)
+
+
+def not_authorized(resources: Sequence[str]) -> WebapiError:
+    return WebapiError(NOT_AUTHORIZED, {"resources": ", ".join(resources)}, status=401)
+
+
+def bulk_not_found(bulk_uuid: str) -> WebapiError:
+    return WebapiError(BULK_NOT_FOUND, {"bulkUuid": bulk_uuid}, status=404)
+
+
+def register_error_handlers(app: Flask, busy_retry_after: int) -> None:
+    """Render every failure as a Magento error body; never an HTML page, never a stack trace."""
+
+    @app.errorhandler(WebapiError)
+    def webapi_error(error: WebapiError):
+        return json_response(error.body(), error.status, error.headers)
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        if isinstance(error, MethodNotAllowed):
+            return webapi_error(WebapiError(METHOD_INVALID, status=400))
+        if isinstance(error, RequestEntityTooLarge):
+            return webapi_error(WebapiError(BODY_TOO_LARGE, {"max": app.config["MAX_CONTENT_LENGTH"]},
+                                            status=413))
+        if error.code == 404:
+            return webapi_error(no_route())
+        return webapi_error(WebapiError(error.name, status=error.code or 400))
+
+    @app.errorhandler(peewee.OperationalError)
+    @app.errorhandler(peewee.InterfaceError)
+    def database_error(error: Exception):
+        # Nothing was stored: the write transaction rolled back, so the client may safely resend.
+        log.warning("database unavailable: %s", error)
+        message = DATABASE_BUSY if _is_lock_contention(error) else DATABASE_UNAVAILABLE
+        return webapi_error(WebapiError(message, {"seconds": busy_retry_after}, status=503,
+                                        headers={"Retry-After": str(busy_retry_after)}))
+
+    @app.errorhandler(Exception)
+    def unexpected_error(error: Exception):
+        report_id = f"webapi-{uuid.uuid4().hex[:13]}"
+        log.exception("unhandled error, report %s", report_id)
+        return webapi_error(WebapiError(INTERNAL_ERROR, [report_id], status=500))
+
+
+def _is_lock_contention(error: Exception) -> bool:
+    text = str(error).lower()
+    return "locked" in text or "busy" in text

@@ -1,0 +1,65 @@
+"""The application factory: settings -> catalogue -> service -> Flask app. No side effects on import."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Mapping
+
+from flask import Flask, g
+
+from bulk.builtin_routes import builtin_catalogue
+from bulk.cli import bulk_cli
+from bulk.clock import Clock
+from bulk.config import load_settings
+from bulk.db import database
+from bulk.errors import register_error_handlers
+from bulk.route_file import load_route_file
+from bulk.service import BulkService
+from bulk.views.dispatch import api
+from bulk.views.health import health
+
+
+def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None = None) -> Flask:
+    """Build an app from the environment; `config` overrides variables by name (tests, embedding)."""
+    settings = load_settings(config)
+    catalogue = builtin_catalogue()
+    if settings.routes_file:
+        load_route_file(settings.routes_file, catalogue)
+    service = BulkService(settings, catalogue, clock or Clock())
+    service.bind()
+
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    # Real clients refuse redirects: never answer 308 for a trailing or doubled slash.
+    app.url_map.strict_slashes = False
+    app.url_map.merge_slashes = False
+    app.extensions["bulk"] = service
+    register_error_handlers(app, settings.busy_retry_after)
+    app.register_blueprint(health)
+    app.register_blueprint(api)
+    app.cli.add_command(bulk_cli)
+    _log_to_stderr()
+
+    @app.before_request
+    def open_database_connection() -> None:
+        service.ensure_ready()
+        g.bulk_connection = database.connection_context()
+        g.bulk_connection.__enter__()
+
+    @app.teardown_request
+    def close_database_connection(error: BaseException | None) -> None:
+        connection = g.pop("bulk_connection", None)
+        if connection is not None:
+            connection.__exit__(None, None, None)
+
+    return app
+
+
+def _log_to_stderr() -> None:
+    """Make the service's warnings visible when the host (gunicorn, flask) has not configured logging."""
+    logger = logging.getLogger("bulk")
+    if not logger.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)

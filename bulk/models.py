@@ -1,0 +1,72 @@
+"""Tables: Magento's `magento_bulk` and `magento_operation` (plus queue columns) and sign-in locks."""
+
+from __future__ import annotations
+
+import peewee
+
+from bulk.db import database
+from bulk.statuses import OperationStatus
+
+
+class BaseModel(peewee.Model):
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+
+class Bulk(BaseModel):
+    """One accepted request. Column names follow Magento's `magento_bulk`."""
+
+    uuid = peewee.CharField(max_length=36, unique=True)
+    user_id = peewee.IntegerField(null=True)
+    user_type = peewee.SmallIntegerField(null=True)
+    description = peewee.CharField(max_length=255)
+    operation_count = peewee.IntegerField()
+    start_time = peewee.DateTimeField(index=True)
+
+    class Meta:
+        table_name = "magento_bulk"
+
+
+class Operation(BaseModel):
+    """One entity of a bulk and its queue state. Only `bulk.queue` writes `status`."""
+
+    id = peewee.BigAutoField()
+    bulk = peewee.ForeignKeyField(Bulk, field=Bulk.uuid, column_name="bulk_uuid",
+                                  object_id_name="bulk_uuid", on_delete="CASCADE", index=False)
+    operation_key = peewee.IntegerField()
+    topic_name = peewee.CharField(max_length=255)
+    # Which catalogue route accepted it ("PUT /V1/products/:sku"): several routes can share a topic.
+    route_key = peewee.CharField(max_length=255)
+    serialized_data = peewee.TextField(null=True)
+    result_serialized_data = peewee.TextField(null=True)
+    status = peewee.SmallIntegerField(default=int(OperationStatus.OPEN))
+    error_code = peewee.IntegerField(null=True)
+    result_message = peewee.TextField(null=True)
+    started_at = peewee.DateTimeField(null=True)
+    # Queue columns: who holds the operation (a claim token) and until when (epoch seconds).
+    claim_token = peewee.CharField(max_length=32, null=True)
+    lease_expires_at = peewee.DoubleField(null=True)
+    attempts = peewee.IntegerField(default=0)
+
+    class Meta:
+        table_name = "magento_operation"
+        indexes = (
+            (("bulk_uuid", "operation_key"), True),
+            # The drainer's claim walks open operations in submission order.
+            (("status", "id"), False),
+        )
+
+
+class AdminLoginLock(BaseModel):
+    """Consecutive failed sign-ins of an admin account, and until when it is locked."""
+
+    username = peewee.CharField(max_length=255, primary_key=True)
+    failures = peewee.IntegerField(default=0)
+    locked_until = peewee.DoubleField(null=True)
+
+    class Meta:
+        table_name = "admin_login_lock"
+
+
+ALL_MODELS: list[type[peewee.Model]] = [Bulk, Operation, AdminLoginLock]

@@ -1,0 +1,170 @@
+"""The queue: store accepted bulks, claim open operations with a lease, record outcomes.
+
+This is the only module that writes an operation's `status`. Every function takes `now` (epoch
+seconds) from its caller, so tests and the drainer decide what time it is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from itertools import groupby
+from typing import Iterable, Sequence
+
+import peewee
+
+from bulk.db import is_postgresql, write_transaction
+from bulk.models import Bulk, Operation
+from bulk.statuses import OperationStatus
+
+# Rows per INSERT/UPDATE statement: below SQLite's bound-variable limit with room to spare.
+_CHUNK = 500
+
+
+def utc_datetime(now: float) -> datetime:
+    """Magento's timestamps: UTC, whole seconds (rendered `YYYY-MM-DD HH:MM:SS`)."""
+    return datetime.fromtimestamp(int(now), tz=timezone.utc).replace(tzinfo=None)
+
+
+@dataclass(frozen=True)
+class NewOperation:
+    operation_key: int
+    topic_name: str
+    route_key: str
+    serialized_data: str
+
+
+@dataclass(frozen=True)
+class NewBulk:
+    uuid: str
+    user_id: int | None
+    user_type: int
+    description: str
+    operations: Sequence[NewOperation]
+
+
+def enqueue(bulk: NewBulk, now: float) -> None:
+    """Store a bulk and all its operations in one transaction: whole or not at all."""
+    with write_transaction():
+        Bulk.insert(uuid=bulk.uuid, user_id=bulk.user_id, user_type=bulk.user_type,
+                    description=bulk.description, operation_count=len(bulk.operations),
+                    start_time=utc_datetime(now)).execute()
+        rows = [(bulk.uuid, op.operation_key, op.topic_name, op.route_key, op.serialized_data)
+                for op in bulk.operations]
+        columns = [Operation.bulk, Operation.operation_key, Operation.topic_name, Operation.route_key,
+                   Operation.serialized_data]
+        for start in range(0, len(rows), _CHUNK):
+            Operation.insert_many(rows[start:start + _CHUNK], fields=columns).execute()
+
+
+@dataclass(frozen=True)
+class ClaimedOperation:
+    """An operation handed to a drainer, valid while its claim token is current."""
+
+    id: int
+    bulk_uuid: str
+    operation_key: int
+    topic_name: str
+    route_key: str
+    serialized_data: str | None
+    attempts: int
+
+
+def _claimable(now: float) -> peewee.Expression:
+    # Open and either never claimed or its lease ran out (the holder died or hung).
+    return (Operation.status == OperationStatus.OPEN) & (
+        Operation.lease_expires_at.is_null() | (Operation.lease_expires_at < now))
+
+
+def has_claimable(now: float) -> bool:
+    """A cheap read, so an idle drainer does not take the write lock to find nothing."""
+    return Operation.select(Operation.id).where(_claimable(now)).limit(1).exists()
+
+
+def claim(token: str, limit: int, lease_seconds: float, now: float) -> list[ClaimedOperation]:
+    """Atomically take up to `limit` claimable operations, oldest first, for `token`."""
+    if not has_claimable(now):
+        return []
+    candidates = (Operation.select(Operation.id).where(_claimable(now))
+                  .order_by(Operation.id).limit(limit))
+    if is_postgresql():
+        # Concurrent claimers skip each other's rows instead of queueing behind them.
+        candidates = candidates.for_update(skip_locked=True)
+    query = (Operation
+             .update(claim_token=token, lease_expires_at=now + lease_seconds,
+                     started_at=utc_datetime(now), attempts=Operation.attempts + 1)
+             .where(Operation.id.in_(candidates))
+             .returning(Operation.id, Operation.bulk, Operation.operation_key, Operation.topic_name,
+                        Operation.route_key, Operation.serialized_data, Operation.attempts))
+    with write_transaction():
+        rows = list(query.tuples().execute())
+    rows.sort()
+    return [ClaimedOperation(*row) for row in rows]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What running one operation produced, in Magento's terms."""
+
+    operation_id: int
+    status: OperationStatus
+    result_message: str | None = None
+    error_code: int | None = None
+    result_serialized_data: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.status not in (OperationStatus.COMPLETE, OperationStatus.RETRIABLY_FAILED,
+                               OperationStatus.NOT_RETRIABLY_FAILED, OperationStatus.REJECTED):
+            raise ValueError(f"an outcome cannot leave an operation {self.status!r}")
+
+
+def _same_write(outcome: Outcome) -> tuple:
+    return (outcome.status, outcome.error_code, outcome.result_message or "",
+            outcome.result_serialized_data or "")
+
+
+def record(token: str, outcomes: Iterable[Outcome]) -> int:
+    """Write outcomes for operations still held by `token`; returns how many rows changed.
+
+    A drainer whose lease expired and was re-claimed by another no longer matches the token,
+    so its late write is dropped instead of overwriting the newer holder's result (fencing).
+    """
+    ordered = sorted(outcomes, key=_same_write)
+    changed = 0
+    with write_transaction():
+        # Identical outcomes (the usual case) go out as one UPDATE per group.
+        for _, group in groupby(ordered, key=_same_write):
+            group = list(group)
+            first = group[0]
+            values = {
+                Operation.status: int(first.status),
+                Operation.error_code: first.error_code,
+                Operation.result_message: first.result_message,
+                Operation.result_serialized_data: first.result_serialized_data,
+                Operation.claim_token: None,
+                Operation.lease_expires_at: None,
+            }
+            if first.status == OperationStatus.COMPLETE:
+                # Magento clears the payload of a successful operation and keeps a failed one's.
+                values[Operation.serialized_data] = None
+            ids = [outcome.operation_id for outcome in group]
+            for start in range(0, len(ids), _CHUNK):
+                changed += (Operation.update(values)
+                            .where(Operation.id.in_(ids[start:start + _CHUNK]),
+                                   Operation.claim_token == token,
+                                   Operation.status == OperationStatus.OPEN)
+                            .execute())
+    return changed
+
+
+def release(token: str) -> int:
+    """Give back every operation `token` still holds, so another drainer can take it at once."""
+    with write_transaction():
+        return (Operation.update(claim_token=None, lease_expires_at=None)
+                .where(Operation.claim_token == token, Operation.status == OperationStatus.OPEN)
+                .execute())
+
+
+def open_count() -> int:
+    """Operations not yet processed (backlog)."""
+    return Operation.select().where(Operation.status == OperationStatus.OPEN).count()

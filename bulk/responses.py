@@ -1,0 +1,83 @@
+"""Magento's JSON bodies, built as plain dicts in Magento's key order (status polls are hot)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Iterable
+
+from bulk.accept import Accepted, RequestItem
+from bulk.models import Bulk
+
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def format_time(value: datetime | str | None) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return value.strftime(TIME_FORMAT)
+
+
+def _request_item(item: RequestItem) -> dict[str, Any]:
+    body: dict[str, Any] = {"id": item.id, "data_hash": item.data_hash, "status": item.status}
+    # Nullable getters: left out when empty, as Magento's output processor does.
+    if item.error_message is not None:
+        body["error_message"] = item.error_message
+    if item.error_code is not None:
+        body["error_code"] = item.error_code
+    return body
+
+
+def async_response(accepted: Accepted, shape: str) -> dict[str, Any]:
+    """The 202 body; `seed` wraps the list as the pre-release documents show."""
+    items = [_request_item(item) for item in accepted.request_items]
+    return {
+        "bulk_uuid": accepted.bulk_uuid,
+        "request_items": {"items": items} if shape == "seed" else items,
+        "errors": accepted.errors,
+    }
+
+
+# Columns read for each status shape, in the order the dict builders below expect.
+SHORT_COLUMNS = ("error_code", "operation_key", "result_message", "status")
+DETAILED_COLUMNS = ("bulk_uuid", "error_code", "operation_key", "result_message",
+                    "result_serialized_data", "serialized_data", "status", "topic_name")
+
+
+def short_operation(row: tuple) -> dict[str, Any]:
+    error_code, key, result_message, status = row
+    return {"error_code": error_code, "id": key, "result_message": result_message, "status": status}
+
+
+def detailed_operation(row: tuple) -> dict[str, Any]:
+    bulk_uuid, error_code, key, result_message, result_data, serialized_data, status, topic = row
+    return {"bulk_uuid": bulk_uuid, "error_code": error_code, "id": key,
+            "result_message": result_message, "result_serialized_data": result_data,
+            "serialized_data": serialized_data, "status": status, "topic_name": topic}
+
+
+def bulk_status(bulk: Bulk, operations: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """`/status` and `/detailed-status`: keys as a real 2.4 answers them; nulls kept."""
+    return {
+        "bulk_id": bulk.uuid,
+        "description": bulk.description,
+        "operation_count": bulk.operation_count,
+        "operations_list": list(operations),
+        "start_time": format_time(bulk.start_time),
+        "user_id": bulk.user_id,
+        "user_type": bulk.user_type,
+    }
+
+
+def search_item(row: tuple, start_time: datetime | str) -> dict[str, Any]:
+    operation = detailed_operation(row)
+    return {
+        "extension_attributes": {"start_time": format_time(start_time)},
+        "id": operation["id"],
+        "bulk_uuid": operation["bulk_uuid"],
+        "topic_name": operation["topic_name"],
+        "serialized_data": operation["serialized_data"],
+        "result_serialized_data": operation["result_serialized_data"],
+        "status": operation["status"],
+        "result_message": operation["result_message"],
+        "error_code": operation["error_code"],
+    }

@@ -1,0 +1,77 @@
+"""The running service of one app: settings, catalogue, tokens, database and drainer together."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from flask import current_app
+
+from bulk.accept import AcceptPolicy
+from bulk.auth import AdminAccount, TokenService
+from bulk.catalogue import Catalogue, Route
+from bulk.clock import Clock
+from bulk.config import Settings
+from bulk.db import create_schema, database, open_database
+from bulk.handlers import Handler, accept_handler
+from bulk.models import ALL_MODELS
+from bulk.urls import Stores
+from bulk.worker import Drainer, DrainerSettings
+
+log = logging.getLogger(__name__)
+
+
+class BulkService:
+    """Everything a request or the drainer needs; created by the app factory, started lazily."""
+
+    def __init__(self, settings: Settings, catalogue: Catalogue, clock: Clock) -> None:
+        self.settings = settings
+        self.catalogue = catalogue
+        self.clock = clock
+        self.stores = Stores(settings.stores)
+        self.tokens = TokenService(settings.secret, settings.token_lifetime_hours * 3600)
+        self.admin_account = AdminAccount(settings.admin_username, settings.admin_password or "",
+                                          settings.login_max_failures, settings.login_lock_minutes * 60)
+        self.accept_policy = AcceptPolicy(settings.max_items, settings.invalid_items == "reject-item",
+                                          settings.secret)
+        self.database = open_database(settings.database_url or "", settings.db_busy_timeout)
+        self.drainer = Drainer(catalogue, self.handler_for, clock, DrainerSettings(
+            settings.worker_batch, settings.lease_seconds, settings.poll_seconds))
+        self._ready = False
+        self._schema_ready = False
+        self._ready_lock = threading.Lock()
+
+    def handler_for(self, route: Route) -> Handler:
+        """The handler that runs operations of `route`."""
+        return route.handler or accept_handler
+
+    def bind(self) -> None:
+        """Point the shared model database at this service's database (one service per process)."""
+        database.initialize(self.database)
+
+    def ensure_ready(self) -> None:
+        """Create the schema and start the drainer once per process, on first use (not at import)."""
+        if self._ready:
+            return
+        with self._ready_lock:
+            if self._ready:
+                return
+            self.ensure_ready_without_worker()
+            if self.settings.worker_enabled:
+                self.drainer.start()
+            self._ready = True
+
+    def ensure_ready_without_worker(self) -> None:
+        """Create the schema only (commands and tests that drain synchronously)."""
+        if not self._schema_ready:
+            create_schema(ALL_MODELS)
+            self._schema_ready = True
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """Stop the drainer (it releases what it holds) and close pooled connections."""
+        self.drainer.stop(timeout)
+        self.database.close_all()
+
+
+def current_service() -> BulkService:
+    return current_app.extensions["bulk"]

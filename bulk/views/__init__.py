@@ -1,0 +1,1 @@
+"""HTTP: one front controller for Magento's URL grammar, thin views behind it."""

@@ -1,0 +1,96 @@
+"""The front controller: Magento's path processing, route matching, ACL, then the view.
+
+Magento's URL grammar (optional `/rest`, optional store code, `async`/`async/bulk` prefixes,
+`byParam` literals) does not map onto Flask rules, so one catch-all rule hands every path here,
+and the order of checks follows Magento's: processor -> route (404) -> ACL (401) -> body (400).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from flask import Blueprint, Response, request
+
+from bulk.auth import Caller
+from bulk.catalogue import ANONYMOUS
+from bulk.errors import GET_WITH_ALL, WebapiError, cannot_process, no_route
+from bulk.service import BulkService, current_service
+from bulk.templates import RouteTemplate, split_path
+from bulk.urls import ALL_STORES, BULK, SYNC, Target, parse_target
+from bulk.views import status, tokens
+from bulk.views.submit import submit_bulk, submit_single
+
+# Werkzeug answers other methods with 405, rendered as Magento's "Request method is invalid.".
+METHODS = ["GET", "POST", "PUT", "DELETE"]
+
+api = Blueprint("api", __name__)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A synchronous route this service answers itself."""
+
+    method: str
+    template: RouteTemplate
+    resources: tuple[str, ...]
+    view: Callable[..., Response]
+
+
+def _endpoint(method: str, url: str, resources: tuple[str, ...], view: Callable[..., Response]) -> Endpoint:
+    return Endpoint(method, RouteTemplate(url), resources, view)
+
+
+SYNC_ENDPOINTS = (
+    _endpoint("POST", "/V1/integration/admin/token", (ANONYMOUS,), tokens.admin_token),
+    _endpoint("GET", "/V1/bulk/:bulkUuid/status", (status.RESOURCE,), status.short_status),
+    _endpoint("GET", "/V1/bulk/:bulkUuid/detailed-status", (status.RESOURCE,), status.detailed_status),
+    _endpoint("GET", "/V1/bulk/:bulkUuid/operation-status/:status", (status.RESOURCE,),
+              status.operation_status_count),
+    _endpoint("GET", "/V1/bulk", (status.RESOURCE,), status.search),
+)
+
+
+@api.route("/", defaults={"path": ""}, methods=METHODS, provide_automatic_options=False)
+@api.route("/<path:path>", methods=METHODS, provide_automatic_options=False)
+def dispatch(path: str) -> Response:
+    service = current_service()
+    target = parse_target(path, service.stores, service.catalogue.customize)
+    if target is None:
+        raise cannot_process()
+    if target.kind == SYNC:
+        return _dispatch_sync(service, target)
+    if request.method == "GET":
+        # Neither async processor accepts GET; Magento's processor pool answers 400.
+        raise cannot_process()
+    if target.kind == BULK:
+        route = service.catalogue.match_bulk(request.method, target.path)
+        if route is None:
+            raise no_route()
+        return submit_bulk(route, target, _authorised(service, route.resources))
+    matched = service.catalogue.match_async(request.method, target.path)
+    if matched is None:
+        raise no_route()
+    route, path_values = matched
+    return submit_single(route, path_values, target, _authorised(service, route.resources))
+
+
+def _dispatch_sync(service: BulkService, target: Target) -> Response:
+    segments = split_path(target.path)
+    for endpoint in SYNC_ENDPOINTS:
+        if endpoint.method != request.method:
+            continue
+        values = endpoint.template.match(segments)
+        if values is None:
+            continue
+        _authorised(service, endpoint.resources)
+        if request.method == "GET" and target.store_code == ALL_STORES:
+            raise WebapiError(GET_WITH_ALL)
+        return endpoint.view(*values.values())
+    raise no_route()
+
+
+def _authorised(service: BulkService, resources: tuple[str, ...]) -> Caller:
+    caller = service.tokens.caller(request.headers.get("Authorization"), service.clock.time())
+    caller.require(resources)
+    return caller

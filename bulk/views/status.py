@@ -1,0 +1,49 @@
+"""Magento's bulk status endpoints (`BulkStatusInterface`, `OperationRepositoryInterface::getList`)."""
+
+from __future__ import annotations
+
+from flask import Response, request
+
+from bulk import reports
+from bulk.errors import INVALID_TYPE, WebapiError, bulk_not_found
+from bulk.jsonutil import json_response
+from bulk.responses import (DETAILED_COLUMNS, SHORT_COLUMNS, bulk_status, detailed_operation,
+                            search_item, short_operation)
+from bulk.search_criteria import parse_search_criteria
+
+RESOURCE = "Magento_Logging::system_magento_logging_bulk_operations"
+
+
+def short_status(bulk_uuid: str) -> Response:
+    bulk = reports.find_bulk(bulk_uuid)
+    if bulk is None:
+        raise bulk_not_found(bulk_uuid)
+    rows = reports.operation_rows(bulk_uuid, SHORT_COLUMNS)
+    return json_response(bulk_status(bulk, map(short_operation, rows)))
+
+
+def detailed_status(bulk_uuid: str) -> Response:
+    bulk = reports.find_bulk(bulk_uuid)
+    if bulk is None:
+        raise bulk_not_found(bulk_uuid)
+    rows = reports.operation_rows(bulk_uuid, DETAILED_COLUMNS)
+    return json_response(bulk_status(bulk, map(detailed_operation, rows)))
+
+
+def operation_status_count(bulk_uuid: str, status: str) -> Response:
+    """A bare integer; an unknown uuid counts 0, as in Magento."""
+    try:
+        number = int(status)
+    except ValueError:
+        raise WebapiError(INVALID_TYPE, {"value": status, "type": "int"}) from None
+    return json_response(reports.count_with_status(bulk_uuid, number))
+
+
+def search() -> Response:
+    criteria = parse_search_criteria(request.args.items(multi=True), reports.SEARCH_FIELDS)
+    rows, total = reports.search_operations(criteria, DETAILED_COLUMNS)
+    return json_response({
+        "items": [search_item(row[:-1], row[-1]) for row in rows],
+        "search_criteria": criteria.echo(),
+        "total_count": total,
+    })

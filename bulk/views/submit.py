@@ -1,0 +1,31 @@
+"""Async and bulk submissions: decode, hand to `accept`, answer 202."""
+
+from __future__ import annotations
+
+from flask import Response, request
+
+from bulk.accept import accept, single_async_arguments
+from bulk.auth import Caller
+from bulk.body import as_argument_items, decode_body
+from bulk.catalogue import Route
+from bulk.jsonutil import json_response
+from bulk.responses import async_response
+from bulk.service import current_service
+from bulk.urls import Target
+
+
+def submit_bulk(route: Route, target: Target, caller: Caller) -> Response:
+    body = decode_body(request.get_data(cache=False), request.headers.get("Content-Type"))
+    return _accepted(route, as_argument_items(body), target, caller)
+
+
+def submit_single(route: Route, path_values: dict[str, str], target: Target, caller: Caller) -> Response:
+    body = decode_body(request.get_data(cache=False), request.headers.get("Content-Type"))
+    return _accepted(route, [(0, single_async_arguments(route, body, path_values))], target, caller)
+
+
+def _accepted(route: Route, items: list, target: Target, caller: Caller) -> Response:
+    service = current_service()
+    accepted = accept(route, items, target.store_id, caller, service.accept_policy, service.clock.time())
+    service.drainer.notify()
+    return json_response(async_response(accepted, service.settings.response_shape), 202)

@@ -1,0 +1,20 @@
+"""`POST /V1/integration/admin/token`: credentials in, a bare JSON string out."""
+
+from __future__ import annotations
+
+from flask import Response, request
+
+from bulk.auth import sign_in_admin
+from bulk.body import decode_body
+from bulk.jsonutil import json_response
+from bulk.service import current_service
+
+
+def admin_token() -> Response:
+    service = current_service()
+    body = decode_body(request.get_data(cache=False), request.headers.get("Content-Type"))
+    credentials = body if isinstance(body, dict) else {}
+    now = service.clock.time()
+    caller = sign_in_admin(service.admin_account, credentials.get("username"),
+                           credentials.get("password"), now)
+    return json_response(service.tokens.issue(caller, now))

@@ -1,0 +1,131 @@
+"""The drainer: a thread that claims open operations, runs their handlers and records outcomes."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from dataclasses import dataclass
+from typing import Callable
+
+from bulk import queue
+from bulk.catalogue import Catalogue, Route
+from bulk.clock import Clock
+from bulk.db import database
+from bulk.handlers import Handler, Job, missing_route_outcome, run_job
+
+log = logging.getLogger(__name__)
+
+HandlerFor = Callable[[Route], Handler]
+
+# After an unexpected failure (database gone, disk full) the loop waits, doubling up to this.
+MAX_BACKOFF_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class DrainerSettings:
+    batch_size: int = 100
+    lease_seconds: float = 60.0
+    poll_seconds: float = 0.5
+
+
+class Drainer:
+    """Drains the queue in its own thread (`start`/`stop`) or synchronously (`run_once`/`drain`)."""
+
+    def __init__(self, catalogue: Catalogue, handler_for: HandlerFor, clock: Clock,
+                 settings: DrainerSettings = DrainerSettings()) -> None:
+        self._catalogue = catalogue
+        self._handler_for = handler_for
+        self._clock = clock
+        self._settings = settings
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._lifecycle = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    # -- synchronous use ---------------------------------------------------------------------
+
+    def run_once(self) -> int:
+        """Claim one batch, run it, record it; returns how many operations were finished."""
+        token = uuid.uuid4().hex
+        with database.connection_context():
+            claimed = queue.claim(token, self._settings.batch_size, self._settings.lease_seconds,
+                                  self._clock.time())
+        if not claimed:
+            return 0
+        outcomes = []
+        for operation in claimed:
+            if self._stopping.is_set():
+                break
+            route = self._catalogue.get(operation.route_key)
+            if route is None:
+                outcomes.append(missing_route_outcome(operation))
+            else:
+                outcomes.append(run_job(Job(operation, route), self._handler_for(route)))
+        with database.connection_context():
+            queue.record(token, outcomes)
+            if len(outcomes) < len(claimed):
+                # Stopping: hand the rest back now rather than when the lease runs out.
+                queue.release(token)
+        return len(outcomes)
+
+    def drain(self) -> int:
+        """Run batches until nothing is claimable; returns how many operations were finished."""
+        total = 0
+        while True:
+            done = self.run_once()
+            if not done:
+                return total
+            total += done
+
+    # -- background thread -------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the thread if it is not running (idempotent)."""
+        with self._lifecycle:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._stopping.clear()
+            self._thread = threading.Thread(target=self._loop, name="bulk-drainer", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> bool:
+        """Ask the thread to finish its current operation and exit; True if it did within `timeout`."""
+        with self._lifecycle:
+            thread = self._thread
+            self._stopping.set()
+            self._wake.set()
+            if thread is None:
+                return True
+            thread.join(timeout)
+            stopped = not thread.is_alive()
+            if stopped:
+                self._thread = None
+            else:
+                log.warning("drainer did not stop within %.1fs; its claims expire with their lease",
+                            timeout)
+            return stopped
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def notify(self) -> None:
+        """Work was just queued in this process: look now instead of at the next poll."""
+        self._wake.set()
+
+    def _loop(self) -> None:
+        backoff = 0.0
+        while not self._stopping.is_set():
+            # Cleared before looking, so a notify() during the batch makes the next wait return at once.
+            self._wake.clear()
+            try:
+                done = self.run_once()
+                backoff = 0.0
+            except Exception:  # noqa: BLE001 - the loop must survive anything and retry
+                backoff = min(max(backoff * 2, 0.5), MAX_BACKOFF_SECONDS)
+                log.exception("drainer batch failed; retrying in %.1fs", backoff)
+                self._stopping.wait(backoff)
+                continue
+            if not done:
+                self._wake.wait(self._settings.poll_seconds)

@@ -1,0 +1,142 @@
+"""Catalog arguments: products, custom options, category links (`Magento\\Catalog\\Api`)."""
+
+from schemas.base import (Arguments, Boolean, DataObject, DataObjectList, Float, FreeObject, Integer,
+                          MagentoSchema, String, StringList)
+from schemas.common import CustomAttribute
+
+API_DATA = "\\Magento\\Catalog\\Api\\Data\\"
+
+
+class ProductLink(MagentoSchema):
+    data_type = API_DATA + "ProductLinkInterface"
+
+    sku = String()
+    link_type = String()
+    linked_product_sku = String()
+    linked_product_type = String()
+    position = Integer()
+    extension_attributes = FreeObject()
+
+
+class CustomOptionValue(MagentoSchema):
+    data_type = API_DATA + "ProductCustomOptionValuesInterface"
+
+    title = String()
+    sort_order = Integer()
+    price = Float()
+    price_type = String()
+    sku = String()
+    option_type_id = Integer()
+
+
+class CustomOption(MagentoSchema):
+    data_type = API_DATA + "ProductCustomOptionInterface"
+
+    product_sku = String()
+    option_id = Integer()
+    title = String()
+    type = String()
+    sort_order = Integer()
+    is_require = Boolean()
+    price = Float()
+    price_type = String()
+    sku = String()
+    file_extension = String()
+    max_characters = Integer()
+    image_size_x = Integer()
+    image_size_y = Integer()
+    values = DataObjectList(CustomOptionValue)
+    extension_attributes = FreeObject()
+
+
+class MediaGalleryEntry(MagentoSchema):
+    data_type = API_DATA + "ProductAttributeMediaGalleryEntryInterface"
+
+    id = Integer()
+    media_type = String()
+    label = String()
+    position = Integer()
+    disabled = Boolean()
+    types = StringList()
+    file = String()
+    content = FreeObject()
+    extension_attributes = FreeObject()
+
+
+class TierPrice(MagentoSchema):
+    data_type = API_DATA + "ProductTierPriceInterface"
+
+    customer_group_id = Integer()
+    qty = Float()
+    value = Float()
+    extension_attributes = FreeObject()
+
+
+class Product(MagentoSchema):
+    data_type = API_DATA + "ProductInterface"
+
+    id = Integer()
+    sku = String()
+    name = String()
+    attribute_set_id = Integer()
+    price = Float()
+    status = Integer()
+    visibility = Integer()
+    type_id = String()
+    created_at = String()
+    updated_at = String()
+    weight = Float()
+    extension_attributes = FreeObject()
+    product_links = DataObjectList(ProductLink)
+    options = DataObjectList(CustomOption)
+    media_gallery_entries = DataObjectList(MediaGalleryEntry)
+    tier_prices = DataObjectList(TierPrice)
+    custom_attributes = DataObjectList(CustomAttribute)
+
+
+class CategoryProductLink(MagentoSchema):
+    data_type = API_DATA + "CategoryProductLinkInterface"
+
+    sku = String()
+    position = Integer()
+    category_id = String()
+    extension_attributes = FreeObject()
+
+
+class ProductSaveArguments(Arguments):
+    """ProductRepositoryInterface::save(ProductInterface $product, bool $saveOptions = false)."""
+
+    product = DataObject(Product, required=True)
+    saveOptions = Boolean(load_default=False)
+
+
+class ProductDeleteArguments(Arguments):
+    """ProductRepositoryInterface::deleteById(string $sku)."""
+
+    sku = String(required=True)
+
+
+class CustomOptionSaveArguments(Arguments):
+    """ProductCustomOptionRepositoryInterface::save(ProductCustomOptionInterface $option)."""
+
+    option = DataObject(CustomOption, required=True)
+
+
+class CustomOptionDeleteArguments(Arguments):
+    """ProductCustomOptionRepositoryInterface::deleteByIdentifier(string $sku, int $optionId)."""
+
+    sku = String(required=True)
+    optionId = Integer(required=True)
+
+
+class CategoryLinkSaveArguments(Arguments):
+    """CategoryLinkRepositoryInterface::save(CategoryProductLinkInterface $productLink)."""
+
+    productLink = DataObject(CategoryProductLink, required=True)
+
+
+class CategoryLinkDeleteArguments(Arguments):
+    """CategoryLinkRepositoryInterface::deleteByIds(int $categoryId, string $sku)."""
+
+    categoryId = Integer(required=True)
+    sku = String(required=True)

@@ -1,0 +1,89 @@
+"""Fixtures: a fresh service per test on its own SQLite file, no drainer thread unless asked."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from bulk.clock import ManualClock
+from bulk.db import create_schema, database, open_database
+from bulk.factory import create_app
+from bulk.models import ALL_MODELS
+from tests.magento import bearer
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch):
+    """The developer's own BULK_* settings must not change what the tests see."""
+    for name in list(os.environ):
+        if name.startswith("BULK_") or name in ("DATABASE_URL", "PORT", "WEB_CONCURRENCY"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def clock():
+    return ManualClock()
+
+
+@pytest.fixture
+def make_app(tmp_path, clock):
+    """Build apps on this test's database; each is shut down afterwards."""
+    apps = []
+
+    def build(**overrides):
+        config = {
+            "BULK_ENV": "development",
+            "BULK_DATA_DIR": str(tmp_path),
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'bulk.sqlite3'}",
+            "BULK_WORKER": False,
+            **overrides,
+        }
+        app = create_app(config, clock=clock)
+        apps.append(app)
+        return app
+
+    yield build
+    for app in apps:
+        app.extensions["bulk"].shutdown()
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
+
+
+@pytest.fixture
+def service(app):
+    service = app.extensions["bulk"]
+    service.ensure_ready_without_worker()
+    return service
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def token(client):
+    response = client.post("/rest/V1/integration/admin/token",
+                           json={"username": "admin", "password": "admin123"})
+    assert response.status_code == 200
+    return response.get_json()
+
+
+@pytest.fixture
+def auth(token):
+    return bearer(token)
+
+
+@pytest.fixture
+def db(tmp_path):
+    """The queue's database without Flask: bound, schema created, a connection open."""
+    handle = open_database(f"sqlite:///{tmp_path / 'queue.sqlite3'}")
+    database.initialize(handle)
+    create_schema(ALL_MODELS)
+    with database.connection_context():
+        yield handle
+    handle.close_all()

@@ -1,0 +1,199 @@
+"""The drainer with fake handlers, driven synchronously (and a few real-thread checks)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import peewee
+import pytest
+
+from bulk import queue
+from bulk.accept import serialize_operation
+from bulk.builtin_routes import builtin_catalogue
+from bulk.clock import ManualClock
+from bulk.handlers import PermanentError, RetriableError
+from bulk.models import Operation
+from bulk.queue import NewBulk, NewOperation
+from bulk.statuses import OperationStatus
+from bulk.worker import Drainer, DrainerSettings
+
+PRODUCT_SAVE = "POST /V1/products"
+
+
+def submit(items: list[dict], route_key: str = PRODUCT_SAVE, bulk_uuid: str = "b-1", now: float = 0) -> None:
+    route = builtin_catalogue().get(route_key)
+    topic = route.topic_name if route else "async.unknown.post"
+    operations = [NewOperation(i, topic, route_key, serialize_operation(item, 1)) for i, item in enumerate(items)]
+    queue.enqueue(NewBulk(bulk_uuid, 1, 2, f"Topic {topic}", operations), now)
+
+
+def drainer_with(handler, clock=None, **settings) -> Drainer:
+    return Drainer(builtin_catalogue(), lambda route: handler, clock or ManualClock(),
+                   DrainerSettings(**settings))
+
+
+def rows() -> list[Operation]:
+    return list(Operation.select().order_by(Operation.operation_key))
+
+
+def product(sku: str) -> dict:
+    return {"product": {"sku": sku}}
+
+
+def test_success_is_recorded_like_magentos_consumer(db):
+    submit([product("a"), product("b")])
+    seen = []
+
+    def handler(job):
+        seen.append((job.operation_key, job.arguments["product"]["sku"], job.store_id))
+        return {"sku": job.arguments["product"]["sku"], "id": job.operation_key + 10}
+
+    assert drainer_with(handler).drain() == 2
+    assert seen == [(0, "a", 1), (1, "b", 1)]
+    first = rows()[0]
+    assert first.status == OperationStatus.COMPLETE
+    assert first.result_message == \
+        "Service execution success Magento\\Catalog\\Model\\ProductRepository\\Interceptor::save"
+    assert first.result_serialized_data == '{"sku":"a","id":10}'
+    assert first.serialized_data is None
+    assert first.error_code is None
+
+
+def test_handler_failures_map_to_magento_statuses(db):
+    submit([product("retry"), product("permanent"), product("crash"), product("db"), product("ok")])
+
+    def handler(job):
+        sku = job.arguments["product"]["sku"]
+        if sku == "retry":
+            raise RetriableError("Upstream busy, try in %1 seconds", [5], code=503)
+        if sku == "permanent":
+            raise PermanentError('The "%attribute" attribute value is empty.', {"attribute": "sku"})
+        if sku == "crash":
+            raise KeyError("boom")
+        if sku == "db":
+            raise peewee.OperationalError("database is locked")
+        return None
+
+    assert drainer_with(handler).drain() == 5
+    retry, permanent, crash, locked, ok = rows()
+    assert (retry.status, retry.result_message, retry.error_code) == (2, "Upstream busy, try in 5 seconds", 503)
+    assert (permanent.status, permanent.result_message) == (3, 'The "sku" attribute value is empty.')
+    assert (crash.status, crash.result_message, crash.error_code) == (3, "'boom'", 0)
+    assert (locked.status, locked.result_message) == (2, "database is locked")
+    assert ok.status == 1
+    assert permanent.serialized_data is not None  # failures keep their payload for a retry
+
+
+def test_arguments_that_fail_conversion_end_at_status_3(db):
+    submit([{"product": {"price": "not a number"}}])
+    drainer_with(lambda job: job.arguments).drain()
+    [row] = rows()
+    assert row.status == 3
+    assert row.result_message == 'The "not a number" value\'s type is invalid. The "float" type was expected. Verify and try again.'
+
+
+def test_operation_of_a_route_no_longer_configured_fails_clearly(db):
+    submit([{"anything": 1}], route_key="POST /V1/gone")
+    drainer_with(lambda job: None).drain()
+    [row] = rows()
+    assert row.status == 3
+    assert "POST /V1/gone" in row.result_message
+
+
+def test_batches_follow_the_batch_size(db):
+    submit([product(str(i)) for i in range(7)])
+    drainer = drainer_with(lambda job: None, batch_size=3)
+    assert [drainer.run_once(), drainer.run_once(), drainer.run_once(), drainer.run_once()] == [3, 3, 1, 0]
+
+
+def test_stopping_mid_batch_releases_the_rest(db):
+    submit([product(str(i)) for i in range(5)])
+    drainer = None
+
+    def handler(job):
+        if job.operation_key == 1:
+            drainer._stopping.set()
+
+    drainer = drainer_with(handler)
+    assert drainer.run_once() == 2
+    statuses = [row.status for row in rows()]
+    assert statuses == [1, 1, 4, 4, 4]
+    assert {row.claim_token for row in rows()[2:]} == {None}
+
+
+def test_thread_start_and_stop_are_idempotent_and_drain_in_background(db):
+    submit([product(str(i)) for i in range(20)])
+    drainer = Drainer(builtin_catalogue(), lambda route: (lambda job: None), ManualClock(),
+                      DrainerSettings(poll_seconds=0.05))
+    drainer.start()
+    drainer.start()
+    assert drainer.running
+    _wait_until(lambda: queue.open_count() == 0)
+    assert drainer.stop(5)
+    assert drainer.stop(5)
+    assert not drainer.running
+
+
+def test_thread_survives_a_failing_batch(db, monkeypatch):
+    calls = {"n": 0}
+    real_claim = queue.claim
+
+    def flaky_claim(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise peewee.OperationalError("disk I/O error")
+        return real_claim(*args, **kwargs)
+
+    monkeypatch.setattr(queue, "claim", flaky_claim)
+    monkeypatch.setattr("bulk.worker.MAX_BACKOFF_SECONDS", 0.05)
+    submit([product("a")])
+    drainer = drainer_with(lambda job: None, poll_seconds=0.05)
+    drainer.start()
+    try:
+        _wait_until(lambda: queue.open_count() == 0)
+    finally:
+        drainer.stop(5)
+    assert calls["n"] >= 2
+
+
+def test_notify_wakes_an_idle_thread(db):
+    drainer = Drainer(builtin_catalogue(), lambda route: (lambda job: None), ManualClock(),
+                      DrainerSettings(poll_seconds=30))
+    drainer.start()
+    try:
+        time.sleep(0.1)  # let it go idle on its 30 s poll
+        submit([product("a")])
+        drainer.notify()
+        _wait_until(lambda: queue.open_count() == 0, timeout=5)
+    finally:
+        drainer.stop(5)
+
+
+def test_stop_waits_for_the_operation_in_hand(db):
+    submit([product("slow"), product("next")])
+    started = threading.Event()
+
+    def slow(job):
+        started.set()
+        time.sleep(0.3)
+
+    drainer = drainer_with(slow, poll_seconds=0.05)
+    drainer.start()
+    assert started.wait(5)
+    assert drainer.stop(5)
+    statuses = [row.status for row in rows()]
+    assert statuses == [1, 4]
+    assert rows()[1].claim_token is None
+
+
+def _wait_until(predicate, timeout: float = 10.0) -> None:
+    from bulk.db import database
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with database.connection_context():
+            if predicate():
+                return
+        time.sleep(0.02)
+    pytest.fail("condition not reached in time")
