@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 from urllib.parse import urlparse
 
 import peewee
@@ -76,3 +76,51 @@ def create_schema(models: list[type[peewee.Model]]) -> None:
     with _schema_lock, database.connection_context():
         with write_transaction():
             database.create_tables(models, safe=True)
+
+
+class _SlotMarker:
+    """Stands in a rendered statement's parameter list where a call-time value goes."""
+
+    __slots__ = ("name", "convert")
+
+    def __init__(self, name: str, convert: Callable[[Any], Any] | None) -> None:
+        self.name = name
+        self.convert = convert
+
+
+class Slot(peewee.Node):
+    """A named parameter of a `Prepared` statement (optionally converted by a field's db_value)."""
+
+    def __init__(self, name: str, field: peewee.Field | None = None) -> None:
+        super().__init__()
+        self.marker = _SlotMarker(name, field.db_value if field is not None else None)
+
+    def __sql__(self, ctx: peewee.Context) -> peewee.Context:
+        return ctx.value(self.marker, converter=False)
+
+
+class Prepared:
+    """A query peewee renders once per database engine and that then runs with new slot values.
+
+    Rendering a statement through the query builder costs more than SQLite executing it; the
+    drainer's claim and record statements run hundreds of times a second, so they are rendered once.
+    """
+
+    def __init__(self, build: Callable[[], peewee.Query]) -> None:
+        self._build = build
+        self._rendered: dict[type, tuple[str, list[Any]]] = {}
+
+    def execute(self, **values: Any) -> Any:
+        """Run with `values` for the slots; returns the driver's cursor (exceptions are peewee's)."""
+        engine = type(database.obj)
+        rendered = self._rendered.get(engine)
+        if rendered is None:
+            rendered = self._rendered[engine] = self._build().sql()
+        sql, params = rendered
+        arguments = [_bind(param, values) if isinstance(param, _SlotMarker) else param for param in params]
+        return database.execute_sql(sql, arguments)
+
+
+def _bind(marker: _SlotMarker, values: dict[str, Any]) -> Any:
+    value = values[marker.name]
+    return marker.convert(value) if marker.convert is not None and value is not None else value

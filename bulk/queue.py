@@ -9,15 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from itertools import groupby
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
+import orjson
 import peewee
 
-from bulk.db import is_postgresql, write_transaction
+from bulk.db import Prepared, Slot, database, is_postgresql, is_sqlite, write_transaction
 from bulk.models import Bulk, Operation
 from bulk.statuses import OperationStatus
 
-# Rows per INSERT/UPDATE statement: below SQLite's bound-variable limit with room to spare.
+# Rows per multi-row INSERT on engines without executemany batching.
 _CHUNK = 500
 
 
@@ -49,12 +50,34 @@ def enqueue(bulk: NewBulk, now: float) -> None:
         Bulk.insert(uuid=bulk.uuid, user_id=bulk.user_id, user_type=bulk.user_type,
                     description=bulk.description, operation_count=len(bulk.operations),
                     start_time=utc_datetime(now)).execute()
-        rows = [(bulk.uuid, op.operation_key, op.topic_name, op.route_key, op.serialized_data)
-                for op in bulk.operations]
-        columns = [Operation.bulk, Operation.operation_key, Operation.topic_name, Operation.route_key,
-                   Operation.serialized_data]
+        _insert_operations([
+            (bulk.uuid, op.operation_key, op.topic_name, op.route_key, op.serialized_data,
+             int(OperationStatus.OPEN), 0)
+            for op in bulk.operations])
+
+
+def _insert_operations(rows: list[tuple]) -> None:
+    """Insert operation rows (columns as in `_ROW_TEMPLATE`) with one prepared statement.
+
+    Rendering a multi-row INSERT through the query builder costs more than SQLite's own work, so
+    peewee renders the one-row statement and the driver runs it for every row (executemany).
+    """
+    if not rows:
+        return
+    if not is_sqlite():
+        columns = list(_ROW_TEMPLATE)
         for start in range(0, len(rows), _CHUNK):
             Operation.insert_many(rows[start:start + _CHUNK], fields=columns).execute()
+        return
+    sql, _ = Operation.insert(_ROW_TEMPLATE).sql()
+    with peewee.__exception_wrapper__:
+        database.cursor().executemany(sql, rows)
+
+
+# Column order of the rows `_insert_operations` takes (values here only shape the statement).
+_ROW_TEMPLATE = {Operation.bulk: "", Operation.operation_key: 0, Operation.topic_name: "",
+                 Operation.route_key: "", Operation.serialized_data: "", Operation.status: 0,
+                 Operation.attempts: 0}
 
 
 @dataclass(frozen=True)
@@ -70,34 +93,46 @@ class ClaimedOperation:
     attempts: int
 
 
-def _claimable(now: float) -> peewee.Expression:
+def _claimable() -> peewee.Expression:
     # Open and either never claimed or its lease ran out (the holder died or hung).
     return (Operation.status == OperationStatus.OPEN) & (
-        Operation.lease_expires_at.is_null() | (Operation.lease_expires_at < now))
+        Operation.lease_expires_at.is_null() | (Operation.lease_expires_at < Slot("now")))
+
+
+_HAS_CLAIMABLE = Prepared(lambda: Operation.select(Operation.id).where(_claimable()).limit(1))
+
+
+def _claim_statement() -> peewee.Query:
+    candidates = (Operation.select(Operation.id).where(_claimable())
+                  .order_by(Operation.id).limit(Slot("limit")))
+    if is_postgresql():
+        # Concurrent claimers skip each other's rows instead of queueing behind them.
+        candidates = candidates.for_update(skip_locked=True)
+    return (Operation
+            .update({Operation.claim_token: Slot("token"),
+                     Operation.lease_expires_at: Slot("expires"),
+                     Operation.started_at: Slot("started_at", Operation.started_at),
+                     Operation.attempts: Operation.attempts + 1})
+            .where(Operation.id.in_(candidates))
+            .returning(Operation.id, Operation.bulk, Operation.operation_key, Operation.topic_name,
+                       Operation.route_key, Operation.serialized_data, Operation.attempts))
+
+
+_CLAIM = Prepared(_claim_statement)
 
 
 def has_claimable(now: float) -> bool:
     """A cheap read, so an idle drainer does not take the write lock to find nothing."""
-    return Operation.select(Operation.id).where(_claimable(now)).limit(1).exists()
+    return _HAS_CLAIMABLE.execute(now=now).fetchone() is not None
 
 
 def claim(token: str, limit: int, lease_seconds: float, now: float) -> list[ClaimedOperation]:
     """Atomically take up to `limit` claimable operations, oldest first, for `token`."""
     if not has_claimable(now):
         return []
-    candidates = (Operation.select(Operation.id).where(_claimable(now))
-                  .order_by(Operation.id).limit(limit))
-    if is_postgresql():
-        # Concurrent claimers skip each other's rows instead of queueing behind them.
-        candidates = candidates.for_update(skip_locked=True)
-    query = (Operation
-             .update(claim_token=token, lease_expires_at=now + lease_seconds,
-                     started_at=utc_datetime(now), attempts=Operation.attempts + 1)
-             .where(Operation.id.in_(candidates))
-             .returning(Operation.id, Operation.bulk, Operation.operation_key, Operation.topic_name,
-                        Operation.route_key, Operation.serialized_data, Operation.attempts))
     with write_transaction():
-        rows = list(query.tuples().execute())
+        rows = _CLAIM.execute(token=token, expires=now + lease_seconds, started_at=utc_datetime(now),
+                              now=now, limit=limit).fetchall()
     rows.sort()
     return [ClaimedOperation(*row) for row in rows]
 
@@ -123,6 +158,27 @@ def _same_write(outcome: Outcome) -> tuple:
             outcome.result_serialized_data or "")
 
 
+def _record_statement(complete: bool) -> peewee.Query:
+    values = {
+        Operation.status: Slot("status"),
+        Operation.error_code: Slot("error_code"),
+        Operation.result_message: Slot("result_message"),
+        Operation.result_serialized_data: Slot("result_serialized_data"),
+        Operation.claim_token: None,
+        Operation.lease_expires_at: None,
+    }
+    if complete:
+        # Magento clears the payload of a successful operation and keeps a failed one's.
+        values[Operation.serialized_data] = None
+    return (Operation.update(values)
+            .where(_id_among(), Operation.claim_token == Slot("token"),
+                   Operation.status == OperationStatus.OPEN))
+
+
+_RECORD_COMPLETE = Prepared(lambda: _record_statement(complete=True))
+_RECORD_FAILED = Prepared(lambda: _record_statement(complete=False))
+
+
 def record(token: str, outcomes: Iterable[Outcome]) -> int:
     """Write outcomes for operations still held by `token`; returns how many rows changed.
 
@@ -136,25 +192,25 @@ def record(token: str, outcomes: Iterable[Outcome]) -> int:
         for _, group in groupby(ordered, key=_same_write):
             group = list(group)
             first = group[0]
-            values = {
-                Operation.status: int(first.status),
-                Operation.error_code: first.error_code,
-                Operation.result_message: first.result_message,
-                Operation.result_serialized_data: first.result_serialized_data,
-                Operation.claim_token: None,
-                Operation.lease_expires_at: None,
-            }
-            if first.status == OperationStatus.COMPLETE:
-                # Magento clears the payload of a successful operation and keeps a failed one's.
-                values[Operation.serialized_data] = None
-            ids = [outcome.operation_id for outcome in group]
-            for start in range(0, len(ids), _CHUNK):
-                changed += (Operation.update(values)
-                            .where(Operation.id.in_(ids[start:start + _CHUNK]),
-                                   Operation.claim_token == token,
-                                   Operation.status == OperationStatus.OPEN)
-                            .execute())
+            statement = _RECORD_COMPLETE if first.status == OperationStatus.COMPLETE else _RECORD_FAILED
+            cursor = statement.execute(
+                status=int(first.status), error_code=first.error_code, result_message=first.result_message,
+                result_serialized_data=first.result_serialized_data, token=token,
+                ids=_ids_parameter([outcome.operation_id for outcome in group]))
+            changed += cursor.rowcount
     return changed
+
+
+def _id_among() -> peewee.Expression:
+    """`id IN (...)` with every id in one bound parameter: one statement fits any batch size."""
+    if is_postgresql():
+        return Operation.id == peewee.fn.ANY(Slot("ids"))
+    ids = peewee.NodeList((peewee.SQL("(SELECT value FROM json_each("), Slot("ids"), peewee.SQL("))")), glue="")
+    return Operation.id.in_(ids)
+
+
+def _ids_parameter(ids: list[int]) -> Any:
+    return ids if is_postgresql() else orjson.dumps(ids).decode()
 
 
 def release(token: str) -> int:
