@@ -6,7 +6,8 @@ import hashlib
 import hmac
 import uuid
 from dataclasses import dataclass
-from typing import Any, Sequence
+from functools import cached_property
+from typing import Any, NamedTuple, Sequence
 
 from bulk import queue
 from bulk.auth import Caller
@@ -25,10 +26,13 @@ class AcceptPolicy:
     reject_invalid_items: bool
     secret: bytes
 
+    @cached_property
+    def hasher(self) -> "DataHasher":
+        return DataHasher(self.secret)
 
-@dataclass(frozen=True)
-class RequestItem:
-    """One entry of `request_items` in the 202 answer."""
+
+class RequestItem(NamedTuple):
+    """One entry of `request_items` in the 202 answer (a tuple: built for every item)."""
 
     id: int
     data_hash: str | None
@@ -55,6 +59,7 @@ def accept(route: Route, items: Sequence[tuple[int | str, Any]], store_id: int, 
     request_items: list[RequestItem] = []
     operations: list[queue.NewOperation] = []
     accepted_items: list[dict] = []
+    hasher = policy.hasher
     for position, (key, item) in enumerate(items):
         arguments = _as_argument_map(item)
         if arguments is None:
@@ -69,7 +74,7 @@ def accept(route: Route, items: Sequence[tuple[int | str, Any]], store_id: int, 
             continue
         serialized = serialize_operation(item, store_id)
         operations.append(queue.NewOperation(operation_key, route.topic_name, route.key, serialized))
-        request_items.append(RequestItem(operation_key, data_hash(policy.secret, serialized), ACCEPTED))
+        request_items.append(RequestItem(operation_key, hasher(serialized), ACCEPTED))
         accepted_items.append(arguments)
     _check_restricted_fields(route, accepted_items, caller)
     bulk_uuid = str(uuid.uuid4())
@@ -88,18 +93,30 @@ def _as_argument_map(item: Any) -> dict | None:
 
 
 def serialize_operation(arguments: dict, store_id: int) -> str:
-    """`serialized_data` as Magento 2.4 stores it: the argument map JSON-encoded inside an envelope."""
-    return php_json_encode({
-        "entity_id": None,
-        "entity_link": "",
-        "meta_information": php_json_encode(arguments),
-        "store_id": str(store_id),
-    })
+    """`serialized_data` as Magento 2.4 stores it: the argument map JSON-encoded inside an envelope.
+
+    Equal to php_json_encode({"entity_id": None, "entity_link": "", "meta_information": <json>,
+    "store_id": "<id>"}), assembled around the one variable part because it runs for every item.
+    """
+    meta = php_json_encode(php_json_encode(arguments))
+    return f'{{"entity_id":null,"entity_link":"","meta_information":{meta},"store_id":"{int(store_id)}"}}'
 
 
 def data_hash(secret: bytes, serialized_data: str) -> str:
     """Magento's Encryptor::hash(serialized_data, SHA256): a keyed HMAC, lowercase hex."""
-    return hmac.new(secret, serialized_data.encode(), hashlib.sha256).hexdigest()
+    return hmac.digest(secret, serialized_data.encode(), "sha256").hex()
+
+
+class DataHasher:
+    """`data_hash` for many items: the keyed state is prepared once and copied per item."""
+
+    def __init__(self, secret: bytes) -> None:
+        self._keyed = hmac.new(secret, digestmod=hashlib.sha256)
+
+    def __call__(self, serialized_data: str) -> str:
+        state = self._keyed.copy()
+        state.update(serialized_data.encode())
+        return state.hexdigest()
 
 
 def single_async_arguments(route: Route, body: Any, path_values: dict[str, str]) -> dict:

@@ -110,15 +110,33 @@ class Prepared:
         self._build = build
         self._rendered: dict[type, tuple[str, list[Any]]] = {}
 
-    def execute(self, **values: Any) -> Any:
-        """Run with `values` for the slots; returns the driver's cursor (exceptions are peewee's)."""
+    def _render(self) -> tuple[str, list[Any]]:
         engine = type(database.obj)
         rendered = self._rendered.get(engine)
         if rendered is None:
             rendered = self._rendered[engine] = self._build().sql()
-        sql, params = rendered
-        arguments = [_bind(param, values) if isinstance(param, _SlotMarker) else param for param in params]
-        return database.execute_sql(sql, arguments)
+        return rendered
+
+    def _arguments(self, params: list[Any], values: dict[str, Any]) -> list[Any]:
+        return [_bind(param, values) if isinstance(param, _SlotMarker) else param for param in params]
+
+    def execute(self, **values: Any) -> Any:
+        """Run with `values` for the slots; returns the driver's cursor (exceptions are peewee's)."""
+        sql, params = self._render()
+        return database.execute_sql(sql, self._arguments(params, values))
+
+    def execute_many(self, slots: tuple[str, ...], rows: list[tuple]) -> None:
+        """Run once per row in one driver call; each row holds the values of `slots`, in order.
+
+        Every parameter of the statement must be a slot without conversion, so the rows go to the
+        driver as they are (this is the bulk insert path, where per-row Python work shows).
+        """
+        sql, params = self._render()
+        if [(p.name, p.convert) if isinstance(p, _SlotMarker) else p for p in params] != \
+                [(name, None) for name in slots]:
+            raise ValueError(f"statement parameters {params} do not match slots {slots}")
+        with peewee.__exception_wrapper__:
+            database.cursor().executemany(sql, rows)
 
 
 def _bind(marker: _SlotMarker, values: dict[str, Any]) -> Any:

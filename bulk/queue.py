@@ -9,26 +9,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from itertools import groupby
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, NamedTuple, Sequence
 
 import orjson
 import peewee
 
-from bulk.db import Prepared, Slot, database, is_postgresql, is_sqlite, write_transaction
+from bulk.db import Prepared, Slot, is_postgresql, write_transaction
 from bulk.models import Bulk, Operation
 from bulk.statuses import OperationStatus
-
-# Rows per multi-row INSERT on engines without executemany batching.
-_CHUNK = 500
-
 
 def utc_datetime(now: float) -> datetime:
     """Magento's timestamps: UTC, whole seconds (rendered `YYYY-MM-DD HH:MM:SS`)."""
     return datetime.fromtimestamp(int(now), tz=timezone.utc).replace(tzinfo=None)
 
 
-@dataclass(frozen=True)
-class NewOperation:
+class NewOperation(NamedTuple):
+    """One operation to store (a tuple: built for every item of every request)."""
+
     operation_key: int
     topic_name: str
     route_key: str
@@ -44,44 +41,31 @@ class NewBulk:
     operations: Sequence[NewOperation]
 
 
+_INSERT_BULK = Prepared(lambda: Bulk.insert({
+    Bulk.uuid: Slot("uuid"), Bulk.user_id: Slot("user_id"), Bulk.user_type: Slot("user_type"),
+    Bulk.description: Slot("description"), Bulk.operation_count: Slot("operation_count"),
+    Bulk.start_time: Slot("start_time", Bulk.start_time)}).returning())
+_OPERATION_COLUMNS = ("bulk_uuid", "operation_key", "topic_name", "route_key", "serialized_data", "status",
+                      "attempts")
+_INSERT_OPERATION = Prepared(lambda: Operation.insert(
+    {getattr(Operation, "bulk" if name == "bulk_uuid" else name): Slot(name) for name in _OPERATION_COLUMNS}
+).returning())
+
+
 def enqueue(bulk: NewBulk, now: float) -> None:
     """Store a bulk and all its operations in one transaction: whole or not at all."""
+    opened = int(OperationStatus.OPEN)
     with write_transaction():
-        Bulk.insert(uuid=bulk.uuid, user_id=bulk.user_id, user_type=bulk.user_type,
-                    description=bulk.description, operation_count=len(bulk.operations),
-                    start_time=utc_datetime(now)).execute()
-        _insert_operations([
-            (bulk.uuid, op.operation_key, op.topic_name, op.route_key, op.serialized_data,
-             int(OperationStatus.OPEN), 0)
-            for op in bulk.operations])
+        _INSERT_BULK.execute(uuid=bulk.uuid, user_id=bulk.user_id, user_type=bulk.user_type,
+                             description=bulk.description, operation_count=len(bulk.operations),
+                             start_time=utc_datetime(now))
+        if bulk.operations:
+            _INSERT_OPERATION.execute_many(_OPERATION_COLUMNS, [
+                (bulk.uuid, op.operation_key, op.topic_name, op.route_key, op.serialized_data, opened, 0)
+                for op in bulk.operations])
 
 
-def _insert_operations(rows: list[tuple]) -> None:
-    """Insert operation rows (columns as in `_ROW_TEMPLATE`) with one prepared statement.
-
-    Rendering a multi-row INSERT through the query builder costs more than SQLite's own work, so
-    peewee renders the one-row statement and the driver runs it for every row (executemany).
-    """
-    if not rows:
-        return
-    if not is_sqlite():
-        columns = list(_ROW_TEMPLATE)
-        for start in range(0, len(rows), _CHUNK):
-            Operation.insert_many(rows[start:start + _CHUNK], fields=columns).execute()
-        return
-    sql, _ = Operation.insert(_ROW_TEMPLATE).sql()
-    with peewee.__exception_wrapper__:
-        database.cursor().executemany(sql, rows)
-
-
-# Column order of the rows `_insert_operations` takes (values here only shape the statement).
-_ROW_TEMPLATE = {Operation.bulk: "", Operation.operation_key: 0, Operation.topic_name: "",
-                 Operation.route_key: "", Operation.serialized_data: "", Operation.status: 0,
-                 Operation.attempts: 0}
-
-
-@dataclass(frozen=True)
-class ClaimedOperation:
+class ClaimedOperation(NamedTuple):
     """An operation handed to a drainer, valid while its claim token is current."""
 
     id: int
@@ -137,7 +121,7 @@ def claim(token: str, limit: int, lease_seconds: float, now: float) -> list[Clai
     return [ClaimedOperation(*row) for row in rows]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Outcome:
     """What running one operation produced, in Magento's terms."""
 

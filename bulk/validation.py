@@ -14,102 +14,109 @@ from marshmallow import Schema, ValidationError, fields
 
 from bulk.errors import UNSUPPORTED_FIELD
 from bulk.phrases import Phrase
-from schemas.base import (DataObject, DataObjectList, MagentoField, MagentoSchema, invalid_type,
-                          normalise_key, phrases_from_marshmallow, required)
+from schemas.base import (DataObject, DataObjectList, MagentoField, MagentoSchema, invalid_type, normalise_key,
+                          phrases_from_marshmallow, required)
 
 ArgumentsChecker = Callable[[dict], list[Phrase]]
-_ValueChecker = Callable[[Any], "Phrase | None"]
+# Converters return nothing and raise marshmallow's ValidationError carrying Magento phrases.
+_Converter = Callable[[Any], Any]
 
 
 def compile_checker(schema: type[MagentoSchema] | None) -> ArgumentsChecker:
     """A function returning the Magento phrases that make an argument map invalid ([] when valid)."""
     if schema is None:
         return _accept_any
-    return _compile_schema(schema)
+    validate = _compile_schema(schema)
+
+    def check(item: dict) -> list[Phrase]:
+        try:
+            validate(item)
+        except ValidationError as error:
+            return phrases_from_marshmallow(error.messages)
+        return []
+
+    return check
 
 
 def _accept_any(item: dict) -> list[Phrase]:
     return []
 
 
-def _compile_schema(schema: type[MagentoSchema]) -> ArgumentsChecker:
+def _compile_schema(schema: type[MagentoSchema]) -> _Converter:
     declared = schema._declared_fields
     key_map = schema.key_map()
-    checks = {name: _compile_field(field) for name, field in declared.items()}
+    converters = {name: _compile_field(field) for name, field in declared.items()}
     required_names = [name for name, field in declared.items() if field.required]
     ignore_unknown = schema.ignore_unknown
 
-    def check(data: dict) -> list[Phrase]:
-        seen: dict[str, Any] = {}
+    def validate(data: dict) -> None:
+        if data.keys() <= converters.keys():
+            # Fast path, the usual case: every key is spelled as declared, so none is unknown
+            # or a second spelling of another.
+            for name, value in data.items():
+                if value is not None:
+                    converters[name](value)
+            values = data
+        else:
+            values = _resolve_keys(data)
+        # Conversion errors stop at the first; missing arguments are reported all together.
+        missing = [required(name).messages[0] for name in required_names if values.get(name) is None]
+        if missing:
+            raise ValidationError(missing)
+
+    def _resolve_keys(data: dict) -> dict[str, Any]:
+        values: dict[str, Any] = {}
         for key, value in data.items():
-            name = key if key in declared else key_map.get(normalise_key(key))
+            name = key if key in declared else key_map.get(normalise_key(key)) if isinstance(key, str) else None
             if name is None:
                 if ignore_unknown:
                     continue
-                return [Phrase(UNSUPPORTED_FIELD, {"fieldName": key})]
-            if name not in seen:
-                seen[name] = value
-        # Magento reports every missing argument at once, and other problems one at a time.
-        missing = [required(name).messages[0] for name in required_names if seen.get(name) is None]
-        if missing:
-            return missing
-        for name, value in seen.items():
+                raise ValidationError(Phrase(UNSUPPORTED_FIELD, {"fieldName": key}))
+            values.setdefault(name, value)  # the first spelling wins, as in Magento
+        for name, value in values.items():
             if value is not None:
-                error = checks[name](value)
-                if error is not None:
-                    return [error]
-        return []
+                converters[name](value)
+        return values
 
-    return check
+    return validate
 
 
-def _compile_field(field: fields.Field) -> _ValueChecker:
+def _compile_field(field: fields.Field) -> _Converter:
     if isinstance(field, DataObjectList):
-        return _list_checker(field.type_name, _compile_field(field.inner))
+        return _list_converter(field.type_name, _compile_field(field.inner))
     if isinstance(field, DataObject):
-        return _object_checker(field.type_name, _compile_schema(field.nested))
-    if isinstance(field, MagentoField):
-        return _with_validators(field, field.check)
-    return _with_validators(field, lambda value: field.deserialize(value))
-
-
-def _object_checker(type_name: str, check_schema: ArgumentsChecker) -> _ValueChecker:
-    def check(value: Any) -> Phrase | None:
-        if not isinstance(value, dict):
-            return invalid_type(value, type_name).messages[0]
-        errors = check_schema(value)
-        return errors[0] if errors else None
-
-    return check
-
-
-def _list_checker(type_name: str, check_entry: _ValueChecker) -> _ValueChecker:
-    def check(value: Any) -> Phrase | None:
-        if not isinstance(value, list):
-            return invalid_type(value, type_name).messages[0]
-        for entry in value:
-            if entry is not None:
-                error = check_entry(entry)
-                if error is not None:
-                    return error
-        return None
-
-    return check
-
-
-def _with_validators(field: fields.Field, convert: Callable[[Any], Any]) -> _ValueChecker:
+        return _object_converter(field.type_name, _compile_schema(field.nested))
+    convert = field.check if isinstance(field, MagentoField) else field.deserialize
+    if not field.validators:
+        return convert
     validators = list(field.validators)
 
-    def check(value: Any) -> Phrase | None:
-        try:
-            converted = convert(value)
-            for validator in validators:
-                validator(converted)
-        except ValidationError as error:
-            return phrases_from_marshmallow(error.messages, field.name)[0]
-        return None
+    def convert_and_validate(value: Any) -> None:
+        converted = convert(value)
+        for validator in validators:
+            validator(converted)
 
-    return check
+    return convert_and_validate
+
+
+def _object_converter(type_name: str, validate: _Converter) -> _Converter:
+    def convert(value: Any) -> None:
+        if not isinstance(value, dict):
+            raise invalid_type(value, type_name)
+        validate(value)
+
+    return convert
+
+
+def _list_converter(type_name: str, convert_entry: _Converter) -> _Converter:
+    def convert(value: Any) -> None:
+        if not isinstance(value, list):
+            raise invalid_type(value, type_name)
+        for entry in value:
+            if entry is not None:
+                convert_entry(entry)
+
+    return convert
 
 
 def check_with_marshmallow(schema: Schema, item: dict) -> list[Phrase]:
