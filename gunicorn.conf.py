@@ -17,6 +17,9 @@ preload_app = False
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "25"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
+# gunicorn 25+ opens a control socket at one per-user path ($HOME/.gunicorn/gunicorn.ctl); several
+# instances on one host (tests, side-by-side services) would take it from each other.
+control_socket_disable = True
 
 
 def _service(worker):
