@@ -6,7 +6,6 @@ import hashlib
 import hmac
 import uuid
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any, NamedTuple, Sequence
 
 from bulk import queue
@@ -24,11 +23,7 @@ REJECTED = "rejected"
 class AcceptPolicy:
     max_items: int
     reject_invalid_items: bool
-    secret: bytes
-
-    @cached_property
-    def hasher(self) -> "DataHasher":
-        return DataHasher(self.secret)
+    hasher: "DataHasher"
 
 
 class RequestItem(NamedTuple):
@@ -102,13 +97,11 @@ def serialize_operation(arguments: dict, store_id: int) -> str:
     return f'{{"entity_id":null,"entity_link":"","meta_information":{meta},"store_id":"{int(store_id)}"}}'
 
 
-def data_hash(secret: bytes, serialized_data: str) -> str:
-    """Magento's Encryptor::hash(serialized_data, SHA256): a keyed HMAC, lowercase hex."""
-    return hmac.digest(secret, serialized_data.encode(), "sha256").hex()
-
-
 class DataHasher:
-    """`data_hash` for many items: the keyed state is prepared once and copied per item."""
+    """Magento's `data_hash`: Encryptor::hash(serialized_data, SHA256), a keyed HMAC in lowercase hex.
+
+    The keyed state is prepared once and copied per item (cheaper than a fresh HMAC each time).
+    """
 
     def __init__(self, secret: bytes) -> None:
         self._keyed = hmac.new(secret, digestmod=hashlib.sha256)

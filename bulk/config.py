@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 from dataclasses import dataclass, field, replace
@@ -25,34 +26,23 @@ def _text(name: str, raw: Any) -> str:
     return str(raw).strip()
 
 
-def _positive_int(name: str, raw: Any) -> int:
-    try:
-        value = int(str(raw).strip())
-    except ValueError:
-        raise ConfigError(f"{name} must be a positive integer, got {raw!r}") from None
-    if value <= 0:
-        raise ConfigError(f"{name} must be a positive integer, got {raw!r}")
-    return value
+def _number(convert: Callable[[str], float], description: str,
+            accepts: Callable[[float], bool]) -> Callable[[str, Any], Any]:
+    def parse(name: str, raw: Any) -> Any:
+        try:
+            value = convert(str(raw).strip())
+        except ValueError:
+            value = None
+        if value is None or not math.isfinite(value) or not accepts(value):
+            raise ConfigError(f"{name} must be {description}, got {raw!r}")
+        return value
+
+    return parse
 
 
-def _non_negative_int(name: str, raw: Any) -> int:
-    try:
-        value = int(str(raw).strip())
-    except ValueError:
-        raise ConfigError(f"{name} must be an integer >= 0, got {raw!r}") from None
-    if value < 0:
-        raise ConfigError(f"{name} must be an integer >= 0, got {raw!r}")
-    return value
-
-
-def _positive_float(name: str, raw: Any) -> float:
-    try:
-        value = float(str(raw).strip())
-    except ValueError:
-        raise ConfigError(f"{name} must be a positive number, got {raw!r}") from None
-    if value <= 0:
-        raise ConfigError(f"{name} must be a positive number, got {raw!r}")
-    return value
+_positive_int = _number(int, "a positive integer", lambda value: value > 0)
+_non_negative_int = _number(int, "an integer >= 0", lambda value: value >= 0)
+_positive_float = _number(float, "a positive number", lambda value: value > 0)
 
 
 def _flag(name: str, raw: Any) -> bool:

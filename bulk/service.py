@@ -7,7 +7,7 @@ import threading
 
 from flask import current_app
 
-from bulk.accept import AcceptPolicy
+from bulk.accept import AcceptPolicy, DataHasher
 from bulk.auth import AdminAccount, TokenService
 from bulk.catalogue import Catalogue, Route
 from bulk.clock import Clock
@@ -33,7 +33,7 @@ class BulkService:
         self.admin_account = AdminAccount(settings.admin_username, settings.admin_password or "",
                                           settings.login_max_failures, settings.login_lock_minutes * 60)
         self.accept_policy = AcceptPolicy(settings.max_items, settings.invalid_items == "reject-item",
-                                          settings.secret)
+                                          DataHasher(settings.secret))
         self.database = open_database(settings.database_url or "", settings.db_busy_timeout)
         self.drainer = Drainer(catalogue, self.handler_for, clock, DrainerSettings(
             settings.worker_batch, settings.lease_seconds, settings.poll_seconds))

@@ -246,11 +246,6 @@ class Arguments(MagentoSchema):
     ignore_unknown = True
 
 
-def required_fields(schema: type[MagentoSchema]) -> list[str]:
-    """Declared names of the required arguments, in declaration order."""
-    return [name for name, field in schema._declared_fields.items() if field.required]
-
-
 class ArgumentsError(ValidationError):
     """Raised by `load_arguments` with the Magento phrases that explain the failure."""
 

@@ -51,6 +51,8 @@ def test_environment_is_read(tmp_path):
     ("BULK_STORES", "default", "default:1"),
     ("BULK_STORES", "all:3", "reserved"),
     ("BULK_LEASE_SECONDS", "-1", "positive number"),
+    ("BULK_POLL_SECONDS", "nan", "positive number"),
+    ("BULK_LOGIN_MAX_FAILURES", "-2", "integer >= 0"),
 ])
 def test_bad_values_name_the_variable(tmp_path, name, value, message):
     with pytest.raises(ConfigError, match=name) as caught:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 from flask import Response, request
 
 from bulk import reports
@@ -15,19 +17,18 @@ RESOURCE = "Magento_Logging::system_magento_logging_bulk_operations"
 
 
 def short_status(bulk_uuid: str) -> Response:
-    bulk = reports.find_bulk(bulk_uuid)
-    if bulk is None:
-        raise bulk_not_found(bulk_uuid)
-    rows = reports.operation_rows(bulk_uuid, SHORT_COLUMNS)
-    return json_response(bulk_status(bulk, map(short_operation, rows)))
+    return _bulk_status(bulk_uuid, SHORT_COLUMNS, short_operation)
 
 
 def detailed_status(bulk_uuid: str) -> Response:
+    return _bulk_status(bulk_uuid, DETAILED_COLUMNS, detailed_operation)
+
+
+def _bulk_status(bulk_uuid: str, columns: tuple[str, ...], shape: Callable[[tuple], dict]) -> Response:
     bulk = reports.find_bulk(bulk_uuid)
     if bulk is None:
         raise bulk_not_found(bulk_uuid)
-    rows = reports.operation_rows(bulk_uuid, DETAILED_COLUMNS)
-    return json_response(bulk_status(bulk, map(detailed_operation, rows)))
+    return json_response(bulk_status(bulk, map(shape, reports.operation_rows(bulk_uuid, columns))))
 
 
 def operation_status_count(bulk_uuid: str, status: str) -> Response:
