@@ -27,7 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.storage import ROUTE, raw_enqueue  # noqa: E402
 from bulk.accept import serialize_operation  # noqa: E402
-from bulk.db import create_schema, database, open_database  # noqa: E402
+from bulk.db import database, open_database
+from bulk.migrations import create_schema  # noqa: E402
 from bulk.models import ALL_MODELS  # noqa: E402
 from tests.live import Gunicorn  # noqa: E402
 

@@ -26,7 +26,8 @@ from bulk import queue  # noqa: E402
 from bulk.accept import serialize_operation  # noqa: E402
 from bulk.builtin_routes import builtin_catalogue  # noqa: E402
 from bulk.clock import Clock  # noqa: E402
-from bulk.db import SQLITE_PRAGMAS, create_schema, database, open_database  # noqa: E402
+from bulk.db import SQLITE_PRAGMAS, database, open_database  # noqa: E402
+from bulk.migrations import create_schema  # noqa: E402
 from bulk.handlers import accept_handler  # noqa: E402
 from bulk.models import ALL_MODELS  # noqa: E402
 from bulk.worker import Drainer, DrainerSettings  # noqa: E402
@@ -107,9 +108,9 @@ def raw_drain(path: Path, batch: int) -> int:
         now = time.time()
         connection.execute("BEGIN IMMEDIATE")
         ids = [row[0] for row in connection.execute(
-            "UPDATE magento_operation SET claim_token = ?, lease_expires_at = ?, attempts = attempts + 1, "
+            "UPDATE magento_operation SET claim_token = ?, available_at = ?, attempts = attempts + 1, "
             "started_at = datetime('now') WHERE id IN (SELECT id FROM magento_operation WHERE status = 4 AND "
-            "(lease_expires_at IS NULL OR lease_expires_at < ?) ORDER BY id LIMIT ?) RETURNING id",
+            "(available_at IS NULL OR available_at < ?) ORDER BY id LIMIT ?) RETURNING id",
             (token, now + 60, now, batch)).fetchall()]
         connection.execute("COMMIT")
         if not ids:
@@ -119,7 +120,7 @@ def raw_drain(path: Path, batch: int) -> int:
         marks = ",".join("?" * len(ids))
         connection.execute(
             f"UPDATE magento_operation SET status = 1, result_message = ?, serialized_data = NULL, "
-            f"claim_token = NULL, lease_expires_at = NULL WHERE id IN ({marks}) AND claim_token = ? AND status = 4",
+            f"claim_token = NULL, available_at = NULL WHERE id IN ({marks}) AND claim_token = ? AND status = 4",
             ["Service execution success X::save", *ids, token])
         connection.execute("COMMIT")
         done += len(ids)

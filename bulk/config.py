@@ -14,6 +14,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PRODUCTION = "production"
 DEVELOPMENT = "development"
 
+# Names of the processing modes (bulk.processing.MODES has their implementations).
+PROCESSING_MODES = ("accept",)
+
 # Local runs get documented credentials so `make run` works out of the box; production has none.
 DEVELOPMENT_ADMIN_PASSWORD = "admin123"
 
@@ -131,6 +134,9 @@ SETTINGS: tuple[Setting, ...] = (
             "`all` (store 0) is always known."),
     Setting("BULK_ROUTES_FILE", "routes_file", None, _text,
             "A JSON file of extra routes (see \"Adding routes\")."),
+    Setting("BULK_PROCESSING", "processing_mode", "accept", _choice(*PROCESSING_MODES),
+            "What the drainer does with an operation. `accept`: mark it complete, as Magento's "
+            "consumer reports a successful service call, without side effects."),
     Setting("BULK_WORKER", "worker_enabled", True, _flag,
             "Start the drainer thread in each serving process."),
     Setting("BULK_WORKER_BATCH", "worker_batch", 100, _positive_int,
@@ -165,6 +171,7 @@ class Settings:
     response_shape: str = "magento"
     stores: dict[str, int] = field(default_factory=lambda: {"default": 1})
     routes_file: str | None = None
+    processing_mode: str = "accept"
     worker_enabled: bool = True
     worker_batch: int = 100
     lease_seconds: float = 60.0

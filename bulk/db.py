@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -66,16 +65,6 @@ def write_transaction() -> Iterator[None]:
     """
     with database.atomic("IMMEDIATE") if is_sqlite() else database.atomic():
         yield
-
-
-_schema_lock = threading.Lock()
-
-
-def create_schema(models: list[type[peewee.Model]]) -> None:
-    """Create missing tables and indexes; safe to call from several processes at once."""
-    with _schema_lock, database.connection_context():
-        with write_transaction():
-            database.create_tables(models, safe=True)
 
 
 class _SlotMarker:

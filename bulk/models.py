@@ -44,9 +44,11 @@ class Operation(BaseModel):
     error_code = peewee.IntegerField(null=True)
     result_message = peewee.TextField(null=True)
     started_at = peewee.DateTimeField(null=True)
-    # Queue columns: who holds the operation (a claim token) and until when (epoch seconds).
+    # Queue columns. `claim_token`: which drainer holds the operation. `available_at` (epoch
+    # seconds, null = now): when it may next be claimed; a claim sets it to the end of its lease,
+    # a delayed retry to the retry time. An open operation past that time is claimable.
     claim_token = peewee.CharField(max_length=32, null=True)
-    lease_expires_at = peewee.DoubleField(null=True)
+    available_at = peewee.DoubleField(null=True)
     attempts = peewee.IntegerField(default=0)
 
     class Meta:

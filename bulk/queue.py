@@ -78,9 +78,9 @@ class ClaimedOperation(NamedTuple):
 
 
 def _claimable() -> peewee.Expression:
-    # Open and either never claimed or its lease ran out (the holder died or hung).
+    # Open, and not held by a live lease nor waiting for a delayed retry (`available_at` passed).
     return (Operation.status == OperationStatus.OPEN) & (
-        Operation.lease_expires_at.is_null() | (Operation.lease_expires_at < Slot("now")))
+        Operation.available_at.is_null() | (Operation.available_at <= Slot("now")))
 
 
 _HAS_CLAIMABLE = Prepared(lambda: Operation.select(Operation.id).where(_claimable()).limit(1))
@@ -94,7 +94,7 @@ def _claim_statement() -> peewee.Query:
         candidates = candidates.for_update(skip_locked=True)
     return (Operation
             .update({Operation.claim_token: Slot("token"),
-                     Operation.lease_expires_at: Slot("expires"),
+                     Operation.available_at: Slot("expires"),
                      Operation.started_at: Slot("started_at", Operation.started_at),
                      Operation.attempts: Operation.attempts + 1})
             .where(Operation.id.in_(candidates))
@@ -149,7 +149,7 @@ def _record_statement(complete: bool) -> peewee.Query:
         Operation.result_message: Slot("result_message"),
         Operation.result_serialized_data: Slot("result_serialized_data"),
         Operation.claim_token: None,
-        Operation.lease_expires_at: None,
+        Operation.available_at: None,
     }
     if complete:
         # Magento clears the payload of a successful operation and keeps a failed one's.
@@ -200,7 +200,7 @@ def _ids_parameter(ids: list[int]) -> Any:
 def release(token: str) -> int:
     """Give back every operation `token` still holds, so another drainer can take it at once."""
     with write_transaction():
-        return (Operation.update(claim_token=None, lease_expires_at=None)
+        return (Operation.update(claim_token=None, available_at=None)
                 .where(Operation.claim_token == token, Operation.status == OperationStatus.OPEN)
                 .execute())
 

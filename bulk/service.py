@@ -9,12 +9,13 @@ from flask import current_app
 
 from bulk.accept import AcceptPolicy, DataHasher
 from bulk.auth import AdminAccount, TokenService
-from bulk.catalogue import Catalogue, Route
+from bulk.catalogue import Catalogue
 from bulk.clock import Clock
 from bulk.config import Settings
-from bulk.db import create_schema, database, open_database
-from bulk.handlers import Handler, accept_handler
+from bulk.db import database, open_database
+from bulk.migrations import create_schema
 from bulk.models import ALL_MODELS
+from bulk.processing import MODES, Processing
 from bulk.urls import Stores
 from bulk.worker import Drainer, DrainerSettings
 
@@ -35,15 +36,12 @@ class BulkService:
         self.accept_policy = AcceptPolicy(settings.max_items, settings.invalid_items == "reject-item",
                                           DataHasher(settings.secret))
         self.database = open_database(settings.database_url or "", settings.db_busy_timeout)
-        self.drainer = Drainer(catalogue, self.handler_for, clock, DrainerSettings(
+        self.processing = Processing(settings.processing_mode, MODES[settings.processing_mode](self))
+        self.drainer = Drainer(catalogue, self.processing.handler_for, clock, DrainerSettings(
             settings.worker_batch, settings.lease_seconds, settings.poll_seconds))
         self._ready = False
         self._schema_ready = False
         self._ready_lock = threading.Lock()
-
-    def handler_for(self, route: Route) -> Handler:
-        """The handler that runs operations of `route`."""
-        return route.handler or accept_handler
 
     def bind(self) -> None:
         """Point the shared model database at this service's database (one service per process)."""

@@ -7,7 +7,8 @@ import os
 import pytest
 
 from bulk.clock import ManualClock
-from bulk.db import create_schema, database, open_database
+from bulk.db import database, open_database
+from bulk.migrations import create_schema
 from bulk.factory import create_app
 from bulk.models import ALL_MODELS
 from tests.magento import bearer

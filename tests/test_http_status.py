@@ -22,8 +22,14 @@ def submit(client, auth, skus, url="/rest/async/bulk/V1/products", method="POST"
 
 def drain_with(service, handler):
     """Drain every open operation now, with `handler` for every route."""
-    service.drainer._handler_for = lambda route: handler
-    return service.drainer.drain()
+    def replace(route, original):
+        return handler
+
+    service.processing.add_wrapper(replace)
+    try:
+        return service.drainer.drain()
+    finally:
+        service.processing.remove_wrapper(replace)
 
 
 def outcome_by_sku(job):

@@ -7,16 +7,12 @@ and the order of checks follows Magento's: processor -> route (404) -> ACL (401)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
-
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, g, request
 
 from bulk.auth import Caller
-from bulk.catalogue import ANONYMOUS
 from bulk.errors import GET_WITH_ALL, WebapiError, cannot_process, no_route
 from bulk.service import BulkService, current_service
-from bulk.templates import RouteTemplate, split_path
+from bulk.templates import split_path
 from bulk.urls import ALL_STORES, BULK, SYNC, Target, parse_target
 from bulk.views import status, tokens
 from bulk.views.submit import submit_bulk, submit_single
@@ -27,27 +23,10 @@ METHODS = ["GET", "POST", "PUT", "DELETE"]
 api = Blueprint("api", __name__)
 
 
-@dataclass(frozen=True)
-class Endpoint:
-    """A synchronous route this service answers itself."""
-
-    method: str
-    template: RouteTemplate
-    resources: tuple[str, ...]
-    view: Callable[..., Response]
-
-
-def _endpoint(method: str, url: str, resources: tuple[str, ...], view: Callable[..., Response]) -> Endpoint:
-    return Endpoint(method, RouteTemplate(url), resources, view)
-
-
+# Every synchronous endpoint, in matching order.
 SYNC_ENDPOINTS = (
-    _endpoint("POST", "/V1/integration/admin/token", (ANONYMOUS,), tokens.admin_token),
-    _endpoint("GET", "/V1/bulk/:bulkUuid/status", (status.RESOURCE,), status.short_status),
-    _endpoint("GET", "/V1/bulk/:bulkUuid/detailed-status", (status.RESOURCE,), status.detailed_status),
-    _endpoint("GET", "/V1/bulk/:bulkUuid/operation-status/:status", (status.RESOURCE,),
-              status.operation_status_count),
-    _endpoint("GET", "/V1/bulk", (status.RESOURCE,), status.search),
+    *tokens.ENDPOINTS,
+    *status.ENDPOINTS,
 )
 
 
@@ -83,9 +62,10 @@ def _dispatch_sync(service: BulkService, target: Target) -> Response:
         values = endpoint.template.match(segments)
         if values is None:
             continue
-        _authorised(service, endpoint.resources)
+        g.bulk_caller = _authorised(service, endpoint.resources)
         if request.method == "GET" and target.store_code == ALL_STORES:
             raise WebapiError(GET_WITH_ALL)
+        g.bulk_target = target
         return endpoint.view(*values.values())
     raise no_route()
 

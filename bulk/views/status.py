@@ -12,6 +12,7 @@ from bulk.jsonutil import json_response
 from bulk.responses import (DETAILED_COLUMNS, SHORT_COLUMNS, bulk_status, detailed_operation,
                             search_item, short_operation)
 from bulk.search_criteria import parse_search_criteria
+from bulk.views.endpoints import endpoint
 
 RESOURCE = "Magento_Logging::system_magento_logging_bulk_operations"
 
@@ -48,3 +49,11 @@ def search() -> Response:
         "search_criteria": criteria.echo(),
         "total_count": total,
     })
+
+
+ENDPOINTS = (
+    endpoint("GET", "/V1/bulk/:bulkUuid/status", (RESOURCE,), short_status),
+    endpoint("GET", "/V1/bulk/:bulkUuid/detailed-status", (RESOURCE,), detailed_status),
+    endpoint("GET", "/V1/bulk/:bulkUuid/operation-status/:status", (RESOURCE,), operation_status_count),
+    endpoint("GET", "/V1/bulk", (RESOURCE,), search),
+)

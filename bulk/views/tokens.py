@@ -6,8 +6,10 @@ from flask import Response, request
 
 from bulk.auth import sign_in_admin
 from bulk.body import decode_body
+from bulk.catalogue import ANONYMOUS
 from bulk.jsonutil import json_response
 from bulk.service import current_service
+from bulk.views.endpoints import endpoint
 
 
 def admin_token() -> Response:
@@ -18,3 +20,8 @@ def admin_token() -> Response:
     caller = sign_in_admin(service.admin_account, credentials.get("username"),
                            credentials.get("password"), now)
     return json_response(service.tokens.issue(caller, now))
+
+
+ENDPOINTS = (
+    endpoint("POST", "/V1/integration/admin/token", (ANONYMOUS,), admin_token),
+)

@@ -1,0 +1,85 @@
+"""Schema creation and upgrades, the same on SQLite and PostgreSQL.
+
+A fresh database gets every table in its latest shape. An existing one first gets the upgrade
+steps it has not had (recorded in `bulk_schema_version`), in order, then any missing table.
+
+To change a table that exists in released versions: change the model, then append a step to
+`UPGRADES` that makes the same change with `playhouse.migrate` through `add_column_if_missing`
+(or a check of its own): steps must be safe to run on a database that already has the change.
+A new table needs no step; it is created when missing.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Callable
+
+import peewee
+from playhouse.migrate import SchemaMigrator, migrate
+
+from bulk.db import database, is_postgresql, write_transaction
+from bulk.models import BaseModel
+
+# Serialises upgrades of several instances starting at once against one PostgreSQL.
+_ADVISORY_LOCK_KEY = 4_201_173
+
+
+class SchemaVersion(BaseModel):
+    version = peewee.IntegerField()
+
+    class Meta:
+        table_name = "bulk_schema_version"
+
+
+Step = Callable[[SchemaMigrator], None]
+
+# Step n upgrades a database from version n to n + 1; version 1 is the first released schema.
+UPGRADES: list[Step] = []
+LATEST_VERSION = 1 + len(UPGRADES)
+
+
+def add_column_if_missing(migrator: SchemaMigrator, table: str, column: str, field: peewee.Field) -> None:
+    """Add `column` unless the table already has it (or does not exist yet: it will be created whole)."""
+    tables = database.get_tables()
+    if table in tables and column not in {c.name for c in database.get_columns(table)}:
+        migrate(migrator.add_column(table, column, field))
+
+
+_lock = threading.Lock()
+
+
+def create_schema(models: list[type[peewee.Model]]) -> int:
+    """Create or upgrade the schema, with its own connection; returns the version found."""
+    with _lock, database.connection_context():
+        return upgrade_schema(models)
+
+
+def upgrade_schema(models: list[type[peewee.Model]]) -> int:
+    """Bring the schema to LATEST_VERSION; returns the version the database was at."""
+    with write_transaction():
+        if is_postgresql():
+            database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (_ADVISORY_LOCK_KEY,))
+        tables = set(database.get_tables())
+        fresh = not tables.intersection(model._meta.table_name for model in models)
+        if fresh:
+            found = LATEST_VERSION
+        else:
+            database.create_tables([SchemaVersion], safe=True)
+            row = SchemaVersion.select().order_by(SchemaVersion.version.desc()).first()
+            found = row.version if row else 1
+            migrator = SchemaMigrator.from_database(database.obj)
+            for step in UPGRADES[found - 1:]:
+                step(migrator)
+        database.create_tables([*models, SchemaVersion], safe=True)
+        if found != LATEST_VERSION or not SchemaVersion.select().exists():
+            SchemaVersion.delete().execute()
+            SchemaVersion.create(version=LATEST_VERSION)
+    return found
+
+
+def schema_version() -> int | None:
+    """The version recorded in the database (None before the first start)."""
+    if SchemaVersion._meta.table_name not in database.get_tables():
+        return None
+    row = SchemaVersion.select().order_by(SchemaVersion.version.desc()).first()
+    return row.version if row else None

@@ -1,0 +1,83 @@
+"""Schema creation and upgrades: fresh databases, older ones, and several processes at once."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+
+import peewee
+import pytest
+
+from bulk import migrations
+from bulk.db import database, open_database
+from bulk.migrations import add_column_if_missing, create_schema, schema_version, upgrade_schema
+from bulk.models import ALL_MODELS
+from tests.live import PROJECT_ROOT
+
+
+@pytest.fixture
+def bound(tmp_path):
+    handle = open_database(f"sqlite:///{tmp_path / 'schema.sqlite3'}")
+    database.initialize(handle)
+    yield tmp_path / "schema.sqlite3"
+    handle.close_all()
+
+
+def columns(path, table):
+    with sqlite3.connect(path) as connection:
+        return {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
+
+
+def test_fresh_database_starts_at_the_latest_version(bound):
+    assert create_schema(ALL_MODELS) == migrations.LATEST_VERSION
+    with database.connection_context():
+        assert schema_version() == migrations.LATEST_VERSION
+    assert "available_at" in columns(bound, "magento_operation")
+
+
+def test_an_older_database_gets_each_missing_step_once(bound, monkeypatch):
+    create_schema(ALL_MODELS)
+    calls = []
+
+    def add_note(migrator):
+        calls.append("add_note")
+        add_column_if_missing(migrator, "magento_bulk", "note", peewee.TextField(null=True))
+
+    monkeypatch.setattr(migrations, "UPGRADES", [add_note])
+    monkeypatch.setattr(migrations, "LATEST_VERSION", 2)
+    assert create_schema(ALL_MODELS) == 1
+    assert "note" in columns(bound, "magento_bulk")
+    assert create_schema(ALL_MODELS) == 2
+    assert calls == ["add_note"]
+    with database.connection_context():
+        assert schema_version() == 2
+
+
+def test_steps_are_safe_on_a_database_that_already_has_the_change(bound, monkeypatch):
+    create_schema(ALL_MODELS)
+    with database.connection_context():
+        add_column_if_missing(None, "magento_bulk", "user_id", peewee.IntegerField(null=True))
+        add_column_if_missing(None, "no_such_table", "x", peewee.IntegerField(null=True))
+
+
+def test_databases_from_before_versioning_count_as_version_1(bound, monkeypatch):
+    create_schema(ALL_MODELS)
+    with sqlite3.connect(bound) as connection:
+        connection.execute("DROP TABLE bulk_schema_version")
+    monkeypatch.setattr(migrations, "UPGRADES", [lambda migrator: None])
+    monkeypatch.setattr(migrations, "LATEST_VERSION", 2)
+    assert create_schema(ALL_MODELS) == 1
+
+
+def test_several_processes_creating_the_schema_at_once(tmp_path):
+    script = ("import sys; from bulk.db import database, open_database; from bulk.migrations import create_schema;"
+              "from bulk.models import ALL_MODELS; database.initialize(open_database(sys.argv[1]));"
+              "print(create_schema(ALL_MODELS))")
+    url = f"sqlite:///{tmp_path / 'race.sqlite3'}"
+    processes = [subprocess.Popen([sys.executable, "-c", script, url], cwd=PROJECT_ROOT,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    results = [process.communicate(timeout=60) for process in processes]
+    assert all(process.returncode == 0 for process in processes), results
+    with sqlite3.connect(tmp_path / "race.sqlite3") as connection:
+        assert connection.execute("SELECT count(*) FROM bulk_schema_version").fetchone() == (1,)
