@@ -5,7 +5,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
-from urllib.parse import urlparse
+from urllib.parse import parse_qsl, unquote, urlparse
 
 import peewee
 from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
@@ -41,11 +41,27 @@ def open_database(url: str, busy_timeout: float = 5.0) -> peewee.Database:
             path, pragmas=pragmas, check_same_thread=False,
             max_connections=32, stale_timeout=300, timeout=30)
     if parsed.scheme in ("postgres", "postgresql"):
-        return PooledPostgresqlDatabase(
-            parsed.path.lstrip("/"), user=parsed.username, password=parsed.password,
-            host=parsed.hostname, port=parsed.port, max_connections=32, stale_timeout=300, timeout=30)
+        # Query parameters are libpq's (sslmode, connect_timeout, options=-csearch_path=...).
+        connect_params = dict(parse_qsl(parsed.query))
+        database = _PostgresqlDatabase(
+            unquote(parsed.path.lstrip("/")), user=unquote(parsed.username or "") or None,
+            password=unquote(parsed.password or "") or None, host=parsed.hostname, port=parsed.port,
+            max_connections=32, stale_timeout=300, timeout=30, **connect_params)
+        database.lock_timeout_ms = int(busy_timeout * 1000)
+        return database
     raise ConfigError(f"DATABASE_URL: unsupported scheme {parsed.scheme!r}; "
                       "use sqlite:///path/file.sqlite3 or postgresql://user@host/db")
+
+
+class _PostgresqlDatabase(PooledPostgresqlDatabase):
+    """Pooled PostgreSQL whose lock waits end like SQLite's busy timeout, so callers get a 503."""
+
+    lock_timeout_ms = 5000
+
+    def _initialize_connection(self, conn) -> None:
+        with conn.cursor() as cursor:
+            cursor.execute("SET lock_timeout = %s", (self.lock_timeout_ms,))
+        conn.commit()
 
 
 def is_sqlite() -> bool:

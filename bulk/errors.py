@@ -132,4 +132,5 @@ def register_error_handlers(app: Flask, busy_retry_after: int) -> None:
 
 def _is_lock_contention(error: Exception) -> bool:
     text = str(error).lower()
-    return "locked" in text or "busy" in text
+    # SQLite: "database is locked" / "busy"; PostgreSQL: "canceling statement due to lock timeout".
+    return "locked" in text or "busy" in text or "lock timeout" in text

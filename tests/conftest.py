@@ -11,6 +11,7 @@ from bulk.db import database, open_database
 from bulk.migrations import create_schema
 from bulk.factory import create_app
 from bulk.models import ALL_MODELS
+from tests.databases import ENGINES, database_url_for
 from tests.magento import bearer
 
 
@@ -22,13 +23,26 @@ def _clean_environment(monkeypatch):
             monkeypatch.delenv(name)
 
 
+def pytest_generate_tests(metafunc):
+    """Every test that uses a database runs on SQLite and on PostgreSQL, unless marked sqlite_only."""
+    if "engine" in metafunc.fixturenames:
+        only_sqlite = metafunc.definition.get_closest_marker("sqlite_only") is not None
+        metafunc.parametrize("engine", ["sqlite"] if only_sqlite else list(ENGINES))
+
+
+@pytest.fixture
+def database_url(engine, tmp_path):
+    with database_url_for(engine, tmp_path) as url:
+        yield url
+
+
 @pytest.fixture
 def clock():
     return ManualClock()
 
 
 @pytest.fixture
-def make_app(tmp_path, clock):
+def make_app(tmp_path, clock, database_url):
     """Build apps on this test's database; each is shut down afterwards."""
     apps = []
 
@@ -36,7 +50,7 @@ def make_app(tmp_path, clock):
         config = {
             "BULK_ENV": "development",
             "BULK_DATA_DIR": str(tmp_path),
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'bulk.sqlite3'}",
+            "DATABASE_URL": database_url,
             "BULK_WORKER": False,
             **overrides,
         }
@@ -80,9 +94,9 @@ def auth(token):
 
 
 @pytest.fixture
-def db(tmp_path):
+def db(database_url):
     """The queue's database without Flask: bound, schema created, a connection open."""
-    handle = open_database(f"sqlite:///{tmp_path / 'queue.sqlite3'}")
+    handle = open_database(database_url)
     database.initialize(handle)
     create_schema(ALL_MODELS)
     with database.connection_context():

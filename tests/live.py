@@ -24,7 +24,7 @@ def free_port() -> int:
 class Gunicorn:
     """`gunicorn app:app` with our gunicorn.conf.py, on a free port, configured by environment."""
 
-    def __init__(self, data_dir: Path, workers: int = 2, **env: str) -> None:
+    def __init__(self, data_dir: Path, workers: int = 2, database_url: str | None = None, **env: str) -> None:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = data_dir / f"gunicorn-{self.port}.log"
@@ -32,7 +32,7 @@ class Gunicorn:
             **{k: v for k, v in os.environ.items() if not k.startswith("BULK_")},
             "BULK_ENV": "development",
             "BULK_DATA_DIR": str(data_dir),
-            "DATABASE_URL": f"sqlite:///{data_dir / 'bulk.sqlite3'}",
+            "DATABASE_URL": database_url or f"sqlite:///{data_dir / 'bulk.sqlite3'}",
             "WEB_CONCURRENCY": str(workers),
             "BULK_POLL_SECONDS": "0.1",
             **env,

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
+from contextlib import contextmanager
+
+import psycopg2
 
 import pytest
 
@@ -108,21 +111,32 @@ def test_unexpected_errors_are_masked(client, auth, monkeypatch):
     assert "secret internals" not in response.get_data(as_text=True)
 
 
-def test_locked_database_answers_503_with_retry_after(make_app, tmp_path):
+@contextmanager
+def write_lock_held(engine, database_url, tmp_path):
+    """Another connection holds the write lock the submission needs."""
+    if engine == "sqlite":
+        blocker = sqlite3.connect(tmp_path / "bulk.sqlite3", isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
+    else:
+        blocker = psycopg2.connect(database_url)
+        blocker.cursor().execute("LOCK TABLE magento_bulk IN EXCLUSIVE MODE")
+    try:
+        yield
+    finally:
+        blocker.rollback() if engine == "postgresql" else blocker.execute("ROLLBACK")
+        blocker.close()
+
+
+def test_locked_database_answers_503_with_retry_after(make_app, tmp_path, engine, database_url):
     app = make_app(BULK_DB_BUSY_TIMEOUT="0.2", BULK_BUSY_RETRY_AFTER="3")
     client = app.test_client()
     token = client.post("/rest/V1/integration/admin/token",
                         json={"username": "admin", "password": "admin123"}).get_json()
-    blocker = sqlite3.connect(tmp_path / "bulk.sqlite3", isolation_level=None)
-    blocker.execute("BEGIN IMMEDIATE")
-    try:
+    with write_lock_held(engine, database_url, tmp_path):
         response = client.post("/rest/async/bulk/V1/products", json=PRODUCTS, headers=bearer(token))
         assert_magento_error(response, 503, "The service is busy. Try again in %seconds second(s).",
                              {"seconds": 3})
         assert response.headers["Retry-After"] == "3"
-    finally:
-        blocker.execute("ROLLBACK")
-        blocker.close()
     assert Bulk.select().count() == 0
     response = client.post("/rest/async/bulk/V1/products", json=PRODUCTS, headers=bearer(token))
     assert response.status_code == 202

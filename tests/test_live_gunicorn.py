@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
 
+from tests.databases import fetch_all
 from tests.live import Gunicorn
 
 pytestmark = pytest.mark.live
 
 
-def test_two_workers_complete_every_operation_exactly_once(tmp_path):
-    server = Gunicorn(tmp_path, workers=2, BULK_WORKER_BATCH="20")
+def test_two_workers_complete_every_operation_exactly_once(tmp_path, database_url):
+    server = Gunicorn(tmp_path, workers=2, database_url=database_url, BULK_WORKER_BATCH="20")
     with server:
         auth = {"Authorization": f"Bearer {server.token()}"}
 
@@ -48,8 +48,7 @@ def test_two_workers_complete_every_operation_exactly_once(tmp_path):
         exit_code = server.stop()
     assert exit_code == 0, server.log()
 
-    with sqlite3.connect(tmp_path / "bulk.sqlite3") as connection:
-        rows = connection.execute("SELECT status, attempts, claim_token FROM magento_operation").fetchall()
+    rows = fetch_all(database_url, "SELECT status, attempts, claim_token FROM magento_operation")
     assert len(rows) == 600
     # Each operation was claimed once (attempts) and finished once (status 1, claim cleared).
     assert set(rows) == {(1, 1, None)}

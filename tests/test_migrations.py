@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import subprocess
 import sys
 
@@ -13,20 +12,21 @@ from bulk import migrations
 from bulk.db import database, open_database
 from bulk.migrations import add_column_if_missing, create_schema, schema_version, upgrade_schema
 from bulk.models import ALL_MODELS
+from tests.databases import fetch_all
 from tests.live import PROJECT_ROOT
 
 
 @pytest.fixture
-def bound(tmp_path):
-    handle = open_database(f"sqlite:///{tmp_path / 'schema.sqlite3'}")
+def bound(database_url):
+    handle = open_database(database_url)
     database.initialize(handle)
-    yield tmp_path / "schema.sqlite3"
+    yield database_url
     handle.close_all()
 
 
-def columns(path, table):
-    with sqlite3.connect(path) as connection:
-        return {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
+def columns(url, table):
+    with database.connection_context():
+        return {column.name for column in database.get_columns(table)}
 
 
 def test_fresh_database_starts_at_the_latest_version(bound):
@@ -63,21 +63,20 @@ def test_steps_are_safe_on_a_database_that_already_has_the_change(bound, monkeyp
 
 def test_databases_from_before_versioning_count_as_version_1(bound, monkeypatch):
     create_schema(ALL_MODELS)
-    with sqlite3.connect(bound) as connection:
-        connection.execute("DROP TABLE bulk_schema_version")
+    with database.connection_context():
+        database.execute_sql("DROP TABLE bulk_schema_version")
     monkeypatch.setattr(migrations, "UPGRADES", [lambda migrator: None])
     monkeypatch.setattr(migrations, "LATEST_VERSION", 2)
     assert create_schema(ALL_MODELS) == 1
 
 
-def test_several_processes_creating_the_schema_at_once(tmp_path):
+def test_several_processes_creating_the_schema_at_once(database_url):
     script = ("import sys; from bulk.db import database, open_database; from bulk.migrations import create_schema;"
               "from bulk.models import ALL_MODELS; database.initialize(open_database(sys.argv[1]));"
               "print(create_schema(ALL_MODELS))")
-    url = f"sqlite:///{tmp_path / 'race.sqlite3'}"
+    url = database_url
     processes = [subprocess.Popen([sys.executable, "-c", script, url], cwd=PROJECT_ROOT,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
     results = [process.communicate(timeout=60) for process in processes]
     assert all(process.returncode == 0 for process in processes), results
-    with sqlite3.connect(tmp_path / "race.sqlite3") as connection:
-        assert connection.execute("SELECT count(*) FROM bulk_schema_version").fetchone() == (1,)
+    assert fetch_all(database_url, "SELECT count(*) FROM bulk_schema_version") == [(1,)]
