@@ -78,6 +78,18 @@ class Job:
 Handler = Callable[[Job], Any]
 
 
+def transactional(handler: Handler) -> Handler:
+    """Mark a handler whose effects are writes to this service's database.
+
+    The drainer runs it inside the transaction that records its outcome (with a savepoint that
+    undoes a failed operation's writes), so its effects happen exactly once, even across a kill.
+    Handlers with outside effects (an upstream call) are not marked: they run at least once.
+    """
+    handler.transactional = True
+    return handler
+
+
+@transactional
 def accept_handler(job: Job) -> Any:
     """Mark the operation complete without side effects (the service in `accept` mode)."""
     return None

@@ -48,6 +48,7 @@ class Operation(BaseModel):
     # seconds, null = now): when it may next be claimed; a claim sets it to the end of its lease,
     # a delayed retry to the retry time. An open operation past that time is claimable.
     claim_token = peewee.CharField(max_length=32, null=True)
+    claimed_by = peewee.CharField(max_length=255, null=True)
     available_at = peewee.DoubleField(null=True)
     attempts = peewee.IntegerField(default=0)
 

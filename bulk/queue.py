@@ -94,6 +94,7 @@ def _claim_statement() -> peewee.Query:
         candidates = candidates.for_update(skip_locked=True)
     return (Operation
             .update({Operation.claim_token: Slot("token"),
+                     Operation.claimed_by: Slot("holder"),
                      Operation.available_at: Slot("expires"),
                      Operation.started_at: Slot("started_at", Operation.started_at),
                      Operation.attempts: Operation.attempts + 1})
@@ -110,13 +111,14 @@ def has_claimable(now: float) -> bool:
     return _HAS_CLAIMABLE.execute(now=now).fetchone() is not None
 
 
-def claim(token: str, limit: int, lease_seconds: float, now: float) -> list[ClaimedOperation]:
+def claim(token: str, limit: int, lease_seconds: float, now: float,
+          holder: str | None = None) -> list[ClaimedOperation]:
     """Atomically take up to `limit` claimable operations, oldest first, for `token`."""
     if not has_claimable(now):
         return []
     with write_transaction():
-        rows = _CLAIM.execute(token=token, expires=now + lease_seconds, started_at=utc_datetime(now),
-                              now=now, limit=limit).fetchall()
+        rows = _CLAIM.execute(token=token, holder=holder, expires=now + lease_seconds,
+                              started_at=utc_datetime(now), now=now, limit=limit).fetchall()
     rows.sort()
     return [ClaimedOperation(*row) for row in rows]
 
@@ -149,6 +151,7 @@ def _record_statement(complete: bool) -> peewee.Query:
         Operation.result_message: Slot("result_message"),
         Operation.result_serialized_data: Slot("result_serialized_data"),
         Operation.claim_token: None,
+        Operation.claimed_by: None,
         Operation.available_at: None,
     }
     if complete:
@@ -197,10 +200,34 @@ def _ids_parameter(ids: list[int]) -> Any:
     return ids if is_postgresql() else orjson.dumps(ids).decode()
 
 
+def _held_statement() -> peewee.Query:
+    query = Operation.select(Operation.id).where(
+        _id_among(), Operation.claim_token == Slot("token"), Operation.status == OperationStatus.OPEN)
+    # PostgreSQL: lock the rows, so no other drainer re-claims them before this transaction ends.
+    return query.for_update() if is_postgresql() else query
+
+
+_HELD = Prepared(_held_statement)
+
+
+def held(token: str, operation_ids: list[int]) -> set[int]:
+    """Which of `operation_ids` `token` still holds (call inside the transaction that records them)."""
+    cursor = _HELD.execute(token=token, ids=_ids_parameter(operation_ids))
+    return {row[0] for row in cursor.fetchall()}
+
+
+def extend_lease(token: str, until: float) -> int:
+    """Keep holding what `token` holds until `until` (a drainer still at work on a long batch)."""
+    with write_transaction():
+        return (Operation.update(available_at=until)
+                .where(Operation.claim_token == token, Operation.status == OperationStatus.OPEN)
+                .execute())
+
+
 def release(token: str) -> int:
     """Give back every operation `token` still holds, so another drainer can take it at once."""
     with write_transaction():
-        return (Operation.update(claim_token=None, available_at=None)
+        return (Operation.update(claim_token=None, claimed_by=None, available_at=None)
                 .where(Operation.claim_token == token, Operation.status == OperationStatus.OPEN)
                 .execute())
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import uuid
 from dataclasses import dataclass
@@ -11,12 +13,19 @@ from typing import Callable
 from bulk import queue
 from bulk.catalogue import Catalogue, Route
 from bulk.clock import Clock
-from bulk.db import database
+from bulk.db import database, write_transaction
 from bulk.handlers import Handler, Job, missing_route_outcome, run_job
+from bulk.statuses import OperationStatus
 
 log = logging.getLogger(__name__)
 
 HandlerFor = Callable[[Route], Handler]
+
+
+
+def holder() -> str:
+    """Who claims (host:pid), recorded on each claimed operation so operators see who holds it."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 # After an unexpected failure (database gone, disk full) the loop waits, doubling up to this.
 MAX_BACKOFF_SECONDS = 30.0
@@ -27,6 +36,25 @@ class DrainerSettings:
     batch_size: int = 100
     lease_seconds: float = 60.0
     poll_seconds: float = 0.5
+
+
+@dataclass(frozen=True)
+class _Task:
+    """A claimed operation with its route and handler."""
+
+    operation: queue.ClaimedOperation
+    route: Route | None
+    handler: Handler | None
+
+    @property
+    def transactional(self) -> bool:
+        # Without a route there is nothing to run: the failure is recorded like a local effect.
+        return self.handler is None or getattr(self.handler, "transactional", False)
+
+    def run(self) -> queue.Outcome:
+        if self.route is None or self.handler is None:
+            return missing_route_outcome(self.operation)
+        return run_job(Job(self.operation, self.route), self.handler)
 
 
 class Drainer:
@@ -50,23 +78,64 @@ class Drainer:
         token = uuid.uuid4().hex
         with database.connection_context():
             claimed = queue.claim(token, self._settings.batch_size, self._settings.lease_seconds,
-                                  self._clock.time())
+                                  self._clock.time(), holder=holder())
         if not claimed:
             return 0
+        tasks = [self._task(operation) for operation in claimed]
+        with database.connection_context():
+            done = self._run_in_transaction(token, [task for task in tasks if task.transactional])
+            done += self._run_outside(token, [task for task in tasks if not task.transactional])
+            if done < len(claimed):
+                # Stopping (or a lease lost): hand the rest back now, not when the lease runs out.
+                queue.release(token)
+        return done
+
+    def _task(self, operation: queue.ClaimedOperation) -> "_Task":
+        route = self._catalogue.get(operation.route_key)
+        return _Task(operation, route, self._handler_for(route) if route is not None else None)
+
+    def _run_in_transaction(self, token: str, tasks: list["_Task"]) -> int:
+        """Run handlers whose effects live in this database inside the transaction that records
+        their outcomes, so effects and status commit together: exactly once, even after a kill."""
+        if not tasks:
+            return 0
         outcomes = []
-        for operation in claimed:
+        with write_transaction():
+            # Only operations this claim still holds; the rows stay locked until the commit.
+            held = queue.held(token, [task.operation.id for task in tasks])
+            for task in tasks:
+                if self._stopping.is_set():
+                    break
+                if task.operation.id not in held:
+                    continue
+                with database.atomic() as savepoint:
+                    outcome = task.run()
+                    if outcome.status != OperationStatus.COMPLETE:
+                        savepoint.rollback()  # a failed operation leaves no partial effects
+                outcomes.append(outcome)
+            queue.record(token, outcomes)
+        return len(outcomes)
+
+    def _run_outside(self, token: str, tasks: list["_Task"]) -> int:
+        """Run handlers with outside effects (an upstream call) without holding the write lock.
+
+        Their outcomes are recorded afterwards, only where the claim still holds (at least once).
+        A long batch renews its lease half-way, so a live drainer does not lose its operations.
+        """
+        if not tasks:
+            return 0
+        lease = self._settings.lease_seconds
+        renew_at = self._clock.time() + lease / 2
+        outcomes = []
+        for task in tasks:
             if self._stopping.is_set():
                 break
-            route = self._catalogue.get(operation.route_key)
-            if route is None:
-                outcomes.append(missing_route_outcome(operation))
-            else:
-                outcomes.append(run_job(Job(operation, route), self._handler_for(route)))
-        with database.connection_context():
-            queue.record(token, outcomes)
-            if len(outcomes) < len(claimed):
-                # Stopping: hand the rest back now rather than when the lease runs out.
-                queue.release(token)
+            now = self._clock.time()
+            if now >= renew_at:
+                queue.extend_lease(token, now + lease)
+                renew_at = now + lease / 2
+            outcomes.append(task.run())
+        queue.record(token, outcomes)
         return len(outcomes)
 
     def drain(self) -> int:

@@ -137,3 +137,30 @@ def test_concurrent_claimers_never_share_an_operation(db):
         thread.join(60)
     assert len(taken) == 600
     assert len(set(taken)) == 600
+
+
+def test_claim_records_the_holder_and_finishing_clears_it(db):
+    queue.enqueue(new_bulk(2), NOW)
+    claimed = queue.claim("a" * 32, 10, 60, NOW, holder="host:123")
+    assert {op.claimed_by for op in Operation.select()} == {"host:123"}
+    queue.record("a" * 32, [Outcome(claimed[0].id, OperationStatus.COMPLETE, "ok")])
+    queue.release("a" * 32)
+    assert {op.claimed_by for op in Operation.select()} == {None}
+
+
+def test_held_tells_which_operations_a_claim_still_holds(db):
+    queue.enqueue(new_bulk(3), NOW)
+    claimed = queue.claim("a" * 32, 2, 60, NOW)
+    ids = [op.id for op in claimed]
+    assert queue.held("a" * 32, ids) == set(ids)
+    queue.claim("b" * 32, 10, 60, NOW + 61)  # a's lease ran out; b took everything
+    assert queue.held("a" * 32, ids) == set()
+    assert queue.held("b" * 32, ids) == set(ids)
+
+
+def test_extend_lease_keeps_operations_held(db):
+    queue.enqueue(new_bulk(1), NOW)
+    queue.claim("a" * 32, 10, 60, NOW)
+    assert queue.extend_lease("a" * 32, NOW + 120) == 1
+    assert queue.claim("b" * 32, 10, 60, NOW + 61) == []
+    assert len(queue.claim("b" * 32, 10, 60, NOW + 121)) == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 
 import peewee
 import pytest
@@ -12,8 +13,9 @@ from bulk import queue
 from bulk.accept import serialize_operation
 from bulk.builtin_routes import builtin_catalogue
 from bulk.clock import ManualClock
-from bulk.handlers import PermanentError, RetriableError
-from bulk.models import Operation
+from bulk.db import database
+from bulk.handlers import PermanentError, RetriableError, transactional
+from bulk.models import BaseModel, Operation
 from bulk.queue import NewBulk, NewOperation
 from bulk.statuses import OperationStatus
 from bulk.worker import Drainer, DrainerSettings
@@ -188,8 +190,6 @@ def test_stop_waits_for_the_operation_in_hand(db):
 
 
 def _wait_until(predicate, timeout: float = 10.0) -> None:
-    from bulk.db import database
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with database.connection_context():
@@ -197,3 +197,65 @@ def _wait_until(predicate, timeout: float = 10.0) -> None:
                 return
         time.sleep(0.02)
     pytest.fail("condition not reached in time")
+
+
+class Effect(BaseModel):
+    """What a transactional test handler writes: one row per call."""
+
+    sku = peewee.CharField()
+
+    class Meta:
+        table_name = "test_effect"
+
+
+@pytest.fixture
+def effects(db):
+    Effect.create_table()
+    return Effect
+
+
+def test_transactional_effects_commit_with_the_outcome_and_failures_leave_none(effects):
+    submit([product("a"), product("bad"), product("b")])
+
+    @transactional
+    def handler(job):
+        sku = job.arguments["product"]["sku"]
+        Effect.create(sku=sku)
+        if sku == "bad":
+            raise PermanentError("bad product")
+        return sku
+
+    assert drainer_with(handler).drain() == 3
+    assert sorted(effect.sku for effect in Effect.select()) == ["a", "b"]
+    assert [row.status for row in rows()] == [1, 3, 1]
+
+
+def test_transactional_handlers_do_not_run_for_a_lost_lease(effects, monkeypatch):
+    submit([product("a")])
+    real_held = queue.held
+    monkeypatch.setattr(queue, "held", lambda token, ids: set())  # another drainer took it over
+    calls = []
+
+    @transactional
+    def handler(job):
+        calls.append(job.operation_key)
+
+    assert drainer_with(handler).run_once() == 0
+    assert calls == []
+    monkeypatch.setattr(queue, "held", real_held)
+    assert rows()[0].claim_token is None  # given back at once
+
+
+def test_a_long_batch_renews_its_lease(db):
+    submit([product(str(i)) for i in range(4)])
+    clock = ManualClock()
+    others = []
+
+    def slow(job):
+        clock.advance(40)  # each operation takes 40 s of a 60 s lease
+        with database.connection_context():
+            others.append(len(queue.claim(uuid.uuid4().hex, 10, 60, clock.time())))
+
+    drainer_with(slow, clock=clock, lease_seconds=60).run_once()
+    assert others == [0, 0, 0, 0]
+    assert [row.status for row in rows()] == [1, 1, 1, 1]
