@@ -24,7 +24,9 @@ def free_port() -> int:
 class Gunicorn:
     """`gunicorn app:app` with our gunicorn.conf.py, on a free port, configured by environment."""
 
-    def __init__(self, data_dir: Path, workers: int = 2, database_url: str | None = None, **env: str) -> None:
+    def __init__(self, data_dir: Path, workers: int = 2, database_url: str | None = None,
+                 app: str = "app:app", **env: str) -> None:
+        self.app = app
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = data_dir / f"gunicorn-{self.port}.log"
@@ -43,8 +45,9 @@ class Gunicorn:
         log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py",
-             "--bind", f"127.0.0.1:{self.port}"],
-            cwd=PROJECT_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+             "--bind", f"127.0.0.1:{self.port}", self.app],
+            cwd=PROJECT_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True)  # its own process group, so kill() reaches every worker
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -76,9 +79,18 @@ class Gunicorn:
         try:
             return self.process.wait(timeout)
         except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(10)
+            self.kill()
             return None
+
+    def kill(self) -> None:
+        """SIGKILL the master and every worker at once: a crash, no shutdown code runs."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+
+    def worker_pids(self) -> list[int]:
+        result = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True)
+        return [int(pid) for pid in result.stdout.split()]
 
     def __enter__(self) -> "Gunicorn":
         return self.start()

@@ -1,0 +1,1 @@
+"""WSGI apps used by tests that start real server processes."""
