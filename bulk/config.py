@@ -145,8 +145,10 @@ SETTINGS: tuple[Setting, ...] = (
             "How long a claim lasts before another drainer may take the operation over."),
     Setting("BULK_POLL_SECONDS", "poll_seconds", 0.5, _positive_float,
             "How often an idle drainer looks for work submitted to other processes."),
+    Setting("BULK_DB_POOL_SIZE", "db_pool_size", 8, _positive_int,
+            "Most database connections one process keeps (a request and the drainer use one each)."),
     Setting("BULK_DB_BUSY_TIMEOUT", "db_busy_timeout", 5.0, _positive_float,
-            "Seconds a request waits for a locked SQLite database before answering 503."),
+            "Seconds a request waits for a locked database (SQLite busy timeout, PostgreSQL lock_timeout) before answering 503."),
     Setting("BULK_BUSY_RETRY_AFTER", "busy_retry_after", 1, _positive_int,
             "`Retry-After` seconds sent with 503 when the database is busy."),
 )
@@ -176,6 +178,7 @@ class Settings:
     worker_batch: int = 100
     lease_seconds: float = 60.0
     poll_seconds: float = 0.5
+    db_pool_size: int = 8
     db_busy_timeout: float = 5.0
     busy_retry_after: int = 1
 

@@ -24,7 +24,7 @@ SQLITE_PRAGMAS = {
 }
 
 
-def open_database(url: str, busy_timeout: float = 5.0) -> peewee.Database:
+def open_database(url: str, busy_timeout: float = 5.0, pool_size: int = 8) -> peewee.Database:
     """A pooled database for `sqlite:///path` or `postgresql://...` (connections open lazily)."""
     parsed = urlparse(url)
     if parsed.scheme == "sqlite":
@@ -39,14 +39,14 @@ def open_database(url: str, busy_timeout: float = 5.0) -> peewee.Database:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         return PooledSqliteDatabase(
             path, pragmas=pragmas, check_same_thread=False,
-            max_connections=32, stale_timeout=300, timeout=30)
+            max_connections=pool_size, stale_timeout=300, timeout=30)
     if parsed.scheme in ("postgres", "postgresql"):
         # Query parameters are libpq's (sslmode, connect_timeout, options=-csearch_path=...).
         connect_params = dict(parse_qsl(parsed.query))
         database = _PostgresqlDatabase(
             unquote(parsed.path.lstrip("/")), user=unquote(parsed.username or "") or None,
             password=unquote(parsed.password or "") or None, host=parsed.hostname, port=parsed.port,
-            max_connections=32, stale_timeout=300, timeout=30, **connect_params)
+            max_connections=pool_size, stale_timeout=300, timeout=30, **connect_params)
         database.lock_timeout_ms = int(busy_timeout * 1000)
         return database
     raise ConfigError(f"DATABASE_URL: unsupported scheme {parsed.scheme!r}; "
@@ -79,8 +79,18 @@ def write_transaction() -> Iterator[None]:
     A deferred BEGIN that reads first and writes later fails at once with "database is locked" when
     another process writes meanwhile; BEGIN IMMEDIATE waits for the busy timeout instead.
     """
-    with database.atomic("IMMEDIATE") if is_sqlite() else database.atomic():
-        yield
+    try:
+        with database.atomic("IMMEDIATE") if is_sqlite() else database.atomic():
+            yield
+    except peewee.OperationalError as error:
+        # SQLite rolls a transaction back by itself on some errors (a full disk, I/O errors); the
+        # ROLLBACK that follows then fails and would hide the error that matters.
+        original: BaseException | None = error
+        while original is not None and "no transaction is active" in str(original):
+            original = original.__context__
+        if original is not None and original is not error:
+            raise original from None
+        raise
 
 
 class _SlotMarker:

@@ -39,6 +39,7 @@ INTERNAL_ERROR = "Internal Error. Details are available in Magento log file. Rep
 BODY_TOO_LARGE = "The request body is larger than %max bytes."
 DATABASE_BUSY = "The service is busy. Try again in %seconds second(s)."
 DATABASE_UNAVAILABLE = "The service cannot reach its database. Try again in %seconds second(s)."
+DATABASE_UNWRITABLE = "The service cannot write to its database (%reason). Try again in %seconds second(s)."
 
 
 class WebapiError(Exception):
@@ -118,9 +119,19 @@ def register_error_handlers(app: Flask, busy_retry_after: int) -> None:
     @app.errorhandler(peewee.InterfaceError)
     def database_error(error: Exception):
         # Nothing was stored: the write transaction rolled back, so the client may safely resend.
-        log.warning("database unavailable: %s", error)
-        message = DATABASE_BUSY if _is_lock_contention(error) else DATABASE_UNAVAILABLE
-        return webapi_error(WebapiError(message, {"seconds": busy_retry_after}, status=503,
+        parameters: dict[str, Any] = {"seconds": busy_retry_after}
+        reason = _unwritable_reason(error)
+        if reason is not None:
+            log.error("database cannot be written: %s", error)  # needs an operator, not a retry
+            message = DATABASE_UNWRITABLE
+            parameters = {"reason": reason, **parameters}
+        elif _is_lock_contention(error):
+            log.warning("database busy: %s", error)
+            message = DATABASE_BUSY
+        else:
+            log.warning("database unavailable: %s", error)
+            message = DATABASE_UNAVAILABLE
+        return webapi_error(WebapiError(message, parameters, status=503,
                                         headers={"Retry-After": str(busy_retry_after)}))
 
     @app.errorhandler(Exception)
@@ -128,6 +139,20 @@ def register_error_handlers(app: Flask, busy_retry_after: int) -> None:
         report_id = f"webapi-{uuid.uuid4().hex[:13]}"
         log.exception("unhandled error, report %s", report_id)
         return webapi_error(WebapiError(INTERNAL_ERROR, [report_id], status=500))
+
+
+_UNWRITABLE = {
+    "readonly": "the database is read-only",
+    "read-only": "the database is read-only",
+    "disk is full": "the disk is full",
+    "no space left": "the disk is full",
+}
+
+
+def _unwritable_reason(error: Exception) -> str | None:
+    """A plain reason when the database refuses writes for good (read-only, full disk)."""
+    text = str(error).lower()
+    return next((reason for marker, reason in _UNWRITABLE.items() if marker in text), None)
 
 
 def _is_lock_contention(error: Exception) -> bool:

@@ -35,7 +35,8 @@ class BulkService:
                                           settings.login_max_failures, settings.login_lock_minutes * 60)
         self.accept_policy = AcceptPolicy(settings.max_items, settings.invalid_items == "reject-item",
                                           DataHasher(settings.secret))
-        self.database = open_database(settings.database_url or "", settings.db_busy_timeout)
+        self.database = open_database(settings.database_url or "", settings.db_busy_timeout,
+                                      settings.db_pool_size)
         self.processing = Processing(settings.processing_mode, MODES[settings.processing_mode](self))
         self.drainer = Drainer(catalogue, self.processing.handler_for, clock, DrainerSettings(
             settings.worker_batch, settings.lease_seconds, settings.poll_seconds))

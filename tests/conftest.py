@@ -24,10 +24,10 @@ def _clean_environment(monkeypatch):
 
 
 def pytest_generate_tests(metafunc):
-    """Every test that uses a database runs on SQLite and on PostgreSQL, unless marked sqlite_only."""
+    """Every test that uses a database runs on SQLite and on PostgreSQL, unless marked `engines(...)`."""
     if "engine" in metafunc.fixturenames:
-        only_sqlite = metafunc.definition.get_closest_marker("sqlite_only") is not None
-        metafunc.parametrize("engine", ["sqlite"] if only_sqlite else list(ENGINES))
+        marker = metafunc.definition.get_closest_marker("engines")
+        metafunc.parametrize("engine", list(marker.args) if marker else list(ENGINES))
 
 
 @pytest.fixture

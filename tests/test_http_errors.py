@@ -119,7 +119,7 @@ def write_lock_held(engine, database_url, tmp_path):
         blocker.execute("BEGIN IMMEDIATE")
     else:
         blocker = psycopg2.connect(database_url)
-        blocker.cursor().execute("LOCK TABLE magento_bulk IN EXCLUSIVE MODE")
+        blocker.cursor().execute("LOCK TABLE magento_bulk, magento_operation IN EXCLUSIVE MODE")
     try:
         yield
     finally:

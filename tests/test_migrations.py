@@ -72,7 +72,7 @@ def test_databases_from_before_versioning_count_as_version_1(bound, monkeypatch)
 
 def test_several_processes_creating_the_schema_at_once(database_url):
     script = ("import sys; from bulk.db import database, open_database; from bulk.migrations import create_schema;"
-              "from bulk.models import ALL_MODELS; database.initialize(open_database(sys.argv[1]));"
+              "from bulk.models import ALL_MODELS; database.initialize(open_database(sys.argv[1], busy_timeout=60));"
               "print(create_schema(ALL_MODELS))")
     url = database_url
     processes = [subprocess.Popen([sys.executable, "-c", script, url], cwd=PROJECT_ROOT,
