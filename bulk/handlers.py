@@ -89,7 +89,13 @@ def transactional(handler: Handler) -> Handler:
     return handler
 
 
-@transactional
+def pure(handler: Handler) -> Handler:
+    """Mark a handler without side effects: it runs in the recording transaction, no savepoint needed."""
+    handler.pure = True
+    return transactional(handler)
+
+
+@pure
 def accept_handler(job: Job) -> Any:
     """Mark the operation complete without side effects (the service in `accept` mode)."""
     return None

@@ -14,7 +14,7 @@ from typing import Any, Iterable, NamedTuple, Sequence
 import orjson
 import peewee
 
-from bulk.db import Prepared, Slot, is_postgresql, write_transaction
+from bulk.db import Prepared, Slot, database, is_postgresql, write_transaction
 from bulk.models import Bulk, Operation
 from bulk.statuses import OperationStatus
 
@@ -117,6 +117,10 @@ def claim(token: str, limit: int, lease_seconds: float, now: float,
     if not has_claimable(now):
         return []
     with write_transaction():
+        if is_postgresql():
+            # Without fresh statistics (a backlog that just arrived) the planner sorts every open
+            # row for each claim; walking the (status, id) index is right at any depth.
+            database.execute_sql("SET LOCAL enable_sort = off; SET LOCAL enable_bitmapscan = off")
         rows = _CLAIM.execute(token=token, holder=holder, expires=now + lease_seconds,
                               started_at=utc_datetime(now), now=now, limit=limit).fetchall()
     rows.sort()
@@ -157,9 +161,9 @@ def _record_statement(complete: bool) -> peewee.Query:
     if complete:
         # Magento clears the payload of a successful operation and keeps a failed one's.
         values[Operation.serialized_data] = None
-    return (Operation.update(values)
-            .where(_id_among(), Operation.claim_token == Slot("token"),
-                   Operation.status == OperationStatus.OPEN))
+    # A claim token is only ever set on open operations and cleared with any status change, so
+    # "held by this token" needs no status test (which would steer PostgreSQL's planner wrong).
+    return Operation.update(values).where(_id_among(), Operation.claim_token == Slot("token"))
 
 
 _RECORD_COMPLETE = Prepared(lambda: _record_statement(complete=True))
@@ -201,8 +205,7 @@ def _ids_parameter(ids: list[int]) -> Any:
 
 
 def _held_statement() -> peewee.Query:
-    query = Operation.select(Operation.id).where(
-        _id_among(), Operation.claim_token == Slot("token"), Operation.status == OperationStatus.OPEN)
+    query = Operation.select(Operation.id).where(_id_among(), Operation.claim_token == Slot("token"))
     # PostgreSQL: lock the rows, so no other drainer re-claims them before this transaction ends.
     return query.for_update() if is_postgresql() else query
 
@@ -216,20 +219,23 @@ def held(token: str, operation_ids: list[int]) -> set[int]:
     return {row[0] for row in cursor.fetchall()}
 
 
-def extend_lease(token: str, until: float) -> int:
-    """Keep holding what `token` holds until `until` (a drainer still at work on a long batch)."""
-    with write_transaction():
-        return (Operation.update(available_at=until)
-                .where(Operation.claim_token == token, Operation.status == OperationStatus.OPEN)
-                .execute())
+_EXTEND_LEASE = Prepared(lambda: Operation.update({Operation.available_at: Slot("until")})
+                         .where(_id_among(), Operation.claim_token == Slot("token")))
+_RELEASE = Prepared(lambda: Operation.update({Operation.claim_token: None, Operation.claimed_by: None,
+                                              Operation.available_at: None})
+                    .where(_id_among(), Operation.claim_token == Slot("token")))
 
 
-def release(token: str) -> int:
-    """Give back every operation `token` still holds, so another drainer can take it at once."""
+def extend_lease(token: str, operation_ids: list[int], until: float) -> int:
+    """Keep holding what `token` holds of `operation_ids` until `until` (a long batch still at work)."""
     with write_transaction():
-        return (Operation.update(claim_token=None, claimed_by=None, available_at=None)
-                .where(Operation.claim_token == token, Operation.status == OperationStatus.OPEN)
-                .execute())
+        return _EXTEND_LEASE.execute(until=until, token=token, ids=_ids_parameter(operation_ids)).rowcount
+
+
+def release(token: str, operation_ids: list[int]) -> int:
+    """Give back what `token` still holds of `operation_ids`, so another drainer can take it at once."""
+    with write_transaction():
+        return _RELEASE.execute(token=token, ids=_ids_parameter(operation_ids)).rowcount
 
 
 def open_count() -> int:

@@ -51,6 +51,10 @@ class _Task:
         # Without a route there is nothing to run: the failure is recorded like a local effect.
         return self.handler is None or getattr(self.handler, "transactional", False)
 
+    @property
+    def pure(self) -> bool:
+        return self.handler is None or getattr(self.handler, "pure", False)
+
     def run(self) -> queue.Outcome:
         if self.route is None or self.handler is None:
             return missing_route_outcome(self.operation)
@@ -87,7 +91,7 @@ class Drainer:
             done += self._run_outside(token, [task for task in tasks if not task.transactional])
             if done < len(claimed):
                 # Stopping (or a lease lost): hand the rest back now, not when the lease runs out.
-                queue.release(token)
+                queue.release(token, [operation.id for operation in claimed])
         return done
 
     def _task(self, operation: queue.ClaimedOperation) -> "_Task":
@@ -108,13 +112,17 @@ class Drainer:
                     break
                 if task.operation.id not in held:
                     continue
-                with database.atomic() as savepoint:
-                    outcome = task.run()
-                    if outcome.status != OperationStatus.COMPLETE:
-                        savepoint.rollback()  # a failed operation leaves no partial effects
-                outcomes.append(outcome)
+                outcomes.append(task.run() if task.pure else self._run_in_savepoint(task))
             queue.record(token, outcomes)
         return len(outcomes)
+
+    @staticmethod
+    def _run_in_savepoint(task: "_Task") -> queue.Outcome:
+        with database.atomic() as savepoint:
+            outcome = task.run()
+            if outcome.status != OperationStatus.COMPLETE:
+                savepoint.rollback()  # a failed operation leaves no partial effects
+        return outcome
 
     def _run_outside(self, token: str, tasks: list["_Task"]) -> int:
         """Run handlers with outside effects (an upstream call) without holding the write lock.
@@ -132,7 +140,7 @@ class Drainer:
                 break
             now = self._clock.time()
             if now >= renew_at:
-                queue.extend_lease(token, now + lease)
+                queue.extend_lease(token, [task.operation.id for task in tasks], now + lease)
                 renew_at = now + lease / 2
             outcomes.append(task.run())
         queue.record(token, outcomes)

@@ -104,8 +104,8 @@ def test_record_refuses_to_reopen(db):
 
 def test_release_returns_held_operations_at_once(db):
     queue.enqueue(new_bulk(2), NOW)
-    queue.claim("a" * 32, 10, 60, NOW)
-    assert queue.release("a" * 32) == 2
+    claimed = queue.claim("a" * 32, 10, 60, NOW)
+    assert queue.release("a" * 32, [op.id for op in claimed]) == 2
     assert len(queue.claim("b" * 32, 10, 60, NOW)) == 2
 
 
@@ -144,7 +144,7 @@ def test_claim_records_the_holder_and_finishing_clears_it(db):
     claimed = queue.claim("a" * 32, 10, 60, NOW, holder="host:123")
     assert {op.claimed_by for op in Operation.select()} == {"host:123"}
     queue.record("a" * 32, [Outcome(claimed[0].id, OperationStatus.COMPLETE, "ok")])
-    queue.release("a" * 32)
+    queue.release("a" * 32, [op.id for op in claimed])
     assert {op.claimed_by for op in Operation.select()} == {None}
 
 
@@ -160,7 +160,7 @@ def test_held_tells_which_operations_a_claim_still_holds(db):
 
 def test_extend_lease_keeps_operations_held(db):
     queue.enqueue(new_bulk(1), NOW)
-    queue.claim("a" * 32, 10, 60, NOW)
-    assert queue.extend_lease("a" * 32, NOW + 120) == 1
+    claimed = queue.claim("a" * 32, 10, 60, NOW)
+    assert queue.extend_lease("a" * 32, [op.id for op in claimed], NOW + 120) == 1
     assert queue.claim("b" * 32, 10, 60, NOW + 61) == []
     assert len(queue.claim("b" * 32, 10, 60, NOW + 121)) == 1

@@ -1,0 +1,235 @@
+"""Scale-out figures: drain rate by worker count on SQLite and PostgreSQL, queue depth, end to end,
+and peers (huey's SqliteHuey, raw sqlite3) doing the same work in this run.
+
+    .venv/bin/python bench/scale.py [--items 20000] [--deep 100000] [--skip-e2e]
+
+- drain N workers: N processes, each a Drainer with the `accept` handler, empty one shared queue
+  of `--items` operations (timed from a common start signal until the queue is empty).
+- depth: the drain rate of the first 5,000 operations of a queue 1,000 deep vs `--deep` deep.
+- end to end: a real gunicorn (2 workers, drainers on); 4 clients submit 100-item bulks until
+  `--items` are accepted; timed until every operation is complete.
+- huey: the same items enqueued one task each (huey has no batch enqueue) and executed by one
+  in-process loop; raw sqlite3: the same inserts and claims (bench/storage.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import requests  # noqa: E402
+from huey import SqliteHuey  # noqa: E402
+
+from bench.storage import ours_enqueue, payloads, raw_drain, raw_enqueue  # noqa: E402
+from bulk.builtin_routes import builtin_catalogue  # noqa: E402
+from bulk.clock import Clock  # noqa: E402
+from bulk.db import database, open_database  # noqa: E402
+from bulk.handlers import accept_handler  # noqa: E402
+from bulk.migrations import create_schema  # noqa: E402
+from bulk.models import ALL_MODELS  # noqa: E402
+from bulk.worker import Drainer, DrainerSettings  # noqa: E402
+from tests.databases import fetch_all, postgres_schema  # noqa: E402
+from tests.live import Gunicorn  # noqa: E402
+
+
+@contextmanager
+def fresh_url(engine: str, folder: Path):
+    if engine == "sqlite":
+        yield f"sqlite:///{folder / f'{uuid.uuid4().hex}.sqlite3'}"
+    else:
+        with postgres_schema() as url:
+            yield url
+
+
+def prepare(url: str, data: list[str]) -> None:
+    handle = open_database(url)
+    database.initialize(handle)
+    create_schema(ALL_MODELS)
+    ours_enqueue(data, 100)
+    handle.close_all()
+
+
+def _drain_process(url: str, ready, go, done) -> None:
+    handle = open_database(url, busy_timeout=30)
+    database.initialize(handle)
+    drainer = Drainer(builtin_catalogue(), lambda route: accept_handler, Clock(),
+                      DrainerSettings(batch_size=100))
+    with database.connection_context():
+        database.execute_sql("SELECT 1")
+    ready.release()
+    go.wait()
+    count = drainer.drain()
+    handle.close_all()
+    done.put(count)
+
+
+def drain_rate(url: str, workers: int, expected: int) -> float:
+    context = multiprocessing.get_context("spawn")
+    ready, go, done = context.Semaphore(0), context.Event(), context.Queue()
+    processes = [context.Process(target=_drain_process, args=(url, ready, go, done)) for _ in range(workers)]
+    for process in processes:
+        process.start()
+    for _ in processes:
+        ready.acquire()
+    start = time.perf_counter()
+    go.set()
+    counts = [done.get(timeout=600) for _ in processes]
+    elapsed = time.perf_counter() - start
+    for process in processes:
+        process.join(30)
+    assert sum(counts) == expected, (counts, expected)
+    return expected / elapsed
+
+
+def depth_rate(url: str, deep: int, measured: int = 5000) -> float:
+    """Drain rate of the first `measured` operations of a queue `deep` operations deep."""
+    prepare(url, payloads(deep))
+    handle = open_database(url)
+    database.initialize(handle)
+    drainer = Drainer(builtin_catalogue(), lambda route: accept_handler, Clock(), DrainerSettings(batch_size=100))
+    done = 0
+    start = time.perf_counter()
+    while done < measured:
+        done += drainer.run_once()
+    elapsed = time.perf_counter() - start
+    handle.close_all()
+    return done / elapsed
+
+
+def end_to_end_rate(engine: str, folder: Path, items: int) -> float:
+    with fresh_url(engine, folder) as url:
+        with Gunicorn(folder, workers=2, database_url=url, BULK_WORKER_BATCH="100") as server:
+            headers = {"Authorization": f"Bearer {server.token()}", "Content-Type": "application/json"}
+            bulks = items // 100
+            counter = iter(range(bulks))
+            lock = threading.Lock()
+            body = json.dumps([{"product": {"sku": f"e2e-{i}", "price": 5}} for i in range(100)])
+
+            def client() -> None:
+                while True:
+                    with lock:
+                        if next(counter, None) is None:
+                            return
+                    response = requests.post(server.base_url + "/rest/async/bulk/V1/products", data=body,
+                                             headers=headers, timeout=60)
+                    assert response.status_code == 202, response.text
+
+            start = time.perf_counter()
+            threads = [threading.Thread(target=client) for _ in range(4)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            while fetch_all(url, "SELECT count(*) FROM magento_operation WHERE status = 4") != [(0,)]:
+                time.sleep(0.05)
+            return bulks * 100 / (time.perf_counter() - start)
+
+
+def huey_rates(folder: Path, items: int) -> tuple[float, float]:
+    huey = SqliteHuey(filename=str(folder / "huey.sqlite3"))
+
+    @huey.task()
+    def operation(payload):
+        return None
+
+    data = payloads(items)
+    start = time.perf_counter()
+    for payload in data:
+        operation(payload)
+    enqueue = items / (time.perf_counter() - start)
+    start = time.perf_counter()
+    drained = 0
+    while True:
+        task = huey.dequeue()
+        if task is None:
+            break
+        huey.execute(task)
+        drained += 1
+    assert drained == items
+    return enqueue, items / (time.perf_counter() - start)
+
+
+def ours_rates(folder: Path, items: int) -> tuple[float, float]:
+    data = payloads(items)
+    url = f"sqlite:///{folder / 'ours.sqlite3'}"
+    handle = open_database(url)
+    database.initialize(handle)
+    create_schema(ALL_MODELS)
+    start = time.perf_counter()
+    ours_enqueue(data, 100)
+    enqueue = items / (time.perf_counter() - start)
+    handle.close_all()
+    return enqueue, drain_rate(url, 1, items)
+
+
+def raw_rates(folder: Path, items: int) -> tuple[float, float]:
+    data = payloads(items)
+    url = f"sqlite:///{folder / 'raw.sqlite3'}"
+    fresh = open_database(url)
+    database.initialize(fresh)
+    create_schema(ALL_MODELS)
+    fresh.close_all()
+    start = time.perf_counter()
+    raw_enqueue(folder / "raw.sqlite3", data, 100)
+    enqueue = items / (time.perf_counter() - start)
+    start = time.perf_counter()
+    raw_drain(folder / "raw.sqlite3", 100)
+    return enqueue, items / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--items", type=int, default=20000)
+    parser.add_argument("--deep", type=int, default=100000)
+    parser.add_argument("--skip-e2e", action="store_true")
+    args = parser.parse_args()
+    lines = [f"scale benchmark: {args.items} operations (product items), accept handler, 2-core machine"]
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        drain = {}
+        for engine in ("sqlite", "postgresql"):
+            for workers in (1, 2, 4):
+                with fresh_url(engine, folder) as url:
+                    prepare(url, payloads(args.items))
+                    drain[(engine, workers)] = drain_rate(url, workers, args.items)
+        shallow = {}
+        for engine in ("sqlite", "postgresql"):
+            for deep in (1000 + 5000, args.deep):
+                with fresh_url(engine, folder) as url:
+                    shallow[(engine, deep)] = depth_rate(url, deep)
+        e2e = {} if args.skip_e2e else {engine: end_to_end_rate(engine, folder, args.items)
+                                         for engine in ("sqlite", "postgresql")}
+        huey_in, huey_out = huey_rates(folder, args.items)
+        ours_in, ours_out = ours_rates(folder, args.items)
+        raw_in, raw_out = raw_rates(folder, args.items)
+
+    lines.append(f"{'':34}{'items/s':>10}")
+    for (engine, workers), rate in drain.items():
+        lines.append(f"{f'drain {engine}, {workers} worker(s)':34}{rate:>10,.0f}")
+    for engine in ("sqlite", "postgresql"):
+        near, far = shallow[(engine, 6000)], shallow[(engine, args.deep)]
+        lines.append(f"{f'drain {engine}, 6k deep':34}{near:>10,.0f}")
+        lines.append(f"{f'drain {engine}, {args.deep // 1000}k deep':34}{far:>10,.0f}   "
+                     f"{far / near:.2f}x the shallow rate")
+    for engine, rate in e2e.items():
+        lines.append(f"{f'end to end {engine} (gunicorn, 2 w)':34}{rate:>10,.0f}")
+    lines.append("peers, SQLite, same items, one process:")
+    lines.append(f"{'':34}{'enqueue/s':>10}{'drain/s':>10}{'enqueue vs huey':>17}{'drain vs huey':>15}")
+    for label, (enqueue, drained) in (("huey SqliteHuey", (huey_in, huey_out)), ("bulk (this service)", (ours_in, ours_out)),
+                                      ("raw sqlite3", (raw_in, raw_out))):
+        lines.append(f"{label:34}{enqueue:>10,.0f}{drained:>10,.0f}{enqueue / huey_in:>17.1f}{drained / huey_out:>15.1f}")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
