@@ -41,7 +41,7 @@ class Gunicorn:
         }
         self.process: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 30.0) -> "Gunicorn":
+    def start(self, timeout: float = 60.0) -> "Gunicorn":
         log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py",
@@ -49,17 +49,24 @@ class Gunicorn:
             cwd=PROJECT_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True)  # its own process group, so kill() reaches every worker
         log.close()
+        try:
+            self._wait_until_healthy(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_until_healthy(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"gunicorn exited early:\n{self.log()}")
             try:
-                if requests.get(self.base_url + "/health", timeout=1).status_code == 200:
-                    return self
-            except requests.ConnectionError:
-                pass
+                if requests.get(self.base_url + "/health", timeout=5).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass  # not listening yet, or busy creating the schema
             time.sleep(0.1)
-        self.stop()
         raise RuntimeError(f"gunicorn did not answer within {timeout}s:\n{self.log()}")
 
     def log(self) -> str:

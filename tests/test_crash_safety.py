@@ -41,10 +41,16 @@ def counting_server(tmp_path, url, workers=2, **env) -> Gunicorn:
     return Gunicorn(tmp_path, workers=workers, database_url=url, app=COUNTING_APP, **env)
 
 
-def submit(server: Gunicorn, token: str, count: int, prefix: str) -> requests.Response:
+def submit(server: Gunicorn, token: str, count: int, prefix: str, attempts: int = 1) -> requests.Response:
+    """POST a bulk; with `attempts` > 1, resend after a 503 as clients do (it stored nothing)."""
     items = [{"product": {"sku": f"{prefix}-{i}"}} for i in range(count)]
-    return requests.post(server.base_url + "/rest/async/bulk/V1/products", json=items,
-                         headers={"Authorization": f"Bearer {token}"}, timeout=60)
+    for _ in range(attempts):
+        response = requests.post(server.base_url + "/rest/async/bulk/V1/products", json=items,
+                                 headers={"Authorization": f"Bearer {token}"}, timeout=60)
+        if response.status_code != 503:
+            break
+        time.sleep(int(response.headers["Retry-After"]))
+    return response
 
 
 def wait_until_drained(url: str, timeout: float = 120.0) -> None:
@@ -154,14 +160,15 @@ def test_sigterm_while_draining_releases_what_it_holds(tmp_path, schema):
 
 
 def test_four_workers_and_two_instances_share_one_queue(tmp_path, schema):
-    instances = [counting_server(tmp_path, schema, workers=4, BULK_WORKER_BATCH="100").start()
-                 for _ in range(2)]
+    instances = [counting_server(tmp_path, schema, workers=4, BULK_WORKER_BATCH="100") for _ in range(2)]
     try:
+        for instance in instances:
+            instance.start()
         tokens = [instance.token() for instance in instances]
 
         def send(n: int) -> None:
             instance = n % 2
-            response = submit(instances[instance], tokens[instance], 500, f"bulk{n}")
+            response = submit(instances[instance], tokens[instance], 500, f"bulk{n}", attempts=10)
             assert response.status_code == 202, response.text
 
         with ThreadPoolExecutor(4) as pool:
