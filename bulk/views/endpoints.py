@@ -8,7 +8,7 @@ the caller reads `current_target()` / `current_caller()`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 from flask import Response, g
 
@@ -25,10 +25,13 @@ class Endpoint:
     template: RouteTemplate
     resources: tuple[str, ...]
     view: Callable[..., Response]
+    # Given the running service, whether the endpoint exists; a disabled one matches no request.
+    enabled: Callable[[Any], bool] | None = None
 
 
-def endpoint(method: str, url: str, resources: tuple[str, ...], view: Callable[..., Response]) -> Endpoint:
-    return Endpoint(method, RouteTemplate(url), resources, view)
+def endpoint(method: str, url: str, resources: tuple[str, ...], view: Callable[..., Response],
+             enabled: Callable[[Any], bool] | None = None) -> Endpoint:
+    return Endpoint(method, RouteTemplate(url), resources, view, enabled)
 
 
 def current_target() -> Target:
