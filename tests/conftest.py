@@ -13,6 +13,10 @@ from bulk.factory import create_app
 from bulk.models import ALL_MODELS
 from tests.magento import bearer
 
+# pytester tests the plugin; the plugin's own fixtures (`bulk`, `bulk_server`, ...) serve the tests
+# of the test controls (also loaded from the entry point when the project is installed).
+pytest_plugins = ("pytester", "bulk.testing.plugin")
+
 
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch):
