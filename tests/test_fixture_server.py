@@ -8,6 +8,7 @@ import re
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -111,13 +112,21 @@ def test_given_port_no_drainer_settings_from_the_environment_and_sigint(start, t
     assert (tmp_path / "kept" / "bulk.sqlite3").exists()
 
 
-def test_a_bad_setting_is_reported_without_a_traceback(tmp_path):
-    result = subprocess.run([str(COMMAND)], capture_output=True, text=True, timeout=60,
-                            env={"PATH": os.environ["PATH"], "TMPDIR": str(tmp_path), "BULK_MAX_ITEMS": "many"})
-    assert result.returncode == 2
-    assert result.stdout == ""
-    assert "BULK_MAX_ITEMS must be a positive integer" in result.stderr
+def _refused(tmp_path: Path, *args: str, **env: str) -> str:
+    result = subprocess.run([str(COMMAND), *args], capture_output=True, text=True, timeout=60,
+                            env={"PATH": os.environ["PATH"], "TMPDIR": str(tmp_path), **env})
+    assert (result.returncode, result.stdout) == (2, ""), result.stderr
     assert "Traceback" not in result.stderr
+    assert not list(tmp_path.glob("bulk-fixture-*"))
+    return result.stderr
+
+
+def test_a_bad_setting_or_a_busy_port_is_reported_without_a_traceback(tmp_path):
+    assert "BULK_MAX_ITEMS must be a positive integer" in _refused(tmp_path, BULK_MAX_ITEMS="many")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        assert "Address already in use" in _refused(tmp_path, "--port", str(taken.getsockname()[1]))
 
 
 def test_the_readme_node_example_passes(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 
 from flask import Flask
@@ -22,10 +23,14 @@ class LiveServer:
     """Serves `app` on `host:port` (0: a free port) from a background thread until `stop()`."""
 
     def __init__(self, app: Flask, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._server: BaseWSGIServer = make_server(host, port, app, threaded=True,
-                                                   request_handler=_QuietRequestHandler)
+        # Bound here, so a port in use raises OSError (werkzeug's own bind would exit the process).
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.create_server((host, port), family=family) as listening:
+            self.port: int = listening.getsockname()[1]
+            self._server: BaseWSGIServer = make_server(
+                host, self.port, app, threaded=True, request_handler=_QuietRequestHandler,
+                fd=listening.fileno())
         self.host = host
-        self.port = self._server.server_port
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
                                         name=f"bulk-live-server-{self.port}", daemon=True)
         self._thread.start()

@@ -40,20 +40,23 @@ def main(argv: list[str] | None = None) -> int:
     signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
     data_dir = options.data_dir or Path(tempfile.mkdtemp(prefix="bulk-fixture-"))
     try:
-        try:
-            fixture = BulkFixture(data_dir, drainer_thread=not options.no_drainer, isolated=False)
-        except ConfigError as error:
-            print(f"bulk-fixture-server: {error}", file=sys.stderr)
-            return 2
-        with fixture:
-            base_url = fixture.serve(options.host, options.port)
-            print(json.dumps({"base_url": base_url, "token": fixture.token, "username": fixture.username,
-                              "password": fixture.password, "pid": os.getpid()}), flush=True)
-            signal.sigwait(stop_signals)
+        _serve(options, data_dir, stop_signals)
+    except (ConfigError, OSError) as error:
+        # A bad setting or a port in use: say so plainly (a test runner shows stderr).
+        print(f"bulk-fixture-server: {error}", file=sys.stderr)
+        return 2
     finally:
         if options.data_dir is None:
             shutil.rmtree(data_dir, ignore_errors=True)
     return 0
+
+
+def _serve(options: argparse.Namespace, data_dir: Path, stop_signals: set[signal.Signals]) -> None:
+    with BulkFixture(data_dir, drainer_thread=not options.no_drainer, isolated=False) as fixture:
+        base_url = fixture.serve(options.host, options.port)
+        print(json.dumps({"base_url": base_url, "token": fixture.token, "username": fixture.username,
+                          "password": fixture.password, "pid": os.getpid()}), flush=True)
+        signal.sigwait(stop_signals)
 
 
 if __name__ == "__main__":

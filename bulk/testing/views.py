@@ -12,10 +12,12 @@ from flask import Response, current_app, request
 from marshmallow import ValidationError
 
 from bulk.body import decode_body
+from bulk.clock import ManualClock
 from bulk.errors import INVALID_TYPE, WebapiError, bulk_not_found
 from bulk.jsonutil import json_response
 from bulk.queue import utc_datetime
 from bulk.responses import format_time
+from bulk.service import BulkService
 from bulk.testing.controls import BulkNotFinished, ClockNotControllable, Controls, UnknownBulk, controls_of
 from bulk.testing.faults import FaultSchema
 from bulk.views.endpoints import endpoint
@@ -123,7 +125,7 @@ def move_clock() -> Response:
     return _clock_answer(clock.time())
 
 
-def _clock_or_error():
+def _clock_or_error() -> ManualClock:
     try:
         return _controls().clock
     except ClockNotControllable:
@@ -139,7 +141,7 @@ def reset() -> Response:
     return json_response(True)
 
 
-def _enabled(service: Any) -> bool:
+def _enabled(service: BulkService) -> bool:
     return service.settings.testing_enabled
 
 

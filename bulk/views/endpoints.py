@@ -8,13 +8,16 @@ the caller reads `current_target()` / `current_caller()`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 from flask import Response, g
 
 from bulk.auth import Caller
 from bulk.templates import RouteTemplate
 from bulk.urls import Target
+
+if TYPE_CHECKING:
+    from bulk.service import BulkService
 
 
 @dataclass(frozen=True)
@@ -26,11 +29,11 @@ class Endpoint:
     resources: tuple[str, ...]
     view: Callable[..., Response]
     # Given the running service, whether the endpoint exists; a disabled one matches no request.
-    enabled: Callable[[Any], bool] | None = None
+    enabled: Callable[["BulkService"], bool] | None = None
 
 
 def endpoint(method: str, url: str, resources: tuple[str, ...], view: Callable[..., Response],
-             enabled: Callable[[Any], bool] | None = None) -> Endpoint:
+             enabled: Callable[["BulkService"], bool] | None = None) -> Endpoint:
     return Endpoint(method, RouteTemplate(url), resources, view, enabled)
 
 
