@@ -36,9 +36,9 @@ def _controls() -> Controls:
     return controls_of(current_app)
 
 
-def _object_body() -> dict[str, Any]:
+def _json_body() -> Any:
+    """The decoded body; an empty one (which Magento decodes to []) is an object without fields."""
     body = decode_body(request.get_data(cache=False), request.headers.get("Content-Type"))
-    # An empty body decodes to [] (as Magento's); it means "no fields".
     return {} if body == [] else body
 
 
@@ -47,7 +47,7 @@ def _is_number(value: Any) -> bool:
 
 
 def add_fault() -> Response:
-    body = _object_body()
+    body = _json_body()
     if not isinstance(body, dict):
         raise WebapiError(INVALID_FAULT, {"reason": "the body must be a JSON object"})
     try:
@@ -85,7 +85,7 @@ def drain() -> Response:
 
 
 def wait_for_bulk(bulk_uuid: str) -> Response:
-    body = _object_body()
+    body = _json_body()
     timeout = body.get("timeout", 10) if isinstance(body, dict) else None
     if not _is_number(timeout) or not 0 <= timeout <= MAX_WAIT_SECONDS:
         raise WebapiError(INVALID_WAIT, {"max": int(MAX_WAIT_SECONDS)})
@@ -114,7 +114,7 @@ def read_clock() -> Response:
 
 
 def move_clock() -> Response:
-    body = _object_body()
+    body = _json_body()
     clock = _clock_or_error()
     if isinstance(body, dict) and len(body) == 1 and _is_number(body.get("advance")):
         clock.advance(body["advance"])
