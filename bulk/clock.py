@@ -23,3 +23,7 @@ class ManualClock(Clock):
 
     def advance(self, seconds: float) -> None:
         self._now += seconds
+
+    def set(self, now: float) -> None:
+        """Jump to `now` (epoch seconds), forwards or backwards."""
+        self._now = now

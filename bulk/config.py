@@ -151,6 +151,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Seconds a request waits for a locked database (SQLite busy timeout, PostgreSQL lock_timeout) before answering 503."),
     Setting("BULK_BUSY_RETRY_AFTER", "busy_retry_after", 1, _positive_int,
             "`Retry-After` seconds sent with 503 when the database is busy."),
+    Setting("BULK_TESTING", "testing_enabled", False, _flag,
+            "Enable the admin-only test-control endpoints (`/V1/testing/...`: failure injection, "
+            "drain, clock, reset). For test fixtures only, never in production."),
 )
 
 
@@ -181,6 +184,7 @@ class Settings:
     db_pool_size: int = 8
     db_busy_timeout: float = 5.0
     busy_retry_after: int = 1
+    testing_enabled: bool = False
 
     @property
     def is_production(self) -> bool:

@@ -15,6 +15,7 @@ from bulk.db import database
 from bulk.errors import register_error_handlers
 from bulk.route_file import load_route_file
 from bulk.service import BulkService
+from bulk.testing.controls import install_controls
 from bulk.views.dispatch import api
 from bulk.views.health import health
 
@@ -34,6 +35,8 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
     app.url_map.strict_slashes = False
     app.url_map.merge_slashes = False
     app.extensions["bulk"] = service
+    if settings.testing_enabled:
+        install_controls(app)
     register_error_handlers(app, settings.busy_retry_after)
     app.register_blueprint(health)
     app.register_blueprint(api)

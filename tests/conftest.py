@@ -14,6 +14,10 @@ from bulk.models import ALL_MODELS
 from tests.databases import ENGINES, database_url_for
 from tests.magento import bearer
 
+# pytester tests the plugin; the plugin's own fixtures (`bulk`, `bulk_server`, ...) serve the tests
+# of the test controls (also loaded from the entry point when the project is installed).
+pytest_plugins = ("pytester", "bulk.testing.plugin")
+
 
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch):

@@ -13,6 +13,7 @@ from bulk.auth import Caller
 from bulk.errors import GET_WITH_ALL, WebapiError, cannot_process, no_route
 from bulk.service import BulkService, current_service
 from bulk.templates import split_path
+from bulk.testing import views as testing
 from bulk.urls import ALL_STORES, BULK, SYNC, Target, parse_target
 from bulk.views import status, tokens
 from bulk.views.submit import submit_bulk, submit_single
@@ -27,6 +28,7 @@ api = Blueprint("api", __name__)
 SYNC_ENDPOINTS = (
     *tokens.ENDPOINTS,
     *status.ENDPOINTS,
+    *testing.ENDPOINTS,
 )
 
 
@@ -57,7 +59,7 @@ def dispatch(path: str) -> Response:
 def _dispatch_sync(service: BulkService, target: Target) -> Response:
     segments = split_path(target.path)
     for endpoint in SYNC_ENDPOINTS:
-        if endpoint.method != request.method:
+        if endpoint.method != request.method or (endpoint.enabled and not endpoint.enabled(service)):
             continue
         values = endpoint.template.match(segments)
         if values is None:

@@ -8,13 +8,16 @@ the caller reads `current_target()` / `current_caller()`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from flask import Response, g
 
 from bulk.auth import Caller
 from bulk.templates import RouteTemplate
 from bulk.urls import Target
+
+if TYPE_CHECKING:
+    from bulk.service import BulkService
 
 
 @dataclass(frozen=True)
@@ -25,10 +28,13 @@ class Endpoint:
     template: RouteTemplate
     resources: tuple[str, ...]
     view: Callable[..., Response]
+    # Given the running service, whether the endpoint exists; a disabled one matches no request.
+    enabled: Callable[["BulkService"], bool] | None = None
 
 
-def endpoint(method: str, url: str, resources: tuple[str, ...], view: Callable[..., Response]) -> Endpoint:
-    return Endpoint(method, RouteTemplate(url), resources, view)
+def endpoint(method: str, url: str, resources: tuple[str, ...], view: Callable[..., Response],
+             enabled: Callable[["BulkService"], bool] | None = None) -> Endpoint:
+    return Endpoint(method, RouteTemplate(url), resources, view, enabled)
 
 
 def current_target() -> Target:
