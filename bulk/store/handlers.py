@@ -2,7 +2,8 @@
 
 Each handler takes the operation's converted arguments and store, and returns what the sync
 endpoint answers (stored as `result_serialized_data`). Routes without one here (carts, custom
-options, CMS, imported routes) complete as in `accept` mode.
+options, CMS, imported routes) complete as in `accept` mode. Every effect is a write to this
+database, so the handlers are `transactional`: the drainer commits them with the outcome.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from bulk.clock import Clock
 from bulk.db import write_transaction
-from bulk.handlers import Handler, Job, accept_handler
+from bulk.handlers import Handler, Job, accept_handler, transactional
 from bulk.queue import utc_datetime
 from bulk.responses import format_time
 from bulk.store import categories, customers, inventory, media, options, orders, products
@@ -81,60 +82,77 @@ class StoreHandlers:
     def now(self) -> str:
         return timestamp(self._clock)
 
+    @transactional
     def save_product(self, job: Job) -> Any:
         arguments = job.arguments
         return products.save(arguments["product"], _store(job), self.now(), arguments.get("sku"))
 
+    @transactional
     def delete_product(self, job: Job) -> Any:
         return products.delete(job.arguments["sku"])
 
+    @transactional
     def update_base_prices(self, job: Job) -> Any:
         return self._prices.base_prices(job.arguments["prices"])
 
+    @transactional
     def update_special_prices(self, job: Job) -> Any:
         return self._prices.special_prices(job.arguments["prices"])
 
+    @transactional
     def update_tier_prices(self, job: Job) -> Any:
         return self._prices.tier_prices(job.arguments["prices"])
 
+    @transactional
     def update_costs(self, job: Job) -> Any:
         return self._prices.costs(job.arguments["prices"])
 
+    @transactional
     def create_media(self, job: Job) -> Any:
         with write_transaction():
             return media.create(products.find(job.arguments["sku"]), job.arguments["entry"])
 
+    @transactional
     def update_stock_item(self, job: Job) -> Any:
         with write_transaction():
             return inventory.update_stock_item(products.find(job.arguments["productSku"]),
                                                job.arguments["stockItem"])
 
+    @transactional
     def save_source_items(self, job: Job) -> Any:
         return inventory.save_source_items(job.arguments["sourceItems"])
 
+    @transactional
     def save_configurable_option(self, job: Job) -> Any:
         return options.save_configurable_option(job.arguments["sku"], job.arguments["option"])
 
+    @transactional
     def add_attribute_option(self, job: Job) -> Any:
         return options.add_attribute_option(job.arguments["attributeCode"], job.arguments["option"])
 
+    @transactional
     def save_category(self, job: Job) -> Any:
         return categories.save(job.arguments["category"], self.now(), job.arguments.get("id"))
 
+    @transactional
     def delete_category(self, job: Job) -> Any:
         return categories.delete(job.arguments["categoryId"], self.now())
 
+    @transactional
     def assign_product(self, job: Job) -> Any:
         return categories.assign_product(job.arguments["productLink"], job.arguments.get("categoryId"), self.now())
 
+    @transactional
     def unassign_product(self, job: Job) -> Any:
         return categories.unassign_product(job.arguments["categoryId"], job.arguments["sku"], self.now())
 
+    @transactional
     def create_customer(self, job: Job) -> Any:
         arguments = job.arguments
         return customers.create_account(arguments["customer"], arguments.get("password"),
                                         self._customer_store(job), self.now())
 
+    @transactional
     def save_customer(self, job: Job) -> Any:
         arguments = job.arguments
         return customers.save(arguments["customer"], self._customer_store(job), self.now(),
@@ -144,9 +162,11 @@ class StoreHandlers:
         store_id = _store(job)
         return store_id if store_id != products.ADMIN_STORE_ID else self._default_store_id
 
+    @transactional
     def delete_customer(self, job: Job) -> Any:
         return customers.delete(job.arguments["customerId"])
 
+    @transactional
     def save_order(self, job: Job) -> Any:
         return orders.save(job.arguments["entity"], self.now())
 
