@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from bulk.db import write_transaction
+from bulk.db import Prepared, Slot, write_transaction
 from bulk.phrases import Phrase
 from bulk.store.errors import ValidationFailed
-from bulk.store.models import Product, SourceItem, StockItem
+from bulk.store.models import Insert, JSONField, Lookup, Product, SourceItem, StockItem, product_by_sku
 from bulk.store.values import merge_values
 from schemas.base import load_arguments
 from schemas.inventory import StockItem as StockItemSchema
@@ -50,23 +50,30 @@ def update_stock_item(product: Product, stock_item: dict[str, Any]) -> int:
     return _merge(product, {key: value for key, value in stock_item.items() if key not in _IDENTITY})
 
 
+_stock_item_of = Lookup(StockItem, lambda: StockItem.product == Slot("product"))
+_insert_stock_item = Insert(StockItem)
+
+
 def _merge(product: Product, changes: dict[str, Any]) -> int:
-    row = StockItem.get_or_none(StockItem.product == product)
+    row = _stock_item_of(product=product.id)
     if row is None:
-        row = StockItem.create(product=product, values=merge_values(NEW_STOCK_ITEM, changes))
+        row = _insert_stock_item(product=product, values=merge_values(NEW_STOCK_ITEM, changes))
     elif changes:
         row.values = merge_values(row.values, changes)
         row.save()
     return row.id
 
 
+_STOCK_ITEM_OF = Prepared(lambda: StockItem.select(StockItem.id, StockItem.values)
+                          .where(StockItem.product == Slot("product")))
+
+
 def stock_item_output(product: Product) -> dict[str, Any]:
     """StockItemInterface; a product saved before it had a stock item shows Magento's defaults."""
-    row = StockItem.get_or_none(StockItem.product == product)
-    values = NEW_STOCK_ITEM if row is None else row.values
-    body: dict[str, Any] = {"item_id": None if row is None else row.id, "product_id": product.id,
+    row = _STOCK_ITEM_OF.execute(product=product.id).fetchone()
+    body: dict[str, Any] = {"item_id": None if row is None else row[0], "product_id": product.id,
                             "stock_id": DEFAULT_STOCK_ID}
-    body.update(values)
+    body.update(NEW_STOCK_ITEM if row is None else JSONField().python_value(row[1]))
     return body
 
 
@@ -86,7 +93,7 @@ def save_source_items(source_items: list[dict[str, Any]]) -> None:
              .on_conflict(conflict_target=[SourceItem.sku, SourceItem.source_code],
                           update={SourceItem.quantity: quantity, SourceItem.status: status})
              .execute())
-            product = Product.get_or_none(Product.sku == item["sku"])
+            product = product_by_sku(sku=item["sku"])
             if item["source_code"] == DEFAULT_SOURCE and product is not None:
                 # MSI keeps the legacy stock item in step with the default source.
                 _merge(product, {"qty": quantity, "is_in_stock": status == 1})

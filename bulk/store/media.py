@@ -12,7 +12,8 @@ import re
 from typing import Any
 
 from bulk.handlers import PermanentError
-from bulk.store.models import Product, ProductMedia
+from bulk.db import Prepared, Slot
+from bulk.store.models import JSONField, Product, ProductMedia
 
 CONTENT_INVALID = "The image content is invalid. Verify the content and try again."
 NOT_BASE64 = "The image content must be valid base64 encoded data."
@@ -68,7 +69,11 @@ def _entry_values(entry: dict[str, Any]) -> dict[str, Any]:
     return {key: entry[key] for key in _ENTRY_FIELDS if entry.get(key) is not None}
 
 
+_ENTRIES_OF = Prepared(lambda: ProductMedia.select(ProductMedia.id, ProductMedia.entry)
+                       .where(ProductMedia.product == Slot("product")).order_by(ProductMedia.id))
+
+
 def entries(product: Product) -> list[dict[str, Any]]:
     """The gallery as Magento lists it: `id` first, then the entry's fields."""
-    return [{"id": row.id, **row.entry}
-            for row in ProductMedia.select().where(ProductMedia.product == product).order_by(ProductMedia.id)]
+    return [{"id": entry_id, **JSONField().python_value(entry)}
+            for entry_id, entry in _ENTRIES_OF.execute(product=product.id).fetchall()]

@@ -6,12 +6,15 @@ document, and only what is looked up or must be unique gets a column of its own.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable, Generic, TypeVar
 
 import orjson
 import peewee
 
+from bulk.db import Prepared, Slot
 from bulk.models import BaseModel
+
+M = TypeVar("M", bound=peewee.Model)
 
 
 class JSONField(peewee.TextField):
@@ -161,6 +164,45 @@ class SalesOrder(BaseModel):
     class Meta:
         table_name = "store_sales_order"
 
+
+class Lookup(Generic[M]):
+    """A lookup by a condition with `Slot`s, rendered once (bulk.db.Prepared): the drainer runs the
+    same few lookups for every operation, and rendering them cost more than running them."""
+
+    def __init__(self, model: type[M], condition: Callable[[], peewee.Expression]) -> None:
+        self._model = model
+        self._prepared = Prepared(lambda: model.select().where(condition()).limit(1))
+
+    def __call__(self, **values: Any) -> M | None:
+        """The first matching row as a model instance, or None."""
+        cursor = self._prepared.execute(**values)
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        columns = self._model._meta.columns
+        fields = [columns[description[0]] for description in cursor.description]
+        return self._model(**{field.name: field.python_value(value) for field, value in zip(fields, row)})
+
+
+class Insert(Generic[M]):
+    """An insert of every field but the id, rendered once: returns the new row as a model instance."""
+
+    def __init__(self, model: type[M]) -> None:
+        self._model = model
+        self._fields = [field for field in model._meta.sorted_fields if not isinstance(field, peewee.AutoField)]
+        self._prepared = Prepared(lambda: model.insert(
+            {field: Slot(field.name, field) for field in self._fields}).returning(model._meta.primary_key))
+
+    def __call__(self, **values: Any) -> M:
+        row = self._model(**values)
+        # `__data__` holds what the columns get (a foreign key's id, defaults filled in).
+        row.id = self._prepared.execute(**{field.name: row.__data__.get(field.name)
+                                           for field in self._fields}).fetchone()[0]
+        return row
+
+
+# The lookup every product operation starts with.
+product_by_sku = Lookup(Product, lambda: Product.sku == Slot("sku"))
 
 STORE_MODELS: list[type[peewee.Model]] = [
     Product, ProductStoreValues, ProductMedia, StockItem, SourceItem, Category, CategoryProduct,

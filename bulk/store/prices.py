@@ -10,7 +10,7 @@ from typing import Any, Callable, Iterable
 
 from bulk.db import write_transaction
 from bulk.store import products
-from bulk.store.models import Product
+from bulk.store.models import Product, product_by_sku
 from bulk.store.values import CUSTOM_ATTRIBUTES
 
 INVALID_ATTRIBUTE = "Invalid attribute %fieldName = %fieldValue."
@@ -52,7 +52,7 @@ class PriceUpdate:
         failures: list[Failure] = []
         with write_transaction():
             for price in prices:
-                product = Product.get_or_none(Product.sku == price.get("sku")) if price.get("sku") else None
+                product = product_by_sku(sku=price.get("sku")) if price.get("sku") else None
                 problems = [] if product is not None and product.type_id in PRICED_TYPES \
                     else [_invalid("SKU", price.get("sku"))]
                 for check in checks:

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from bulk.db import write_transaction
+from bulk.db import Prepared, Slot, write_transaction
 from bulk.handlers import PermanentError
 from bulk.store import inventory, media
 from bulk.store.errors import ATTRIBUTE_EMPTY, no_such_entity, product_not_found
-from bulk.store.models import Category, CategoryProduct, Product, ProductStoreValues, SourceItem
+from bulk.store.models import (Category, CategoryProduct, Insert, JSONField, Product, ProductStoreValues,
+                               SourceItem, product_by_sku)
 from bulk.store.seed import ensure_roots
 from bulk.store.values import (CUSTOM_ATTRIBUTES, EXTENSION_ATTRIBUTES, custom_attribute_list,
                                custom_attribute_map, merge_values, put, without)
@@ -52,9 +53,12 @@ def checked_sku(sku: Any) -> str:
     return sku
 
 
+_insert_product = Insert(Product)
+
+
 def find(sku: str) -> Product:
     """The product with this SKU, or Magento's not-found error."""
-    product = Product.get_or_none(Product.sku == sku)
+    product = product_by_sku(sku=sku)
     if product is None:
         raise product_not_found()
     return product
@@ -72,9 +76,9 @@ def save(product: dict[str, Any], store_id: int, now: str, sku: Any = None) -> d
     if extension:
         changes[EXTENSION_ATTRIBUTES] = extension
     with write_transaction():
-        row = Product.get_or_none(Product.sku == sku)
+        row = product_by_sku(sku=sku)
         if row is None:
-            row = Product.create(
+            row = _insert_product(
                 sku=sku, type_id=product.get("type_id") or DEFAULT_TYPE_ID,
                 attribute_set_id=product.get("attribute_set_id") or DEFAULT_ATTRIBUTE_SET_ID,
                 created_at=now, updated_at=now, values=merge_values(NEW_PRODUCT_VALUES, changes))
@@ -167,13 +171,19 @@ def delete(sku: str) -> bool:
     return True
 
 
+# Reads run for every product shown (results, GETs, search pages): rendered once (bulk.db.Prepared).
+_OVERRIDE = Prepared(lambda: ProductStoreValues.select(ProductStoreValues.values).where(
+    ProductStoreValues.product == Slot("product"), ProductStoreValues.store_id == Slot("store")))
+_CATEGORY_LINKS_OF = Prepared(lambda: CategoryProduct.select(CategoryProduct.position, CategoryProduct.category)
+                              .where(CategoryProduct.product == Slot("product")).order_by(CategoryProduct.category))
+
+
 def resolved_values(row: Product, store_id: int) -> dict[str, Any]:
     """The product's values as a store view sees them: admin values under the view's own."""
     if store_id == ADMIN_STORE_ID:
         return row.values
-    override = ProductStoreValues.get_or_none(ProductStoreValues.product == row,
-                                              ProductStoreValues.store_id == store_id)
-    return row.values if override is None else merge_values(row.values, override.values)
+    override = _OVERRIDE.execute(product=row.id, store=store_id).fetchone()
+    return row.values if override is None else merge_values(row.values, JSONField().python_value(override[0]))
 
 
 def output(row: Product, store_id: int) -> dict[str, Any]:
@@ -199,9 +209,8 @@ def output(row: Product, store_id: int) -> dict[str, Any]:
 
 def _extension_output(row: Product, extension: dict[str, Any]) -> dict[str, Any]:
     body: dict[str, Any] = {"website_ids": extension.get("website_ids") or DEFAULT_WEBSITE_IDS}
-    links = [{"position": link.position, "category_id": str(link.category_id)}
-             for link in CategoryProduct.select().where(CategoryProduct.product == row)
-             .order_by(CategoryProduct.category)]
+    links = [{"position": position, "category_id": str(category_id)}
+             for position, category_id in _CATEGORY_LINKS_OF.execute(product=row.id).fetchall()]
     if links:
         body[_CATEGORY_LINKS] = links
     body[_STOCK_ITEM] = inventory.stock_item_output(row)
