@@ -10,6 +10,7 @@ import pytest
 from bulk.builtin_routes import builtin_catalogue
 from bulk.models import Bulk
 from bulk.statuses import OperationStatus
+from tests.live import PROJECT_ROOT
 from tests.magento import assert_magento_error
 from tests.store_client import operations, submit
 
@@ -95,6 +96,12 @@ ROUTES = [
 def test_the_table_covers_every_builtin_route():
     assert [row[0] for row in ROUTES] and {row[0] for row in ROUTES} == {route.key for route in builtin_catalogue()}
     assert len(ROUTES) == len(builtin_catalogue())
+
+
+def test_every_builtin_route_is_in_the_readme_api_table():
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    rows = [f"| `{route.key}` | `{route.method} /async/bulk{route.bulk_path}` |" for route in builtin_catalogue()]
+    assert [row for row in rows if row not in readme] == []
 
 
 def test_every_valid_item_completes_against_the_store(client, auth, service):
