@@ -77,3 +77,19 @@ def test_accept_mode_answers_reads_but_runs_no_sync_writes(make_app):
                               json={"username": "admin", "password": "admin123"}).get_json())
     assert_magento_error(client.post("/rest/V1/products", json={"product": {"sku": "A"}}, headers=auth), 404, NO_ROUTE)
     assert_magento_error(client.get("/rest/V1/products/A", headers=auth), 404, NOT_FOUND)
+
+
+def test_the_test_controls_reset_empties_the_store(make_app):
+    client = make_app(BULK_TESTING="1").test_client()
+    auth = bearer(client.post("/rest/V1/integration/admin/token",
+                              json={"username": "admin", "password": "admin123"}).get_json())
+    customer = {"customer": {"email": "a@example.com", "firstname": "A", "lastname": "B"}}
+    assert client.post("/rest/V1/customers", json=customer).status_code == 200
+    assert client.post("/rest/V1/categories", json={"category": {"name": "Gear"}}, headers=auth).status_code == 200
+    assert client.post("/rest/V1/testing/reset", headers=auth).get_json() is True
+    assert client.get("/rest/V1/customers/search?searchCriteria", headers=auth).get_json()["total_count"] == 0
+    assert client.post("/rest/V1/customers", json=customer).status_code == 200
+    # The category tree starts again from Magento's two roots.
+    assert client.get("/rest/V1/categories/2", headers=auth).get_json()["name"] == "Default Category"
+    created = client.post("/rest/V1/categories", json={"category": {"name": "Gear"}}, headers=auth).get_json()
+    assert created["path"] == f"1/2/{created['id']}" and created["id"] > 2
