@@ -60,10 +60,15 @@ def has_store_handler(route: "Route") -> bool:
     return route.key in ROUTES
 
 
+def store_handlers(service: "BulkService") -> dict[str, Handler]:
+    """The store's handler of each route it runs, bound to the service's clock and stores."""
+    stores = service.settings.stores
+    return StoreHandlers(service.clock, stores.values(), stores[service.settings.default_store_code]).by_route()
+
+
 def store_mode(service: "BulkService") -> "HandlerFor":
     """The processing mode factory registered as `store` in bulk.processing.MODES."""
-    stores = service.settings.stores
-    handlers = StoreHandlers(service.clock, stores.values(), stores[service.settings.default_store_code]).by_route()
+    handlers = store_handlers(service)
     return lambda route: handlers.get(route.key, accept_handler)
 
 

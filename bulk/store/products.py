@@ -98,21 +98,13 @@ def save(product: dict[str, Any], store_id: int, now: str, sku: Any = None) -> d
 
 def _write_scoped(row: Product, changes: dict[str, Any], store_id: int) -> None:
     if store_id == ADMIN_STORE_ID:
-        row.values = merge_values(row.values, changes)
-        row.save()
+        write_store_values(row, ADMIN_STORE_ID, changes)
         _drop_overrides(row, changes)
         return
     scoped, global_changes = _split_by_scope(changes)
-    row.values = merge_values(row.values, global_changes)
-    row.save()
+    write_store_values(row, ADMIN_STORE_ID, global_changes)
     if scoped:
-        override = ProductStoreValues.get_or_none(ProductStoreValues.product == row,
-                                                  ProductStoreValues.store_id == store_id)
-        if override is None:
-            ProductStoreValues.create(product=row, store_id=store_id, values=scoped)
-        else:
-            override.values = merge_values(override.values, scoped)
-            override.save()
+        write_store_values(row, store_id, scoped)
 
 
 def _split_by_scope(changes: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -142,7 +134,7 @@ def _drop_overrides(row: Product, changes: dict[str, Any]) -> None:
 
 
 def write_store_values(row: Product, store_id: int, changes: dict[str, Any]) -> None:
-    """Set values in one store's scope as given (price storages name their store themselves)."""
+    """Merge values into one store's scope as given (saves the product row for the admin store)."""
     if store_id == ADMIN_STORE_ID:
         row.values = merge_values(row.values, changes)
         row.save()

@@ -1,9 +1,9 @@
 """Synchronous calls on the embedded store: reads in Magento's shapes, and sync writes.
 
 A sync write (`POST /V1/products`, ...) is a catalogue route called without `/async`; in `store`
-mode it runs the very handler the drainer runs for that route, at once, so a client can mix sync
-and async calls. Errors follow Magento's sync mapping: NoSuchEntityException 404, other
-LocalizedExceptions 400.
+mode it runs the store's handler for that route at once, so a client can mix sync and async calls.
+It is no queued operation: handler wrappers (failure injection, the test recorder) do not see it.
+Errors follow Magento's sync mapping: NoSuchEntityException 404, other LocalizedExceptions 400.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from bulk.queue import ClaimedOperation
 from bulk.search_criteria import parse_search_criteria
 from bulk.service import BulkService, current_service
 from bulk.store import categories, customers, inventory, media, products
-from bulk.store.handlers import STORE_MODE, has_store_handler, timestamp
+from bulk.store.handlers import STORE_MODE, has_store_handler, store_handlers, timestamp
 from bulk.store.models import Customer, Product, SourceItem
 from bulk.store.search import search
 from bulk.store.seed import ensure_roots
@@ -65,7 +65,7 @@ def run_sync_write(route: Route, path_values: dict[str, str], caller: Caller) ->
     check_restricted_fields(route, [arguments], caller)
     operation = ClaimedOperation(0, "", 0, route.topic_name, route.key,
                                  serialize_operation(arguments, current_target().store_id), 0)
-    handler = service.processing.handler_for(route)
+    handler = store_handlers(service)[route.key]
     result = _magento_errors(lambda: handler(Job(operation, route)))
     # A void service method answers an empty list, as Magento's REST output does.
     return json_response([] if result is None else result)
