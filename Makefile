@@ -28,6 +28,7 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/storage.py
 	$(BIN)/python bench/http_submit.py
 	$(BIN)/python bench/scale.py
+	$(BIN)/python bench/store_drain.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -71,7 +71,7 @@ def accept(route: Route, items: Sequence[tuple[int | str, Any]], store_id: int, 
         operations.append(queue.NewOperation(operation_key, route.topic_name, route.key, serialized))
         request_items.append(RequestItem(operation_key, hasher(serialized), ACCEPTED))
         accepted_items.append(arguments)
-    _check_restricted_fields(route, accepted_items, caller)
+    check_restricted_fields(route, accepted_items, caller)
     bulk_uuid = str(uuid.uuid4())
     queue.enqueue(queue.NewBulk(bulk_uuid, caller.user_id, int(caller.user_type), route.description,
                                 operations), now)
@@ -157,7 +157,7 @@ def lookup(mapping: Any, dotted: str) -> Any:
     return value
 
 
-def _check_restricted_fields(route: Route, items: list[dict], caller: Caller) -> None:
+def check_restricted_fields(route: Route, items: list[dict], caller: Caller) -> None:
     """Magento rejects the whole request when a field needs a resource the caller lacks (APSB25-08)."""
     for dotted, resource in route.restricted_fields.items():
         if caller.is_allowed([resource]):

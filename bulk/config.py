@@ -15,7 +15,9 @@ PRODUCTION = "production"
 DEVELOPMENT = "development"
 
 # Names of the processing modes (bulk.processing.MODES has their implementations).
-PROCESSING_MODES = ("accept",)
+PROCESSING_MODES = ("accept", "store")
+# The mode when BULK_PROCESSING is not set: a local run keeps state, production only accepts.
+DEFAULT_PROCESSING = {PRODUCTION: "accept", DEVELOPMENT: "store"}
 
 # Local runs get documented credentials so `make run` works out of the box; production has none.
 DEVELOPMENT_ADMIN_PASSWORD = "admin123"
@@ -67,6 +69,11 @@ def _choice(*allowed: str) -> Callable[[str, Any], str]:
         return value
 
     return parse
+
+
+def _paths(name: str, raw: Any) -> tuple[str, ...]:
+    """A comma-separated list of file paths."""
+    return tuple(part.strip() for part in str(raw).split(",") if part.strip())
 
 
 def _stores(name: str, raw: Any) -> dict[str, int]:
@@ -134,9 +141,14 @@ SETTINGS: tuple[Setting, ...] = (
             "`all` (store 0) is always known."),
     Setting("BULK_ROUTES_FILE", "routes_file", None, _text,
             "A JSON file of extra routes (see \"Adding routes\")."),
-    Setting("BULK_PROCESSING", "processing_mode", "accept", _choice(*PROCESSING_MODES),
+    Setting("BULK_WEBAPI_FILES", "webapi_files", None, _paths,
+            "Magento `etc/webapi.xml` files, comma-separated: each non-GET route in them becomes an "
+            "async and a bulk route (see \"Importing webapi.xml\")."),
+    Setting("BULK_PROCESSING", "processing_mode", None, _choice(*PROCESSING_MODES),
             "What the drainer does with an operation. `accept`: mark it complete, as Magento's "
-            "consumer reports a successful service call, without side effects."),
+            "consumer reports a successful service call, without side effects. `store`: run it "
+            "against the embedded store (see \"The embedded store\"). Default: `store` in "
+            "development, `accept` in production."),
     Setting("BULK_WORKER", "worker_enabled", True, _flag,
             "Start the drainer thread in each serving process."),
     Setting("BULK_WORKER_BATCH", "worker_batch", 100, _positive_int,
@@ -176,6 +188,7 @@ class Settings:
     response_shape: str = "magento"
     stores: dict[str, int] = field(default_factory=lambda: {"default": 1})
     routes_file: str | None = None
+    webapi_files: tuple[str, ...] = ()
     processing_mode: str = "accept"
     worker_enabled: bool = True
     worker_batch: int = 100
@@ -221,6 +234,8 @@ def _finalise(settings: Settings) -> Settings:
     """Fill what depends on the mode: database location, secret, admin password."""
     data_dir = Path(settings.data_dir)
     database_url = settings.database_url or f"sqlite:///{data_dir / 'bulk.sqlite3'}"
+    settings = replace(settings, webapi_files=settings.webapi_files or (),
+                       processing_mode=settings.processing_mode or DEFAULT_PROCESSING[settings.env])
     if settings.is_production:
         if not settings.secret_key or len(settings.secret_key) < 16:
             raise ConfigError("BULK_SECRET_KEY must be set (16+ characters) in production "

@@ -16,6 +16,7 @@ from bulk.errors import register_error_handlers
 from bulk.route_file import load_route_file
 from bulk.service import BulkService
 from bulk.testing.controls import install_controls
+from bulk.webapi_xml import load_webapi_files
 from bulk.views.dispatch import api
 from bulk.views.health import health
 
@@ -26,6 +27,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
     catalogue = builtin_catalogue()
     if settings.routes_file:
         load_route_file(settings.routes_file, catalogue)
+    load_webapi_files(settings.webapi_files, catalogue)
     service = BulkService(settings, catalogue, clock or Clock())
     service.bind()
 

@@ -23,10 +23,15 @@ class OperationError(Exception):
     """Base of the failures a handler raises on purpose; `message` may carry %placeholders."""
 
     status = OperationStatus.NOT_RETRIABLY_FAILED
+    # The answer when the same call is made synchronously (Magento: LocalizedException -> 400).
+    http_status = 400
 
     def __init__(self, message: str, parameters: Parameters = None, code: int = 0) -> None:
         super().__init__(render(message, parameters))
         self.code = code
+        # Kept raw for a synchronous error body, which carries the placeholders and their values.
+        self.message = message
+        self.parameters = parameters
 
 
 class RetriableError(OperationError):

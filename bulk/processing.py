@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Callable
 
 from bulk.catalogue import Route
 from bulk.handlers import Handler, accept_handler
+from bulk.store.handlers import store_mode
 
 if TYPE_CHECKING:
     from bulk.service import BulkService
@@ -27,6 +28,7 @@ def _accept_mode(service: "BulkService") -> HandlerFor:
 # Processing modes by the name BULK_PROCESSING uses (config.PROCESSING_MODES lists the same names).
 MODES: dict[str, ModeFactory] = {
     "accept": _accept_mode,
+    "store": store_mode,
 }
 
 

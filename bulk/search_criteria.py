@@ -52,8 +52,11 @@ class SearchCriteria:
         return body
 
 
-def parse_search_criteria(pairs: Iterable[tuple[str, str]], fields: Iterable[str]) -> SearchCriteria:
-    """Build criteria from query pairs like `searchCriteria[filter_groups][0][filters][0][field]=status`."""
+def parse_search_criteria(pairs: Iterable[tuple[str, str]], fields: Iterable[str] | None) -> SearchCriteria:
+    """Build criteria from query pairs like `searchCriteria[filter_groups][0][filters][0][field]=status`.
+
+    `fields` lists the fields that may be filtered and sorted on; None allows any (entity attributes).
+    """
     tree: dict[str, Any] = {}
     present = False
     for key, value in pairs:
@@ -65,7 +68,7 @@ def parse_search_criteria(pairs: Iterable[tuple[str, str]], fields: Iterable[str
         _put(tree, [normalise_key(part) for part in path], value)
     if not present:
         raise WebapiError(REQUIRED_FIELD, {"fieldName": "searchCriteria"})
-    allowed = set(fields)
+    allowed = None if fields is None else set(fields)
     return SearchCriteria(
         filter_groups=[[_filter(entry, allowed) for entry in _entries(group.get("filters"))]
                        for group in _entries(tree.get("filtergroups"))],
@@ -94,7 +97,7 @@ def _entries(node: Any) -> list[dict[str, Any]]:
     return [node[key] for key in keys if isinstance(node[key], dict)]
 
 
-def _filter(entry: dict[str, Any], allowed: set[str]) -> Filter:
+def _filter(entry: dict[str, Any], allowed: set[str] | None) -> Filter:
     field_name = _field(entry.get("field"), allowed)
     condition = str(entry.get("conditiontype") or "eq").lower()
     if condition not in CONDITIONS:
@@ -102,17 +105,17 @@ def _filter(entry: dict[str, Any], allowed: set[str]) -> Filter:
     return Filter(field_name, str(entry.get("value", "")), condition)
 
 
-def _sort_order(entry: dict[str, Any], allowed: set[str]) -> SortOrder:
+def _sort_order(entry: dict[str, Any], allowed: set[str] | None) -> SortOrder:
     direction = str(entry.get("direction") or "ASC").upper()
     if direction not in ("ASC", "DESC"):
         raise WebapiError(INVALID_DIRECTION, {"direction": entry.get("direction")})
     return SortOrder(_field(entry.get("field"), allowed), direction)
 
 
-def _field(value: Any, allowed: set[str]) -> str:
+def _field(value: Any, allowed: set[str] | None) -> str:
     if not value:
         raise WebapiError(REQUIRED_FIELD, {"fieldName": "field"})
-    if value not in allowed:
+    if allowed is not None and value not in allowed:
         raise WebapiError(UNSUPPORTED_FIELD, {"fieldName": value})
     return value
 

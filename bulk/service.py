@@ -16,6 +16,7 @@ from bulk.db import database, open_database
 from bulk.migrations import create_schema
 from bulk.models import ALL_MODELS
 from bulk.processing import MODES, Processing
+from bulk.store.models import STORE_MODELS
 from bulk.urls import Stores
 from bulk.worker import Drainer, DrainerSettings
 
@@ -63,7 +64,7 @@ class BulkService:
     def ensure_ready_without_worker(self) -> None:
         """Create the schema only (commands and tests that drain synchronously)."""
         if not self._schema_ready:
-            create_schema(ALL_MODELS)
+            create_schema([*ALL_MODELS, *STORE_MODELS])
             self._schema_ready = True
 
     def shutdown(self, timeout: float = 10.0) -> None:

@@ -110,6 +110,12 @@ class ProductSaveArguments(Arguments):
     saveOptions = Boolean(load_default=False)
 
 
+class ProductUpdateArguments(ProductSaveArguments):
+    """`PUT /V1/products/:sku`: save() again; a bulk item may name the SKU beside the product."""
+
+    sku = String()
+
+
 class ProductDeleteArguments(Arguments):
     """ProductRepositoryInterface::deleteById(string $sku)."""
 
@@ -133,6 +139,8 @@ class CategoryLinkSaveArguments(Arguments):
     """CategoryLinkRepositoryInterface::save(CategoryProductLinkInterface $productLink)."""
 
     productLink = DataObject(CategoryProductLink, required=True)
+    # The URL's category, used when the link itself does not name one.
+    categoryId = Integer()
 
 
 class CategoryLinkDeleteArguments(Arguments):
@@ -140,3 +148,136 @@ class CategoryLinkDeleteArguments(Arguments):
 
     categoryId = Integer(required=True)
     sku = String(required=True)
+
+
+class BasePrice(MagentoSchema):
+    data_type = API_DATA + "BasePriceInterface"
+
+    price = Float()
+    store_id = Integer()
+    sku = String()
+    extension_attributes = FreeObject()
+
+
+class SpecialPrice(MagentoSchema):
+    data_type = API_DATA + "SpecialPriceInterface"
+
+    price = Float()
+    store_id = Integer()
+    sku = String()
+    price_from = String()
+    price_to = String()
+    extension_attributes = FreeObject()
+
+
+class StorageTierPrice(MagentoSchema):
+    data_type = API_DATA + "TierPriceInterface"
+
+    price = Float()
+    price_type = String()
+    website_id = Integer()
+    sku = String()
+    customer_group = String()
+    quantity = Float()
+    extension_attributes = FreeObject()
+
+
+class Cost(MagentoSchema):
+    data_type = API_DATA + "CostInterface"
+
+    cost = Float()
+    store_id = Integer()
+    sku = String()
+    extension_attributes = FreeObject()
+
+
+class BasePriceUpdateArguments(Arguments):
+    """BasePriceStorageInterface::update(BasePriceInterface[] $prices)."""
+
+    prices = DataObjectList(BasePrice, required=True)
+
+
+class SpecialPriceUpdateArguments(Arguments):
+    """SpecialPriceStorageInterface::update(SpecialPriceInterface[] $prices)."""
+
+    prices = DataObjectList(SpecialPrice, required=True)
+
+
+class TierPriceUpdateArguments(Arguments):
+    """TierPriceStorageInterface::update(TierPriceInterface[] $prices)."""
+
+    prices = DataObjectList(StorageTierPrice, required=True)
+
+
+class CostUpdateArguments(Arguments):
+    """CostStorageInterface::update(CostInterface[] $prices)."""
+
+    prices = DataObjectList(Cost, required=True)
+
+
+class MediaCreateArguments(Arguments):
+    """ProductAttributeMediaGalleryManagementInterface::create(string $sku, ...EntryInterface $entry)."""
+
+    sku = String(required=True)
+    entry = DataObject(MediaGalleryEntry, required=True)
+
+
+class AttributeOptionLabel(MagentoSchema):
+    data_type = "\\Magento\\Eav\\Api\\Data\\AttributeOptionLabelInterface"
+
+    store_id = Integer()
+    label = String()
+
+
+class AttributeOption(MagentoSchema):
+    data_type = "\\Magento\\Eav\\Api\\Data\\AttributeOptionInterface"
+
+    label = String()
+    value = String()
+    sort_order = Integer()
+    is_default = Boolean()
+    store_labels = DataObjectList(AttributeOptionLabel)
+
+
+class AttributeOptionAddArguments(Arguments):
+    """ProductAttributeOptionManagementInterface::add(string $attributeCode, AttributeOptionInterface $option)."""
+
+    attributeCode = String(required=True)
+    option = DataObject(AttributeOption, required=True)
+
+
+class Category(MagentoSchema):
+    data_type = API_DATA + "CategoryInterface"
+
+    id = Integer()
+    parent_id = Integer()
+    name = String()
+    is_active = Boolean()
+    position = Integer()
+    level = Integer()
+    children = String()
+    created_at = String()
+    updated_at = String()
+    path = String()
+    available_sort_by = StringList()
+    include_in_menu = Boolean()
+    extension_attributes = FreeObject()
+    custom_attributes = DataObjectList(CustomAttribute)
+
+
+class CategorySaveArguments(Arguments):
+    """CategoryRepositoryInterface::save(CategoryInterface $category)."""
+
+    category = DataObject(Category, required=True)
+
+
+class CategoryUpdateArguments(CategorySaveArguments):
+    """`PUT /V1/categories/:id`: save() again; a bulk item may name the id beside the category."""
+
+    id = Integer()
+
+
+class CategoryDeleteArguments(Arguments):
+    """CategoryRepositoryInterface::deleteByIdentifier(int $categoryId)."""
+
+    categoryId = Integer(required=True)

@@ -83,6 +83,8 @@ class CustomerSaveArguments(Arguments):
 
     customer = DataObject(Customer, required=True)
     passwordHash = String(load_default=None)
+    # The URL's customer id, used when the customer object does not carry one.
+    customerId = Integer()
 
 
 class CustomerDeleteArguments(Arguments):

@@ -79,3 +79,11 @@ def test_default_database_is_created_on_first_start(tmp_path):
         assert (tmp_path / "data" / "bulk.sqlite3").exists()
     finally:
         app.extensions["bulk"].shutdown()
+
+
+def test_processing_defaults_to_store_locally_and_accept_in_production(tmp_path):
+    production = {"BULK_SECRET_KEY": "x" * 16, "BULK_ADMIN_PASSWORD": "secret"}
+    assert load_settings(production, environ={}).processing_mode == "accept"
+    assert load_settings({**production, "BULK_PROCESSING": "store"}, environ={}).processing_mode == "store"
+    assert load_settings({"BULK_ENV": "development", "BULK_DATA_DIR": str(tmp_path)},
+                         environ={}).processing_mode == "store"

@@ -55,13 +55,16 @@ def test_seed_documents_route_from_a_file(make_app, tmp_path):
 
 
 def test_arguments_declared_in_the_file_are_validated(make_app, tmp_path):
-    route = {"method": "DELETE", "url": "/V1/cmsPage/:pageId", "service": "Magento\\Cms\\Api\\PageRepositoryInterface::deleteById",
-             "resources": ["Magento_Cms::page_delete"], "arguments": {"pageId": {"type": "int", "required": True}}}
+    route = {"method": "DELETE", "url": "/V1/products/:sku/media/:entryId",
+             "service": "Magento\\Catalog\\Api\\ProductAttributeMediaGalleryManagementInterface::remove",
+             "resources": ["Magento_Catalog::catalog"],
+             "arguments": {"sku": {"type": "string", "required": True}, "entryId": {"type": "int", "required": True}}}
     client = app_with_routes(make_app, tmp_path, {"routes": [route]}).test_client()
     auth = bearer(token_for(client))
-    response = client.delete("/rest/async/bulk/V1/cmsPage/byPageId", json=[{"pageId": "1"}, {"pageId": "2"}], headers=auth)
+    path = "/rest/async/bulk/V1/products/bySku/media/byEntryId"
+    response = client.delete(path, json=[{"sku": "a", "entryId": "1"}, {"sku": "b", "entryId": "2"}], headers=auth)
     assert response.status_code == 202
-    assert_magento_error(client.delete("/rest/async/bulk/V1/cmsPage/byPageId", json=[{"pageId": "one"}], headers=auth),
+    assert_magento_error(client.delete(path, json=[{"sku": "a", "entryId": "one"}], headers=auth),
                          400, 'The "%value" value\'s type is invalid. The "%type" type was expected. Verify and try again.',
                          {"value": "one", "type": "int"})
 

@@ -17,6 +17,7 @@ from bulk.db import database, write_transaction
 from bulk.models import AdminLoginLock, Bulk, Operation
 from bulk.service import BulkService
 from bulk.statuses import OperationStatus
+from bulk.store.models import STORE_MODELS
 from bulk.testing.faults import FaultInjector
 from bulk.testing.recorder import RecordedOperation, Recorder
 
@@ -102,13 +103,16 @@ class Controls:
         return self.recorder.operations(**filters)
 
     def reset(self) -> None:
-        """Remove every fault (releasing held operations), every bulk and operation, and sign-in locks."""
+        """Remove every fault (releasing held operations), every bulk and operation, sign-in locks,
+        and the embedded store's entities."""
         self.faults.reset()
         self.service.ensure_ready_without_worker()
         with database.connection_context(), write_transaction():
             Operation.delete().execute()
             Bulk.delete().execute()
             AdminLoginLock.delete().execute()
+            for model in reversed(STORE_MODELS):  # children before the rows they refer to
+                model.delete().execute()
         self.recorder.clear()
 
 

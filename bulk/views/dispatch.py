@@ -15,7 +15,7 @@ from bulk.service import BulkService, current_service
 from bulk.templates import split_path
 from bulk.testing import views as testing
 from bulk.urls import ALL_STORES, BULK, SYNC, Target, parse_target
-from bulk.views import status, tokens
+from bulk.views import status, store, tokens
 from bulk.views.submit import submit_bulk, submit_single
 
 # Werkzeug answers other methods with 405, rendered as Magento's "Request method is invalid.".
@@ -29,6 +29,7 @@ SYNC_ENDPOINTS = (
     *tokens.ENDPOINTS,
     *status.ENDPOINTS,
     *testing.ENDPOINTS,
+    *store.ENDPOINTS,
 )
 
 
@@ -69,6 +70,12 @@ def _dispatch_sync(service: BulkService, target: Target) -> Response:
             raise WebapiError(GET_WITH_ALL)
         g.bulk_target = target
         return endpoint.view(*values.values())
+    # A catalogue route called without /async: the store runs it at once (store mode only).
+    matched = store.sync_write_route(service, request.method, target.path)
+    if matched is not None:
+        route, path_values = matched
+        g.bulk_target = target
+        return store.run_sync_write(route, path_values, _authorised(service, route.resources))
     raise no_route()
 
 

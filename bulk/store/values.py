@@ -1,0 +1,43 @@
+"""Attribute value documents: merging a save into stored values, and Magento's output shapes."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+# Kept as {code: value} inside a document (merged by code), shown as a list of objects.
+CUSTOM_ATTRIBUTES = "custom_attributes"
+EXTENSION_ATTRIBUTES = "extension_attributes"
+
+
+def custom_attribute_map(attributes: Iterable[dict] | None) -> dict[str, Any]:
+    """`[{"attribute_code": "color", "value": "red"}]` -> `{"color": "red"}`."""
+    return {entry["attribute_code"]: entry.get("value") for entry in attributes or ()}
+
+
+def custom_attribute_list(attributes: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The output form of a stored attribute map; unset (null) values are left out, as in Magento."""
+    return [{"attribute_code": code, "value": value}
+            for code, value in (attributes or {}).items() if value is not None]
+
+
+def merge_values(stored: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """A save merges into what is stored: fields sent replace, fields not sent stay; custom and
+    extension attributes merge by code."""
+    merged = dict(stored)
+    for key, value in changes.items():
+        if key in (CUSTOM_ATTRIBUTES, EXTENSION_ATTRIBUTES) and isinstance(value, dict):
+            merged[key] = {**(merged.get(key) or {}), **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+def without(values: dict[str, Any], keys: Iterable[str]) -> dict[str, Any]:
+    excluded = set(keys)
+    return {key: value for key, value in values.items() if key not in excluded}
+
+
+def put(output: dict[str, Any], key: str, value: Any) -> None:
+    """Set `key` unless the value is null: Magento's output processor leaves nulls out."""
+    if value is not None:
+        output[key] = value

@@ -1,0 +1,141 @@
+"""Synchronous calls on the embedded store: reads in Magento's shapes, and sync writes.
+
+A sync write (`POST /V1/products`, ...) is a catalogue route called without `/async`; in `store`
+mode it runs the store's handler for that route at once, so a client can mix sync and async calls.
+It is no queued operation: handler wrappers (failure injection, the test recorder) do not see it.
+Errors follow Magento's sync mapping: NoSuchEntityException 404, other LocalizedExceptions 400.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, TypeVar
+
+from flask import Response, request
+
+from bulk.accept import check_restricted_fields, serialize_operation, single_async_arguments
+from bulk.auth import Caller
+from bulk.body import decode_body
+from bulk.catalogue import Route
+from bulk.errors import INVALID_TYPE, WebapiError
+from bulk.handlers import Job, OperationError
+from bulk.jsonutil import json_response
+from bulk.queue import ClaimedOperation
+from bulk.search_criteria import parse_search_criteria
+from bulk.service import BulkService, current_service
+from bulk.store import categories, customers, inventory, media, products
+from bulk.store.handlers import STORE_MODE, has_store_handler, store_handlers, timestamp
+from bulk.store.models import Customer, Product, SourceItem
+from bulk.store.search import search
+from bulk.store.seed import ensure_roots
+from bulk.views.endpoints import current_target, endpoint
+from schemas.base import ArgumentsError
+
+T = TypeVar("T")
+
+
+def _magento_errors(call: Callable[[], T]) -> T:
+    """Run a store call, answering its failures the way Magento's sync REST does."""
+    try:
+        return call()
+    except OperationError as error:
+        raise WebapiError(error.message, error.parameters, status=error.http_status,
+                          errors=getattr(error, "errors", None)) from None
+    except ArgumentsError as error:
+        raise WebapiError.from_phrases(error.phrases) from None
+
+
+# -- writes -------------------------------------------------------------------------------------
+
+def sync_write_route(service: BulkService, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+    """The catalogue route a sync write path calls, when the store runs it (`store` mode)."""
+    if service.processing.mode != STORE_MODE:
+        return None
+    matched = service.catalogue.match_async(method, path)
+    return matched if matched is not None and has_store_handler(matched[0]) else None
+
+
+def run_sync_write(route: Route, path_values: dict[str, str], caller: Caller) -> Response:
+    """Validate like an async call, then run the route's handler now and answer its result."""
+    service = current_service()
+    body = decode_body(request.get_data(cache=False), request.headers.get("Content-Type"))
+    arguments = single_async_arguments(route, body, path_values)
+    problems = route.checker(arguments)
+    if problems:
+        raise WebapiError.from_phrases(problems)
+    check_restricted_fields(route, [arguments], caller)
+    operation = ClaimedOperation(0, "", 0, route.topic_name, route.key,
+                                 serialize_operation(arguments, current_target().store_id), 0)
+    handler = store_handlers(service)[route.key]
+    result = _magento_errors(lambda: handler(Job(operation, route)))
+    # A void service method answers an empty list, as Magento's REST output does.
+    return json_response([] if result is None else result)
+
+
+# -- reads --------------------------------------------------------------------------------------
+
+def get_product(sku: str) -> Response:
+    return json_response(_magento_errors(lambda: products.output(products.find(sku), current_target().store_id)))
+
+
+def search_products() -> Response:
+    store_id = current_target().store_id
+    return _search(list(Product.select().order_by(Product.id)),
+                   lambda row: products.search_fields(row, store_id),
+                   lambda row: products.output(row, store_id))
+
+
+def product_media(sku: str) -> Response:
+    return json_response(_magento_errors(lambda: media.entries(products.find(sku))))
+
+
+def stock_item(product_sku: str) -> Response:
+    return json_response(_magento_errors(lambda: inventory.stock_item_output(products.find(product_sku))))
+
+
+def search_source_items() -> Response:
+    return _search(list(SourceItem.select().order_by(SourceItem.id)), inventory.source_item_output,
+                   inventory.source_item_output)
+
+
+def get_category(category_id: str) -> Response:
+    ensure_roots(timestamp(current_service().clock))
+    return json_response(_magento_errors(lambda: categories.output(categories.find(_integer(category_id)))))
+
+
+def get_customer(customer_id: str) -> Response:
+    return json_response(_magento_errors(lambda: customers.output(customers.find(_integer(customer_id)))))
+
+
+def search_customers() -> Response:
+    return _search(list(Customer.select().order_by(Customer.id)), customers.search_fields, customers.output)
+
+
+def _search(rows: list[T], fields: Callable[[T], dict[str, Any]], shape: Callable[[T], dict[str, Any]]) -> Response:
+    """Magento's `SearchResultsInterface`: items, the criteria echoed, and the total count."""
+    criteria = parse_search_criteria(request.args.items(multi=True), None)
+    page, total = search(rows, fields, criteria)
+    return json_response({"items": [shape(row) for row in page], "search_criteria": criteria.echo(),
+                          "total_count": total})
+
+
+def _integer(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise WebapiError(INVALID_TYPE, {"value": value, "type": "int"}) from None
+
+
+CATALOG_PRODUCTS = ("Magento_Catalog::products",)
+CUSTOMERS = ("Magento_Customer::customer",)
+
+ENDPOINTS = (
+    endpoint("GET", "/V1/products", CATALOG_PRODUCTS, search_products),
+    endpoint("GET", "/V1/products/:sku", CATALOG_PRODUCTS, get_product),
+    endpoint("GET", "/V1/products/:sku/media", ("Magento_Catalog::catalog",), product_media),
+    endpoint("GET", "/V1/stockItems/:productSku", ("Magento_CatalogInventory::cataloginventory",), stock_item),
+    endpoint("GET", "/V1/inventory/source-items", ("Magento_InventoryApi::source",), search_source_items),
+    endpoint("GET", "/V1/categories/:categoryId", ("Magento_Catalog::categories",), get_category),
+    # `search` before `:customerId`, as Magento matches the literal segment first.
+    endpoint("GET", "/V1/customers/search", CUSTOMERS, search_customers),
+    endpoint("GET", "/V1/customers/:customerId", CUSTOMERS, get_customer),
+)
