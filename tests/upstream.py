@@ -2,7 +2,7 @@
 
 Tests choose how it answers (`upstream.answer = ...`: a `Reply`, or `HANG` to hold the request
 until the test ends) and read what it received (`upstream.calls`, `upstream.max_in_flight`).
-`python -m tests.upstream PORT` serves one that answers 200 at once (for bench/forward.py).
+`python -m tests.upstream PORT` serves one by itself (the README's forward-mode example).
 """
 
 from __future__ import annotations
@@ -133,5 +133,5 @@ class Upstream:
 
 
 if __name__ == "__main__":
-    # A separate process for benchmarks: answers every call at once, until killed.
-    Upstream(lambda call: Reply(200, {"id": 1}), port=int(sys.argv[1]))._server.serve_forever()
+    # A stand-in upstream to try forward mode by hand: answers every call with what it was sent.
+    Upstream(port=int(sys.argv[1]))._server.serve_forever()
