@@ -68,8 +68,14 @@ class Upstream:
 
 
 def _reason(error: HTTPError) -> str:
-    reason = getattr(error, "reason", None) or error
-    return str(reason.args[0] if isinstance(reason, Exception) and reason.args else reason)
+    """The cause without urllib3's connection prefix (the upstream's address is the operator's business)."""
+    connection = getattr(error, "conn", None)
+    text = str(error)
+    if connection is not None and text.startswith(f"{connection}: "):
+        return text[len(f"{connection}: "):]  # "Failed to establish a new connection: [Errno 111] ..."
+    if len(error.args) == 2 and isinstance(error.args[1], Exception):
+        return f"{error.args[0]} {error.args[1]}"  # "Connection aborted. Remote end closed connection ..."
+    return text
 
 
 def outcome_of(response: urllib3.BaseHTTPResponse, now: float) -> Any:

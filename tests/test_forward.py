@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from email.utils import formatdate
@@ -232,8 +233,28 @@ def test_an_unreachable_upstream_fails_retriably(make_app):
     store.drain()
     failed = store.operation(bulk_uuid)
     assert (failed["status"], failed["error_code"]) == (2, 0)
-    assert failed["result_message"].startswith("The upstream could not be reached: ")
-    assert "refused" in failed["result_message"].lower()
+    assert failed["result_message"] == \
+        "The upstream could not be reached: Failed to establish a new connection: [Errno 111] Connection refused"
+
+
+def test_a_connection_dropped_without_an_answer_fails_retriably(make_app):
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        def drop_one() -> None:
+            connection, _ = listener.accept()
+            with connection:
+                connection.recv(65536)
+
+        dropper = threading.Thread(target=drop_one)
+        dropper.start()
+        store = Shop(make_app(BULK_PROCESSING="forward", BULK_RETRY_ATTEMPTS="1",
+                              BULK_UPSTREAM_URL=f"http://127.0.0.1:{listener.getsockname()[1]}"))
+        bulk_uuid = store.submit([product("A")])
+        store.drain()
+        dropper.join(10)
+    failed = store.operation(bulk_uuid)
+    assert (failed["status"], failed["error_code"]) == (2, 0)
+    assert failed["result_message"] == \
+        "The upstream could not be reached: Connection aborted. Remote end closed connection without response"
 
 
 # -- ordering and concurrency -----------------------------------------------------------------
