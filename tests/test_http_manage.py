@@ -5,47 +5,21 @@ from __future__ import annotations
 import pytest
 
 from bulk.auth import ADMIN, GUEST, Caller
-from bulk.handlers import PermanentError, RetriableError
+from bulk.handlers import RetriableError
 from bulk.models import Bulk
 from bulk.statuses import UserType
 from bulk.views.manage import may_manage
 from tests.magento import assert_magento_error, bearer
+from tests.test_http_status import drain_with, outcome_by_sku, submit
 
 BULK_RESOURCE = "Magento_Logging::system_magento_logging_bulk_operations"
 NOT_AUTHORIZED = "The consumer isn't authorized to access %resources."
 
 
-def submit(client, auth, skus) -> str:
-    response = client.post("/rest/async/bulk/V1/products", json=[{"product": {"sku": sku}} for sku in skus],
-                           headers=auth)
-    assert response.status_code == 202
-    return response.get_json()["bulk_uuid"]
-
-
-def by_sku(job):
-    """`retry-*` fail retriably, `bad-*` for good, the rest complete."""
-    sku = job.arguments["product"]["sku"]
-    if sku.startswith("retry"):
-        raise RetriableError("Lock wait timeout exceeded", code=1205)
-    if sku.startswith("bad"):
-        raise PermanentError("Invalid product")
-    return {"sku": sku}
-
-
 @pytest.fixture
 def drain(service):
-    """Drain now with `handler` for every route."""
-    def run(handler=by_sku) -> int:
-        def wrap(route, original):
-            return handler
-
-        service.processing.add_wrapper(wrap)
-        try:
-            return service.drainer.drain()
-        finally:
-            service.processing.remove_wrapper(wrap)
-
-    return run
+    """Drain now: `retry-*` SKUs fail retriably, `bad-*` for good, the rest complete (or `handler`)."""
+    return lambda handler=outcome_by_sku: drain_with(service, handler)
 
 
 def statuses(client, auth, bulk_uuid) -> list[int]:
