@@ -169,7 +169,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Forward mode: base URL of the upstream API; operations go to `<url>/rest/<store>/V1/...`."),
     Setting("BULK_UPSTREAM_AUTH", "upstream_auth", UPSTREAM_TOKEN, _choice(UPSTREAM_TOKEN, UPSTREAM_PASSTHROUGH),
             "Forward mode: `token` sends `Authorization: Bearer $BULK_UPSTREAM_TOKEN` (nothing when unset); "
-            "`passthrough` sends the submitter's own `Authorization` header, stored with the bulk."),
+            "`passthrough` sends the submitter's own `Authorization` header, stored with the bulk "
+            "(needs BULK_DB_POOL_SIZE >= BULK_WORKER_CONCURRENCY + 2)."),
     Setting("BULK_UPSTREAM_TOKEN", "upstream_token", None, _text,
             "Forward mode: the bearer token for the upstream (an integration or admin token there)."),
     Setting("BULK_UPSTREAM_TIMEOUT", "upstream_timeout", 20.0, _positive_float,
@@ -327,9 +328,14 @@ def _processing_defaults(settings: Settings) -> Settings:
         # A call must end well inside its claim, or another drainer could send the same operation again.
         raise ConfigError(f"BULK_UPSTREAM_TIMEOUT ({settings.upstream_timeout:g}) must be at most half of "
                           f"BULK_LEASE_SECONDS ({settings.lease_seconds:g}).")
+    concurrency = settings.worker_concurrency or (4 if forward else 1)
+    if settings.passes_submitter_credentials and concurrency + 2 > settings.db_pool_size:
+        # Each concurrent call reads its bulk's credentials; requests and the drainer need one more each.
+        raise ConfigError(f"BULK_DB_POOL_SIZE ({settings.db_pool_size}) must be at least "
+                          f"BULK_WORKER_CONCURRENCY + 2 ({concurrency + 2}) with BULK_UPSTREAM_AUTH=passthrough.")
     return replace(
         settings,
-        worker_concurrency=settings.worker_concurrency or (4 if forward else 1),
+        worker_concurrency=concurrency,
         retry_attempts=settings.retry_attempts or (5 if forward else 1),
     )
 

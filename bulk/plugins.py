@@ -87,4 +87,8 @@ def _as_handler(function: Callable[[dict, Store], Any], stores: Stores) -> Handl
         return function(job.arguments, Store(store_id, code))
 
     run.__name__ = getattr(function, "__name__", "plugin_handler")
+    # A plug-in that writes only to this service's database may say so (`bulk.handlers.transactional`).
+    for mark in ("transactional", "pure"):
+        if getattr(function, mark, False):
+            setattr(run, mark, True)
     return run

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import threading
+import time
 
 from bulk.builtin_routes import builtin_catalogue
 from bulk.clock import ManualClock
+from bulk.db import database
 from bulk.handlers import PermanentError, RetriableError
 from bulk.models import Operation
 from bulk.retries import RetryPolicy, parse_retry_after
@@ -66,18 +68,25 @@ def test_retriable_failures_are_retried_until_the_attempts_run_out(db):
     assert (flaky.status, flaky.attempts, flaky.claim_token) == (2, 3, None)
 
 
-def test_a_job_starts_only_while_half_its_lease_remains(db):
+def test_concurrent_jobs_keep_their_lease_while_they_run(db):
     clock = ManualClock()
-    submit([product("slow"), product("next"), product("last")])
+    submit([product("slow-1"), product("slow-2")])
+    claimed_until = clock.time() + 0.4
 
-    def handler(job):
+    def slow(job):
+        """Take longer than half the lease, then wait (bounded) for the drainer to renew it."""
         if job.operation_key == 0:
-            clock.advance(31)  # the first call took longer than half the 60 s lease
+            clock.advance(0.3)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with database.connection_context():
+                if Operation.get_by_id(job.operation.id).available_at > claimed_until:
+                    return "renewed"
+            time.sleep(0.01)
+        return "lease not renewed"
 
-    worker = drainer(handler, clock, lease_seconds=60)
-    assert worker.run_once() == 1
-    assert [(row.status, row.claim_token) for row in rows()] == [(1, None), (4, None), (4, None)]
-    assert worker.drain() == 2
+    assert drainer(slow, clock, concurrency=2, lease_seconds=0.4).drain() == 2
+    assert [row.result_serialized_data for row in rows()] == ['"renewed"', '"renewed"']
 
 
 def test_jobs_run_in_parallel_up_to_the_concurrency(db):

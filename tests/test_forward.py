@@ -11,6 +11,7 @@ from email.utils import formatdate
 import pytest
 
 from bulk import queue
+from bulk.config import ConfigError, load_settings
 from bulk.db import database
 from bulk.models import Bulk, Operation
 from tests.live import free_port
@@ -360,3 +361,30 @@ def test_token_mode_keeps_no_submitter_credentials(shop, upstream):
     bulk_uuid = store.submit([product("A")])
     with database.connection_context():
         assert Bulk.get(Bulk.uuid == bulk_uuid).submitter_authorization is None
+
+
+# -- settings ---------------------------------------------------------------------------------
+
+def forward_settings(tmp_path, **overrides):
+    return load_settings({"BULK_ENV": "development", "BULK_DATA_DIR": str(tmp_path), "BULK_PROCESSING": "forward",
+                          **overrides}, environ={})
+
+
+def test_forward_mode_defaults_and_checks(tmp_path):
+    settings = forward_settings(tmp_path, BULK_UPSTREAM_URL="https://shop.example.com/")
+    assert (settings.upstream_url, settings.worker_concurrency, settings.retry_attempts) == \
+        ("https://shop.example.com", 4, 5)
+    accept = load_settings({"BULK_ENV": "development", "BULK_DATA_DIR": str(tmp_path)}, environ={})
+    assert (accept.worker_concurrency, accept.retry_attempts) == (1, 1)  # Magento: no automatic retry
+    for overrides, message in [
+        ({}, "BULK_UPSTREAM_URL must be set"),
+        ({"BULK_UPSTREAM_URL": "shop.example.com"}, "http(s) base URL"),
+        ({"BULK_UPSTREAM_URL": "ftp://shop.example.com"}, "http(s) base URL"),
+        ({"BULK_UPSTREAM_URL": "http://x", "BULK_UPSTREAM_TIMEOUT": "31"}, "at most half of BULK_LEASE_SECONDS"),
+        ({"BULK_UPSTREAM_URL": "http://x", "BULK_UPSTREAM_AUTH": "passthrough", "BULK_WORKER_CONCURRENCY": "7"},
+         "BULK_DB_POOL_SIZE (8) must be at least BULK_WORKER_CONCURRENCY + 2 (9)"),
+        ({"BULK_UPSTREAM_URL": "http://x", "BULK_UPSTREAM_AUTH": "basic"}, "token, passthrough"),
+    ]:
+        with pytest.raises(ConfigError, match="BULK_") as caught:
+            forward_settings(tmp_path, **overrides)
+        assert message in str(caught.value)

@@ -124,6 +124,26 @@ def test_a_bad_plugin_stops_the_start_with_its_name(make_app, plugin, source, me
     assert message in str(caught.value) and name in str(caught.value)
 
 
+def test_a_plugin_marked_transactional_runs_in_the_recording_transaction(make_app, plugin):
+    name = plugin('''
+        from bulk.handlers import transactional
+        from bulk.plugins import handler
+
+        @handler("POST /V1/products")
+        @transactional
+        def save(arguments, store):
+            return None
+
+        @handler("PUT /V1/products/:sku")
+        def call_out(arguments, store):
+            return None
+    ''')
+    service = make_app(BULK_PLUGINS=name).extensions["bulk"]
+    local = service.processing.handler_for(service.catalogue.get("POST /V1/products"))
+    outside = service.processing.handler_for(service.catalogue.get("PUT /V1/products/:sku"))
+    assert getattr(local, "transactional", False) and not getattr(outside, "transactional", False)
+
+
 def test_the_decorator_needs_a_key_and_leaves_the_function_callable():
     with pytest.raises(TypeError):
         handler()

@@ -103,9 +103,10 @@ def test_purge_takes_finished_bulks_older_than_the_limit(db):
     old_open = enqueue([None, None], now=NOW - 61 * DAY)
     recent = enqueue([None], now=NOW - 59 * DAY)
     token = uuid.uuid4().hex
-    claimed = [op for op in queue.claim(token, 10, 60, NOW) if op.bulk_uuid != old_open or op.operation_key == 0]
-    queue.record(token, [Outcome(op.id, OperationStatus.COMPLETE, "ok") for op in claimed])
-    queue.release(token)
+    claimed = queue.claim(token, 10, 60, NOW)
+    done = [op for op in claimed if op.bulk_uuid != old_open or op.operation_key == 0]
+    queue.record(token, [Outcome(op.id, OperationStatus.COMPLETE, "ok") for op in done])
+    queue.release(token, [op.id for op in claimed])
     assert queue.purge_finished(NOW - 60 * DAY, chunk=1) == 1
     assert {bulk.uuid for bulk in Bulk.select()} == {old_open, recent}
     assert Operation.select().where(Operation.bulk == old_done).count() == 0
