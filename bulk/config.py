@@ -177,8 +177,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Forward mode: seconds one upstream call may take in all (connect and answer); must be at "
             "most half of `BULK_LEASE_SECONDS`."),
     Setting("BULK_WORKER_CONCURRENCY", "worker_concurrency", None, _positive_int,
-            "Operations each drainer runs at the same time, in threads: in forward mode the bound on "
-            "concurrent upstream calls per serving process. Default: 4 in forward mode, 1 otherwise."),
+            "Operations with outside effects (forward mode's calls, plug-ins) each drainer runs at the "
+            "same time, in threads: the bound on concurrent upstream calls per serving process. "
+            "Default: 4 in forward mode, 1 otherwise."),
     Setting("BULK_RETRY_ATTEMPTS", "retry_attempts", None, _positive_int,
             "Tries of an operation that fails retriably (forward mode: 5xx, 429, timeout, connection "
             "error; a handler's `RetriableError`) before it ends at status 2. Default: 5 in forward mode, "

@@ -20,8 +20,8 @@ class RetryPolicy:
     max_attempts: int = 1
     base_seconds: float = 1.0
     max_seconds: float = 300.0
-    # Uniform in [0, 1); tests pass a fixed one.
-    random: Callable[[], float] = field(default=random.random, compare=False)
+    # Uniform in [0, 1): where in its range the delay falls; tests pass a fixed one.
+    jitter: Callable[[], float] = field(default=random.random, compare=False)
 
     def delay(self, attempts: int, retry_after: float | None = None) -> float | None:
         """Seconds to wait after the `attempts`-th try failed, or None when no try is left."""
@@ -29,7 +29,7 @@ class RetryPolicy:
             return None
         backoff = min(self.max_seconds, self.base_seconds * 2 ** (max(attempts, 1) - 1))
         # "Equal jitter": at least half the backoff, so retries spread out but never bunch at zero.
-        delay = backoff / 2 + self.random() * backoff / 2
+        delay = backoff / 2 + self.jitter() * backoff / 2
         if retry_after is not None:
             delay = max(delay, min(retry_after, self.max_seconds))
         return delay

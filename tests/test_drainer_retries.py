@@ -20,8 +20,8 @@ def drainer(handler, clock, **settings) -> Drainer:
 
 
 def test_backoff_doubles_with_jitter_and_stops_at_the_last_attempt():
-    low = RetryPolicy(max_attempts=6, base_seconds=1, max_seconds=10, random=lambda: 0.0)
-    high = RetryPolicy(max_attempts=6, base_seconds=1, max_seconds=10, random=lambda: 0.999999)
+    low = RetryPolicy(max_attempts=6, base_seconds=1, max_seconds=10, jitter=lambda: 0.0)
+    high = RetryPolicy(max_attempts=6, base_seconds=1, max_seconds=10, jitter=lambda: 0.999999)
     assert [low.delay(n) for n in range(1, 6)] == [0.5, 1, 2, 4, 5]
     assert [round(high.delay(n), 3) for n in range(1, 6)] == [1, 2, 4, 8, 10]
     assert low.delay(6) is None and RetryPolicy().delay(1) is None
@@ -54,7 +54,7 @@ def test_retriable_failures_are_retried_until_the_attempts_run_out(db):
         if sku == "broken":
             raise PermanentError("Invalid product")
 
-    worker = drainer(handler, clock, retry=RetryPolicy(max_attempts=3, base_seconds=1, random=lambda: 0.0))
+    worker = drainer(handler, clock, retry=RetryPolicy(max_attempts=3, base_seconds=1, jitter=lambda: 0.0))
     assert worker.drain() == 3
     flaky, broken, ok = rows()
     assert (flaky.status, flaky.available_at, flaky.result_message, flaky.error_code) == \
