@@ -69,11 +69,15 @@ class Housekeeper:
         """Stop the thread; True if it ended within `timeout` (idempotent)."""
         with self._lifecycle:
             self._stopping.set()
-            thread, self._thread = self._thread, None
-        if thread is None:
+            thread = self._thread
+            if thread is None:
+                return True
+            # A sweep in progress finishes first (a few short transactions).
+            thread.join(timeout)
+            if thread.is_alive():
+                return False
+            self._thread = None
             return True
-        thread.join(timeout)
-        return not thread.is_alive()
 
     @property
     def running(self) -> bool:
