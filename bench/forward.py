@@ -78,8 +78,18 @@ def start_upstream(folder: str, latency_ms: float) -> tuple[subprocess.Popen, st
             return process, url
         except urllib3.exceptions.HTTPError:
             time.sleep(0.05)
-    process.kill()
+    stop(process)
     raise RuntimeError("the upstream did not start")
+
+
+def stop(process: subprocess.Popen) -> None:
+    """SIGTERM, so gunicorn's master stops its worker too; SIGKILL if it takes too long."""
+    process.terminate()
+    try:
+        process.wait(15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(10)
 
 
 def direct(url: str, calls: int) -> float:
@@ -137,8 +147,7 @@ def main() -> None:
                 best = min(forwarded(url, args.calls, concurrency, Path(folder)) for _ in range(args.repeat))
                 rows.append((f"forward mode, {concurrency} concurrent call(s)", best))
         finally:
-            process.kill()
-            process.wait(10)
+            stop(process)
     pace = f"after {args.latency_ms:g} ms" if args.latency_ms else "at once"
     print(f"{args.calls} calls to a local upstream that answers {pace} (best of {args.repeat})\n")
     print("| | calls/s | vs direct loop |\n|---|---|---|")
