@@ -29,6 +29,7 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/http_submit.py
 	$(BIN)/python bench/scale.py
 	$(BIN)/python bench/store_drain.py
+	$(BIN)/python bench/forward.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -11,6 +11,7 @@ from typing import Any, NamedTuple, Sequence
 from bulk import queue
 from bulk.auth import Caller
 from bulk.catalogue import Route
+from bulk.entity_keys import entity_key
 from bulk.errors import MAX_ITEMS, WebapiError, not_authorized
 from bulk.jsonutil import php_json_encode
 from schemas.base import DataObject, normalise_key
@@ -47,8 +48,11 @@ class Accepted:
 
 
 def accept(route: Route, items: Sequence[tuple[int | str, Any]], store_id: int, caller: Caller,
-           policy: AcceptPolicy, now: float) -> Accepted:
-    """Validate every item, then store the bulk with one open operation per accepted item."""
+           policy: AcceptPolicy, now: float, submitter_authorization: str | None = None) -> Accepted:
+    """Validate every item, then store the bulk with one open operation per accepted item.
+
+    `submitter_authorization` is stored with the bulk only when forwarded calls pass it on.
+    """
     if len(items) > policy.max_items:
         raise WebapiError(MAX_ITEMS, {"type": route.item_type, "max": policy.max_items})
     request_items: list[RequestItem] = []
@@ -68,13 +72,14 @@ def accept(route: Route, items: Sequence[tuple[int | str, Any]], store_id: int, 
                                              "; ".join(p.render() for p in problems), 0))
             continue
         serialized = serialize_operation(item, store_id)
-        operations.append(queue.NewOperation(operation_key, route.topic_name, route.key, serialized))
+        operations.append(queue.NewOperation(operation_key, route.topic_name, route.key, serialized,
+                                             entity_key(arguments)))
         request_items.append(RequestItem(operation_key, hasher(serialized), ACCEPTED))
         accepted_items.append(arguments)
     check_restricted_fields(route, accepted_items, caller)
     bulk_uuid = str(uuid.uuid4())
     queue.enqueue(queue.NewBulk(bulk_uuid, caller.user_id, int(caller.user_type), route.description,
-                                operations), now)
+                                operations, submitter_authorization), now)
     return Accepted(bulk_uuid, request_items)
 
 

@@ -8,6 +8,7 @@ import secrets
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
+from urllib.parse import urlparse
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -15,9 +16,14 @@ PRODUCTION = "production"
 DEVELOPMENT = "development"
 
 # Names of the processing modes (bulk.processing.MODES has their implementations).
-PROCESSING_MODES = ("accept", "store")
+PROCESSING_MODES = ("accept", "store", "forward")
 # The mode when BULK_PROCESSING is not set: a local run keeps state, production only accepts.
 DEFAULT_PROCESSING = {PRODUCTION: "accept", DEVELOPMENT: "store"}
+FORWARD = "forward"
+
+# Ways to authenticate forwarded calls (BULK_UPSTREAM_AUTH).
+UPSTREAM_TOKEN = "token"
+UPSTREAM_PASSTHROUGH = "passthrough"
 
 # Local runs get documented credentials so `make run` works out of the box; production has none.
 DEVELOPMENT_ADMIN_PASSWORD = "admin123"
@@ -48,6 +54,7 @@ def _number(convert: Callable[[str], float], description: str,
 _positive_int = _number(int, "a positive integer", lambda value: value > 0)
 _non_negative_int = _number(int, "an integer >= 0", lambda value: value >= 0)
 _positive_float = _number(float, "a positive number", lambda value: value > 0)
+_non_negative_float = _number(float, "a number >= 0", lambda value: value >= 0)
 
 
 def _flag(name: str, raw: Any) -> bool:
@@ -61,6 +68,14 @@ def _flag(name: str, raw: Any) -> bool:
     raise ConfigError(f"{name} must be one of 1/0, true/false, yes/no, on/off, got {raw!r}")
 
 
+def _http_url(name: str, raw: Any) -> str:
+    value = str(raw).strip().rstrip("/")
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname or parsed.query or parsed.fragment:
+        raise ConfigError(f"{name} must be an http(s) base URL like https://shop.example.com, got {raw!r}")
+    return value
+
+
 def _choice(*allowed: str) -> Callable[[str, Any], str]:
     def parse(name: str, raw: Any) -> str:
         value = str(raw).strip().lower()
@@ -71,8 +86,8 @@ def _choice(*allowed: str) -> Callable[[str, Any], str]:
     return parse
 
 
-def _paths(name: str, raw: Any) -> tuple[str, ...]:
-    """A comma-separated list of file paths."""
+def _comma_list(name: str, raw: Any) -> tuple[str, ...]:
+    """A comma-separated list (file paths, module names); empty parts are ignored."""
     return tuple(part.strip() for part in str(raw).split(",") if part.strip())
 
 
@@ -141,14 +156,47 @@ SETTINGS: tuple[Setting, ...] = (
             "`all` (store 0) is always known."),
     Setting("BULK_ROUTES_FILE", "routes_file", None, _text,
             "A JSON file of extra routes (see \"Adding routes\")."),
-    Setting("BULK_WEBAPI_FILES", "webapi_files", None, _paths,
+    Setting("BULK_WEBAPI_FILES", "webapi_files", None, _comma_list,
             "Magento `etc/webapi.xml` files, comma-separated: each non-GET route in them becomes an "
             "async and a bulk route (see \"Importing webapi.xml\")."),
     Setting("BULK_PROCESSING", "processing_mode", None, _choice(*PROCESSING_MODES),
             "What the drainer does with an operation. `accept`: mark it complete, as Magento's "
             "consumer reports a successful service call, without side effects. `store`: run it "
             "against the embedded store (see \"The embedded store\"). Default: `store` in "
-            "development, `accept` in production."),
+            "development, `accept` in production. `forward`: make the synchronous call at "
+            "`BULK_UPSTREAM_URL` (see \"Forwarding to an upstream API\")."),
+    Setting("BULK_UPSTREAM_URL", "upstream_url", None, _http_url,
+            "Forward mode: base URL of the upstream API; operations go to `<url>/rest/<store>/V1/...`."),
+    Setting("BULK_UPSTREAM_AUTH", "upstream_auth", UPSTREAM_TOKEN, _choice(UPSTREAM_TOKEN, UPSTREAM_PASSTHROUGH),
+            "Forward mode: `token` sends `Authorization: Bearer $BULK_UPSTREAM_TOKEN` (nothing when unset); "
+            "`passthrough` sends the submitter's own `Authorization` header, stored with the bulk "
+            "(needs BULK_DB_POOL_SIZE >= BULK_WORKER_CONCURRENCY + 2)."),
+    Setting("BULK_UPSTREAM_TOKEN", "upstream_token", None, _text,
+            "Forward mode: the bearer token for the upstream (an integration or admin token there)."),
+    Setting("BULK_UPSTREAM_TIMEOUT", "upstream_timeout", 20.0, _positive_float,
+            "Forward mode: seconds one upstream call may take in all (connect and answer); must be at "
+            "most half of `BULK_LEASE_SECONDS`."),
+    Setting("BULK_WORKER_CONCURRENCY", "worker_concurrency", None, _positive_int,
+            "Operations with outside effects (forward mode's calls, plug-ins) each drainer runs at the "
+            "same time, in threads: the bound on concurrent upstream calls per serving process. "
+            "Default: 4 in forward mode, 1 otherwise."),
+    Setting("BULK_RETRY_ATTEMPTS", "retry_attempts", None, _positive_int,
+            "Tries of an operation that fails retriably (forward mode: 5xx, 429, timeout, connection "
+            "error; a handler's `RetriableError`) before it ends at status 2. Default: 5 in forward mode, "
+            "1 otherwise (Magento retries nothing by itself)."),
+    Setting("BULK_RETRY_BASE_SECONDS", "retry_base_seconds", 1.0, _positive_float,
+            "First retry delay; it doubles with each attempt, with jitter, and never undercuts `Retry-After`."),
+    Setting("BULK_RETRY_MAX_SECONDS", "retry_max_seconds", 300.0, _positive_float,
+            "Longest retry delay (also the most of an upstream's `Retry-After` that is honoured)."),
+    Setting("BULK_PLUGINS", "plugins", "", _comma_list,
+            "Comma-separated Python modules imported at start that register handlers (see \"Plug-in handlers\")."),
+    Setting("BULK_RETENTION_DAYS", "retention_days", 60.0, _non_negative_float,
+            "Finished bulks older than this are deleted in the background (Magento's default: 60); 0 keeps them."),
+    Setting("BULK_STUCK_HOURS", "stuck_hours", 12.0, _non_negative_float,
+            "An operation started this long ago and still open ends at status 2 `Unknown Error` "
+            "(Magento's cron: 12 hours); 0 never."),
+    Setting("BULK_HOUSEKEEPING_SECONDS", "housekeeping_seconds", 60.0, _positive_float,
+            "How often each serving process runs the retention and stuck-operation sweeps."),
     Setting("BULK_WORKER", "worker_enabled", True, _flag,
             "Start the drainer thread in each serving process."),
     Setting("BULK_WORKER_BATCH", "worker_batch", 100, _positive_int,
@@ -190,6 +238,19 @@ class Settings:
     routes_file: str | None = None
     webapi_files: tuple[str, ...] = ()
     processing_mode: str = "accept"
+    upstream_url: str | None = None
+    upstream_auth: str = UPSTREAM_TOKEN
+    upstream_token: str | None = None
+    upstream_timeout: float = 20.0
+    # None until load_settings fills the processing mode's default.
+    worker_concurrency: int | None = None
+    retry_attempts: int | None = None
+    retry_base_seconds: float = 1.0
+    retry_max_seconds: float = 300.0
+    plugins: tuple[str, ...] = ()
+    retention_days: float = 60.0
+    stuck_hours: float = 12.0
+    housekeeping_seconds: float = 60.0
     worker_enabled: bool = True
     worker_batch: int = 100
     lease_seconds: float = 60.0
@@ -202,6 +263,11 @@ class Settings:
     @property
     def is_production(self) -> bool:
         return self.env == PRODUCTION
+
+    @property
+    def passes_submitter_credentials(self) -> bool:
+        """Forwarded calls carry the submitter's own Authorization header (stored with the bulk)."""
+        return self.processing_mode == FORWARD and self.upstream_auth == UPSTREAM_PASSTHROUGH
 
     @property
     def default_store_code(self) -> str:
@@ -236,6 +302,7 @@ def _finalise(settings: Settings) -> Settings:
     database_url = settings.database_url or f"sqlite:///{data_dir / 'bulk.sqlite3'}"
     settings = replace(settings, webapi_files=settings.webapi_files or (),
                        processing_mode=settings.processing_mode or DEFAULT_PROCESSING[settings.env])
+    settings = _processing_defaults(settings)
     if settings.is_production:
         if not settings.secret_key or len(settings.secret_key) < 16:
             raise ConfigError("BULK_SECRET_KEY must be set (16+ characters) in production "
@@ -249,6 +316,28 @@ def _finalise(settings: Settings) -> Settings:
         database_url=database_url,
         secret_key=settings.secret_key or _persistent_development_secret(data_dir),
         admin_password=settings.admin_password or DEVELOPMENT_ADMIN_PASSWORD,
+    )
+
+
+def _processing_defaults(settings: Settings) -> Settings:
+    """Forward mode needs an upstream and wants concurrency and retries; other modes run as Magento."""
+    forward = settings.processing_mode == FORWARD
+    if forward and not settings.upstream_url:
+        raise ConfigError("BULK_UPSTREAM_URL must be set when BULK_PROCESSING=forward "
+                          "(the base URL of the API that receives each operation).")
+    if forward and settings.upstream_timeout > settings.lease_seconds / 2:
+        # A call must end well inside its claim, or another drainer could send the same operation again.
+        raise ConfigError(f"BULK_UPSTREAM_TIMEOUT ({settings.upstream_timeout:g}) must be at most half of "
+                          f"BULK_LEASE_SECONDS ({settings.lease_seconds:g}).")
+    concurrency = settings.worker_concurrency or (4 if forward else 1)
+    if settings.passes_submitter_credentials and concurrency + 2 > settings.db_pool_size:
+        # Each concurrent call reads its bulk's credentials; requests and the drainer need one more each.
+        raise ConfigError(f"BULK_DB_POOL_SIZE ({settings.db_pool_size}) must be at least "
+                          f"BULK_WORKER_CONCURRENCY + 2 ({concurrency + 2}) with BULK_UPSTREAM_AUTH=passthrough.")
+    return replace(
+        settings,
+        worker_concurrency=concurrency,
+        retry_attempts=settings.retry_attempts or (5 if forward else 1),
     )
 
 

@@ -25,6 +25,7 @@ class OperationError(Exception):
     status = OperationStatus.NOT_RETRIABLY_FAILED
     # The answer when the same call is made synchronously (Magento: LocalizedException -> 400).
     http_status = 400
+    retry_after: float | None = None
 
     def __init__(self, message: str, parameters: Parameters = None, code: int = 0) -> None:
         super().__init__(render(message, parameters))
@@ -35,9 +36,17 @@ class OperationError(Exception):
 
 
 class RetriableError(OperationError):
-    """The operation may succeed if retried unchanged (status 2)."""
+    """The operation may succeed if retried unchanged (status 2, after BULK_RETRY_ATTEMPTS tries).
+
+    `retry_after`: seconds before the next try is worth it (an upstream's `Retry-After`).
+    """
 
     status = OperationStatus.RETRIABLY_FAILED
+
+    def __init__(self, message: str, parameters: Parameters = None, code: int = 0,
+                 retry_after: float | None = None) -> None:
+        super().__init__(message, parameters, code)
+        self.retry_after = retry_after
 
 
 class PermanentError(OperationError):
@@ -112,7 +121,7 @@ def run_job(job: Job, handler: Handler) -> Outcome:
     try:
         result = handler(job)
     except OperationError as error:
-        return Outcome(operation_id, error.status, str(error), error.code)
+        return Outcome(operation_id, error.status, str(error), error.code, retry_after=error.retry_after)
     except ArgumentsError as error:
         return Outcome(operation_id, OperationStatus.NOT_RETRIABLY_FAILED, _describe(error.phrases), 0)
     except (peewee.OperationalError, peewee.InterfaceError) as error:

@@ -23,6 +23,9 @@ class Bulk(BaseModel):
     description = peewee.CharField(max_length=255)
     operation_count = peewee.IntegerField()
     start_time = peewee.DateTimeField(index=True)
+    # Forward mode with BULK_UPSTREAM_AUTH=passthrough: the submitter's Authorization header, sent
+    # upstream with each operation. Never part of an API answer.
+    submitter_authorization = peewee.TextField(null=True)
 
     class Meta:
         table_name = "magento_bulk"
@@ -51,6 +54,9 @@ class Operation(BaseModel):
     claimed_by = peewee.CharField(max_length=255, null=True)
     available_at = peewee.DoubleField(null=True)
     attempts = peewee.IntegerField(default=0)
+    # The entity the operation changes ("sku:24-mb01", "customer:7", "email:a@b.c"), or null: an open
+    # operation is not claimed while an earlier open one of its bulk has the same key.
+    entity_key = peewee.CharField(max_length=255, null=True)
 
     class Meta:
         table_name = "magento_operation"
@@ -58,6 +64,8 @@ class Operation(BaseModel):
             (("bulk_uuid", "operation_key"), True),
             # The drainer's claim walks open operations in submission order.
             (("status", "id"), False),
+            # The claim's "no earlier open operation for this entity" check.
+            (("bulk_uuid", "entity_key"), False),
         )
 
 

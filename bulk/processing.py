@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Callable
 
 from bulk.catalogue import Route
+from bulk.forward import forward_mode
 from bulk.handlers import Handler, accept_handler
 from bulk.store.handlers import store_mode
 
@@ -29,6 +30,7 @@ def _accept_mode(service: "BulkService") -> HandlerFor:
 MODES: dict[str, ModeFactory] = {
     "accept": _accept_mode,
     "store": store_mode,
+    "forward": forward_mode,
 }
 
 

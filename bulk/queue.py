@@ -30,6 +30,8 @@ class NewOperation(NamedTuple):
     topic_name: str
     route_key: str
     serialized_data: str
+    # The entity it changes (bulk.entity_keys): operations of a bulk with one key run in order.
+    entity_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -39,14 +41,17 @@ class NewBulk:
     user_type: int
     description: str
     operations: Sequence[NewOperation]
+    # Kept only when forwarded calls carry the submitter's credentials (BULK_UPSTREAM_AUTH=passthrough).
+    submitter_authorization: str | None = None
 
 
 _INSERT_BULK = Prepared(lambda: Bulk.insert({
     Bulk.uuid: Slot("uuid"), Bulk.user_id: Slot("user_id"), Bulk.user_type: Slot("user_type"),
     Bulk.description: Slot("description"), Bulk.operation_count: Slot("operation_count"),
-    Bulk.start_time: Slot("start_time", Bulk.start_time)}).returning())
+    Bulk.start_time: Slot("start_time", Bulk.start_time),
+    Bulk.submitter_authorization: Slot("submitter_authorization")}).returning())
 _OPERATION_COLUMNS = ("bulk_uuid", "operation_key", "topic_name", "route_key", "serialized_data", "status",
-                      "attempts")
+                      "attempts", "entity_key")
 _INSERT_OPERATION = Prepared(lambda: Operation.insert(
     {getattr(Operation, "bulk" if name == "bulk_uuid" else name): Slot(name) for name in _OPERATION_COLUMNS}
 ).returning())
@@ -58,10 +63,12 @@ def enqueue(bulk: NewBulk, now: float) -> None:
     with write_transaction():
         _INSERT_BULK.execute(uuid=bulk.uuid, user_id=bulk.user_id, user_type=bulk.user_type,
                              description=bulk.description, operation_count=len(bulk.operations),
-                             start_time=utc_datetime(now))
+                             start_time=utc_datetime(now),
+                             submitter_authorization=bulk.submitter_authorization)
         if bulk.operations:
             _INSERT_OPERATION.execute_many(_OPERATION_COLUMNS, [
-                (bulk.uuid, op.operation_key, op.topic_name, op.route_key, op.serialized_data, opened, 0)
+                (bulk.uuid, op.operation_key, op.topic_name, op.route_key, op.serialized_data, opened, 0,
+                 op.entity_key)
                 for op in bulk.operations])
 
 
@@ -80,7 +87,19 @@ class ClaimedOperation(NamedTuple):
 def _claimable() -> peewee.Expression:
     # Open, and not held by a live lease nor waiting for a delayed retry (`available_at` passed).
     return (Operation.status == OperationStatus.OPEN) & (
-        Operation.available_at.is_null() | (Operation.available_at <= Slot("now")))
+        Operation.available_at.is_null() | (Operation.available_at <= Slot("now"))) & _next_for_its_entity()
+
+
+def _next_for_its_entity() -> peewee.Expression:
+    """No earlier operation of the same bulk and entity is still open (held, waiting, or unclaimed).
+
+    So calls for one SKU or customer go out one at a time, in submission order, retries included.
+    """
+    earlier = Operation.alias("earlier")
+    blocking = (earlier.select(peewee.SQL("1"))
+                .where(earlier.bulk == Operation.bulk, earlier.entity_key == Operation.entity_key,
+                       earlier.status == OperationStatus.OPEN, earlier.id < Operation.id))
+    return Operation.entity_key.is_null() | ~peewee.fn.EXISTS(blocking)
 
 
 _HAS_CLAIMABLE = Prepared(lambda: Operation.select(Operation.id).where(_claimable()).limit(1))
@@ -96,7 +115,9 @@ def _claim_statement() -> peewee.Query:
             .update({Operation.claim_token: Slot("token"),
                      Operation.claimed_by: Slot("holder"),
                      Operation.available_at: Slot("expires"),
-                     Operation.started_at: Slot("started_at", Operation.started_at),
+                     # The first start counts (Magento's stuck-operation rule); re-claims keep it.
+                     Operation.started_at: peewee.fn.COALESCE(Operation.started_at,
+                                                              Slot("started_at", Operation.started_at)),
                      Operation.attempts: Operation.attempts + 1})
             .where(Operation.id.in_(candidates))
             .returning(Operation.id, Operation.bulk, Operation.operation_key, Operation.topic_name,
@@ -136,6 +157,9 @@ class Outcome:
     result_message: str | None = None
     error_code: int | None = None
     result_serialized_data: str | None = None
+    # A retriable failure's own hint of when to try again, in seconds (an upstream's Retry-After).
+    # Read by the drainer's retry policy; never stored.
+    retry_after: float | None = None
 
     def __post_init__(self) -> None:
         if self.status not in (OperationStatus.COMPLETE, OperationStatus.RETRIABLY_FAILED,
@@ -241,3 +265,115 @@ def release(token: str, operation_ids: list[int]) -> int:
 def open_count() -> int:
     """Operations not yet processed (backlog)."""
     return Operation.select().where(Operation.status == OperationStatus.OPEN).count()
+
+
+class Deferral(NamedTuple):
+    """A retriable failure to try again later: the operation stays open until `available_at`."""
+
+    operation_id: int
+    available_at: float
+    result_message: str | None
+    error_code: int | None
+
+
+_DEFER = Prepared(lambda: Operation.update({
+    Operation.available_at: Slot("available_at"), Operation.claim_token: None, Operation.claimed_by: None,
+    Operation.result_message: Slot("result_message"), Operation.error_code: Slot("error_code"),
+}).where(Operation.id == Slot("id"), Operation.claim_token == Slot("token")))
+
+
+def defer(token: str, deferrals: Iterable[Deferral]) -> int:
+    """Release operations `token` holds until their retry time, keeping the last failure visible.
+
+    They stay open (status 4), so later operations of the same entity keep waiting behind them.
+    """
+    changed = 0
+    with write_transaction():
+        for deferral in deferrals:
+            changed += _DEFER.execute(available_at=deferral.available_at, result_message=deferral.result_message,
+                                      error_code=deferral.error_code, id=deferral.operation_id,
+                                      token=token).rowcount
+    return changed
+
+
+FAILED_STATUSES = (OperationStatus.RETRIABLY_FAILED, OperationStatus.NOT_RETRIABLY_FAILED)
+
+
+def reopen(bulk_uuid: str, statuses: Sequence[OperationStatus], operation_keys: Sequence[int] | None = None,
+           submitter_authorization: str | None = None) -> list[int]:
+    """Make a bulk's failed operations open again, as if new; returns their keys (ids), sorted.
+
+    `statuses` chooses which failures (only 2 and 3 can be re-opened: a complete operation no longer
+    has its payload); `operation_keys`, when given, narrows to those. With `submitter_authorization`
+    the bulk's stored credentials are replaced (whoever re-opens it is the one forwarded with).
+    """
+    allowed = [int(status) for status in statuses if status in FAILED_STATUSES]
+    if not allowed or operation_keys == []:
+        return []
+    condition = (Operation.bulk == bulk_uuid) & Operation.status.in_(allowed)
+    if operation_keys is not None:
+        condition &= Operation.operation_key.in_(list(operation_keys))
+    with write_transaction():
+        rows = (Operation
+                .update(status=int(OperationStatus.OPEN), result_message=None, error_code=None,
+                        result_serialized_data=None, claim_token=None, claimed_by=None, available_at=None,
+                        started_at=None, attempts=0)
+                .where(condition)
+                .returning(Operation.operation_key)
+                .execute())
+        keys = sorted(row.operation_key for row in rows)
+        if keys and submitter_authorization is not None:
+            Bulk.update(submitter_authorization=submitter_authorization).where(Bulk.uuid == bulk_uuid).execute()
+    return keys
+
+
+def delete_finished_bulk(bulk_uuid: str) -> bool | None:
+    """Delete a bulk and its operations unless some are open: True deleted, False open, None unknown."""
+    with write_transaction():
+        if not Bulk.select().where(Bulk.uuid == bulk_uuid).exists():
+            return None
+        if _open_operations(bulk_uuid).exists():
+            return False
+        Operation.delete().where(Operation.bulk == bulk_uuid).execute()
+        Bulk.delete().where(Bulk.uuid == bulk_uuid).execute()
+    return True
+
+
+def _open_operations(bulk_uuid: Any) -> peewee.Query:
+    return Operation.select().where(Operation.bulk == bulk_uuid, Operation.status == OperationStatus.OPEN)
+
+
+def purge_finished(started_before: float, chunk: int = 200) -> int:
+    """Delete bulks started before the time given that have no open operation; returns how many.
+
+    Works in chunks, one transaction each, so other writers wait for a short lock at most.
+    """
+    purged = 0
+    while True:
+        with write_transaction():
+            uuids = [row.uuid for row in
+                     Bulk.select(Bulk.uuid)
+                     .where(Bulk.start_time < utc_datetime(started_before),
+                            ~peewee.fn.EXISTS(_open_operations(Bulk.uuid)))
+                     .order_by(Bulk.id).limit(chunk)]
+            if uuids:
+                Operation.delete().where(Operation.bulk.in_(uuids)).execute()
+                Bulk.delete().where(Bulk.uuid.in_(uuids)).execute()
+        purged += len(uuids)
+        if len(uuids) < chunk:
+            return purged
+
+
+UNKNOWN_ERROR = "Unknown Error"
+
+
+def fail_stuck(started_before: float) -> int:
+    """Magento's `bulk_mark_incomplete_operations_as_failed`: open operations started before the time
+    given end at status 2 `Unknown Error`, code 0 (their holder's late result is then fenced out)."""
+    with write_transaction():
+        return (Operation
+                .update(status=int(OperationStatus.RETRIABLY_FAILED), result_message=UNKNOWN_ERROR, error_code=0,
+                        claim_token=None, claimed_by=None, available_at=None)
+                .where(Operation.status == OperationStatus.OPEN, Operation.started_at.is_null(False),
+                       Operation.started_at < utc_datetime(started_before))
+                .execute())

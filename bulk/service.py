@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Callable
 
 from flask import current_app
 
@@ -13,9 +14,12 @@ from bulk.catalogue import Catalogue
 from bulk.clock import Clock
 from bulk.config import Settings
 from bulk.db import database, open_database
+from bulk.housekeeping import Housekeeper, HousekeepingSettings
 from bulk.migrations import create_schema
 from bulk.models import ALL_MODELS
+from bulk.plugins import load_plugins
 from bulk.processing import MODES, Processing
+from bulk.retries import RetryPolicy
 from bulk.store.models import STORE_MODELS
 from bulk.urls import Stores
 from bulk.worker import Drainer, DrainerSettings
@@ -38,9 +42,16 @@ class BulkService:
                                           DataHasher(settings.secret))
         self.database = open_database(settings.database_url or "", settings.db_busy_timeout,
                                       settings.db_pool_size)
+        self._closers: list[Callable[[], None]] = []
         self.processing = Processing(settings.processing_mode, MODES[settings.processing_mode](self))
+        load_plugins(settings.plugins, self.processing, catalogue, self.stores)
         self.drainer = Drainer(catalogue, self.processing.handler_for, clock, DrainerSettings(
-            settings.worker_batch, settings.lease_seconds, settings.poll_seconds))
+            settings.worker_batch, settings.lease_seconds, settings.poll_seconds,
+            concurrency=settings.worker_concurrency or 1,
+            retry=RetryPolicy(settings.retry_attempts or 1, settings.retry_base_seconds,
+                              settings.retry_max_seconds)))
+        self.housekeeper = Housekeeper(clock, HousekeepingSettings(
+            settings.retention_days, settings.stuck_hours, settings.housekeeping_seconds))
         self._ready = False
         self._schema_ready = False
         self._ready_lock = threading.Lock()
@@ -59,6 +70,7 @@ class BulkService:
             self.ensure_ready_without_worker()
             if self.settings.worker_enabled:
                 self.drainer.start()
+                self.housekeeper.start()
             self._ready = True
 
     def ensure_ready_without_worker(self) -> None:
@@ -67,9 +79,16 @@ class BulkService:
             create_schema([*ALL_MODELS, *STORE_MODELS])
             self._schema_ready = True
 
+    def on_shutdown(self, close: Callable[[], None]) -> None:
+        """Run `close` at shutdown, after the drainer stopped (a processing mode's HTTP client, ...)."""
+        self._closers.append(close)
+
     def shutdown(self, timeout: float = 10.0) -> None:
         """Stop the drainer (it releases what it holds) and close pooled connections."""
         self.drainer.stop(timeout)
+        self.housekeeper.stop(timeout)
+        for close in self._closers:
+            close()
         self.database.close_all()
 
 

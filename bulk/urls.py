@@ -32,9 +32,16 @@ class Stores:
     def __init__(self, stores: Mapping[str, int]) -> None:
         self._ids = {**stores, ALL_STORES: ADMIN_STORE_ID}
         self.default_code = next(iter(stores))
+        self._codes: dict[int, str] = {}
+        for code, store_id in self._ids.items():
+            self._codes.setdefault(store_id, code)
 
     def id_of(self, code: str) -> int | None:
         return self._ids.get(code)
+
+    def code_of(self, store_id: int) -> str | None:
+        """The code of a store id (the first configured one; `all` for the admin store)."""
+        return self._codes.get(store_id)
 
 
 def parse_target(raw_path: str, stores: Stores, customize: Callable[[str], str]) -> Target | None:

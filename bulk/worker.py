@@ -7,14 +7,16 @@ import os
 import socket
 import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 from bulk import queue
 from bulk.catalogue import Catalogue, Route
 from bulk.clock import Clock
 from bulk.db import database, write_transaction
 from bulk.handlers import Handler, Job, missing_route_outcome, run_job
+from bulk.retries import RetryPolicy
 from bulk.statuses import OperationStatus
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,10 @@ class DrainerSettings:
     batch_size: int = 100
     lease_seconds: float = 60.0
     poll_seconds: float = 0.5
+    # Operations run at once, in threads (forward mode: the bound on concurrent upstream calls).
+    concurrency: int = 1
+    # Automatic retries of status-2 outcomes; the default makes none, as Magento.
+    retry: RetryPolicy = RetryPolicy()
 
 
 @dataclass(frozen=True)
@@ -113,7 +119,7 @@ class Drainer:
                 if task.operation.id not in held:
                     continue
                 outcomes.append(task.run() if task.pure else self._run_in_savepoint(task))
-            queue.record(token, outcomes)
+            self._record(token, tasks, outcomes)
         return len(outcomes)
 
     @staticmethod
@@ -129,22 +135,73 @@ class Drainer:
 
         Their outcomes are recorded afterwards, only where the claim still holds (at least once).
         A long batch renews its lease half-way, so a live drainer does not lose its operations.
+        With `concurrency` above 1 they run in that many threads while this one keeps the lease.
         """
         if not tasks:
             return 0
         lease = self._settings.lease_seconds
         renew_at = self._clock.time() + lease / 2
-        outcomes = []
-        for task in tasks:
-            if self._stopping.is_set():
-                break
+
+        def renew_if_due() -> None:
+            nonlocal renew_at
             now = self._clock.time()
             if now >= renew_at:
                 queue.extend_lease(token, [task.operation.id for task in tasks], now + lease)
                 renew_at = now + lease / 2
-            outcomes.append(task.run())
-        queue.record(token, outcomes)
+
+        workers = min(self._settings.concurrency, len(tasks))
+        if workers > 1:
+            outcomes = self._run_concurrently(tasks, workers, renew_if_due)
+        else:
+            outcomes = []
+            for task in tasks:
+                if self._stopping.is_set():
+                    break
+                renew_if_due()
+                outcomes.append(task.run())
+        self._record(token, tasks, outcomes)
         return len(outcomes)
+
+    def _run_concurrently(self, tasks: list["_Task"], workers: int,
+                          renew_if_due: Callable[[], None]) -> list[queue.Outcome]:
+        """Run `tasks` in `workers` threads; a task not started when stopping is left out."""
+        def run(task: "_Task") -> queue.Outcome | None:
+            return None if self._stopping.is_set() else task.run()
+
+        # A pool per batch: no thread outlives the batch, and a batch is worth far more than their start.
+        with ThreadPoolExecutor(workers, thread_name_prefix="bulk-job") as pool:
+            futures = [pool.submit(run, task) for task in tasks]
+            pending = set(futures)
+            while pending:
+                _, pending = wait(pending, timeout=self._settings.lease_seconds / 4)
+                renew_if_due()
+        return [outcome for outcome in (future.result() for future in futures) if outcome is not None]
+
+    def _record(self, token: str, tasks: list["_Task"], outcomes: list[queue.Outcome]) -> None:
+        """Record final outcomes; retriable failures with tries left wait for their retry instead."""
+        finished, deferred = self._retry_or_finish([task.operation for task in tasks], outcomes)
+        if finished:
+            queue.record(token, finished)
+        if deferred:
+            queue.defer(token, deferred)
+
+    def _retry_or_finish(self, claimed: Sequence[queue.ClaimedOperation], outcomes: list[queue.Outcome]
+                         ) -> tuple[list[queue.Outcome], list[queue.Deferral]]:
+        """Split outcomes into those to record and retriable failures to try again later."""
+        attempts = {operation.id: operation.attempts for operation in claimed}
+        now = self._clock.time()
+        finished: list[queue.Outcome] = []
+        deferred: list[queue.Deferral] = []
+        for outcome in outcomes:
+            delay = None
+            if outcome.status == OperationStatus.RETRIABLY_FAILED:
+                delay = self._settings.retry.delay(attempts[outcome.operation_id], outcome.retry_after)
+            if delay is None:
+                finished.append(outcome)
+            else:
+                deferred.append(queue.Deferral(outcome.operation_id, now + delay, outcome.result_message,
+                                               outcome.error_code))
+        return finished, deferred
 
     def drain(self) -> int:
         """Run batches until nothing is claimable; returns how many operations were finished."""

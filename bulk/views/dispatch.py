@@ -15,7 +15,7 @@ from bulk.service import BulkService, current_service
 from bulk.templates import split_path
 from bulk.testing import views as testing
 from bulk.urls import ALL_STORES, BULK, SYNC, Target, parse_target
-from bulk.views import status, store, tokens
+from bulk.views import manage, status, store, tokens
 from bulk.views.submit import submit_bulk, submit_single
 
 # Werkzeug answers other methods with 405, rendered as Magento's "Request method is invalid.".
@@ -30,6 +30,7 @@ SYNC_ENDPOINTS = (
     *status.ENDPOINTS,
     *testing.ENDPOINTS,
     *store.ENDPOINTS,
+    *manage.ENDPOINTS,
 )
 
 

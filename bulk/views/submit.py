@@ -11,6 +11,7 @@ from bulk.catalogue import Route
 from bulk.jsonutil import json_response
 from bulk.responses import async_response
 from bulk.service import current_service
+from bulk.statuses import UserType
 from bulk.urls import Target
 
 
@@ -26,6 +27,9 @@ def submit_single(route: Route, path_values: dict[str, str], target: Target, cal
 
 def _accepted(route: Route, items: list, target: Target, caller: Caller) -> Response:
     service = current_service()
-    accepted = accept(route, items, target.store_id, caller, service.accept_policy, service.clock.time())
+    # A guest's header (absent, forged or expired) is nothing worth passing on.
+    keep_credentials = service.settings.passes_submitter_credentials and caller.user_type != UserType.GUEST
+    accepted = accept(route, items, target.store_id, caller, service.accept_policy, service.clock.time(),
+                      request.headers.get("Authorization") if keep_credentials else None)
     service.drainer.notify()
     return json_response(async_response(accepted, service.settings.response_shape), 202)

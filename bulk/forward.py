@@ -1,0 +1,160 @@
+"""Forward mode: each operation becomes the synchronous call Magento would have made, upstream.
+
+The answer decides the outcome: 2xx completes the operation with the upstream's body as
+`result_serialized_data`; 4xx (and 3xx: redirects are not followed) fails it for good with the
+upstream's Magento message and its HTTP status as `error_code`; 5xx, 429, timeouts and connection
+errors are retriable, so the drainer tries again later (bulk.retries) and ends at status 2 when the
+tries run out.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable
+
+import urllib3
+from urllib3.exceptions import HTTPError, NewConnectionError, TimeoutError as UpstreamTimeout
+
+from bulk.catalogue import Route
+from bulk.config import Settings
+from bulk.db import database
+from bulk.handlers import Handler, Job, PermanentError, RetriableError
+from bulk.jsonutil import dumps, loads
+from bulk.models import Bulk
+from bulk.phrases import Parameters, render
+from bulk.retries import parse_retry_after
+from bulk.sync_calls import SyncCall, sync_call
+from bulk.urls import Stores
+
+if TYPE_CHECKING:
+    from bulk.service import BulkService
+
+UPSTREAM_STATUS = "The upstream answered HTTP %1."
+UPSTREAM_TIMEOUT = "The upstream did not answer within %1 seconds."
+UPSTREAM_UNREACHABLE = "The upstream could not be reached: %1"
+UNKNOWN_STORE = "The store with id %1 is not configured (BULK_STORES)."
+
+
+class Upstream:
+    """The upstream API over one pooled, thread-safe HTTP client; no retries or redirects of its own."""
+
+    def __init__(self, base_url: str, timeout: float, pool_size: int) -> None:
+        self.base_url = base_url
+        self.timeout = timeout
+        # Connections are kept per host up to the drainer's concurrency; `total` bounds connect + answer.
+        self._http = urllib3.PoolManager(maxsize=pool_size, timeout=urllib3.Timeout(total=timeout),
+                                         retries=False)
+
+    def send(self, call: SyncCall, authorization: str | None) -> urllib3.BaseHTTPResponse:
+        """Make the call; raises RetriableError when no HTTP answer came back."""
+        headers = {"Accept": "application/json"}
+        body = None
+        if call.body is not None:
+            body = dumps(call.body)
+            headers["Content-Type"] = "application/json"
+        if authorization:
+            headers["Authorization"] = authorization
+        try:
+            return self._http.request(call.method, self.base_url + call.path, body=body, headers=headers,
+                                      redirect=False)
+        except NewConnectionError as error:  # before TimeoutError: urllib3 derives it from that
+            raise RetriableError(UPSTREAM_UNREACHABLE, [_reason(error)]) from None
+        except UpstreamTimeout:
+            raise RetriableError(UPSTREAM_TIMEOUT, [f"{self.timeout:g}"]) from None
+        except HTTPError as error:
+            raise RetriableError(UPSTREAM_UNREACHABLE, [_reason(error)]) from None
+
+    def close(self) -> None:
+        self._http.clear()
+
+
+def _reason(error: HTTPError) -> str:
+    """The cause without urllib3's connection prefix (the upstream's address is the operator's business)."""
+    connection = getattr(error, "conn", None)
+    text = str(error)
+    if connection is not None and text.startswith(f"{connection}: "):
+        return text[len(f"{connection}: "):]  # "Failed to establish a new connection: [Errno 111] ..."
+    if len(error.args) == 2 and isinstance(error.args[1], Exception):
+        return f"{error.args[0]} {error.args[1]}"  # "Connection aborted. Remote end closed connection ..."
+    return text
+
+
+def outcome_of(response: urllib3.BaseHTTPResponse, now: float) -> Any:
+    """The result of a 2xx answer; raises the operation error any other answer means."""
+    status = response.status
+    if 200 <= status < 300:
+        return _decoded(response.data)
+    message, parameters = _error_message(response.data, status)
+    if status == 429 or status >= 500:
+        raise RetriableError(message, parameters, code=status,
+                             retry_after=parse_retry_after(response.headers.get("Retry-After"), now))
+    raise PermanentError(message, parameters, code=status)
+
+
+def _decoded(data: bytes) -> Any:
+    """The upstream's body as stored in `result_serialized_data` (text that is not JSON stays text)."""
+    if not data.strip():
+        return None
+    try:
+        return loads(data)
+    except ValueError:
+        return data.decode("utf-8", errors="replace")
+
+
+def _error_message(data: bytes, status: int) -> tuple[str, Parameters]:
+    """Magento's error body gives the message (and its placeholders); anything else the status."""
+    try:
+        body = loads(data) if data.strip() else None
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        details = [entry for entry in body.get("errors") or [] if isinstance(entry, dict)
+                   and isinstance(entry.get("message"), str)]
+        if details:
+            # An aggregate ("One or more input exceptions have occurred."): the details say what.
+            return "; ".join(render(d["message"], d.get("parameters")) for d in details), None
+        parameters = body.get("parameters")
+        return body["message"], parameters if isinstance(parameters, (dict, list)) else None
+    return UPSTREAM_STATUS, [status]
+
+
+class Forwarder:
+    """Builds each route's forwarding handler; one per service (it owns the HTTP client)."""
+
+    def __init__(self, settings: Settings, stores: Stores, now: Callable[[], float]) -> None:
+        assert settings.upstream_url is not None
+        self.upstream = Upstream(settings.upstream_url, settings.upstream_timeout, settings.worker_concurrency or 1)
+        self._stores = stores
+        self._now = now
+        self._token = f"Bearer {settings.upstream_token}" if settings.upstream_token else None
+        self._passthrough = settings.passes_submitter_credentials
+
+    def handler_for(self, route: Route) -> Handler:
+        def forward(job: Job) -> Any:
+            call = sync_call(route, job.meta, self._store_code(job.store_id))
+            response = self.upstream.send(call, self._authorization(job))
+            return outcome_of(response, self._now())
+
+        return forward
+
+    def _store_code(self, store_id: int | None) -> str:
+        if store_id is None:
+            return self._stores.default_code
+        code = self._stores.code_of(store_id)
+        if code is None:
+            raise PermanentError(UNKNOWN_STORE, [store_id])
+        return code
+
+    def _authorization(self, job: Job) -> str | None:
+        if not self._passthrough:
+            return self._token
+        # Jobs run in the drainer's pool threads: take a pooled connection for the lookup and give it back.
+        with database.connection_context():
+            return (Bulk.select(Bulk.submitter_authorization)
+                    .where(Bulk.uuid == job.bulk_uuid).scalar())
+
+
+def forward_mode(service: "BulkService") -> Callable[[Route], Handler]:
+    """`BULK_PROCESSING=forward`: every route's operations go to BULK_UPSTREAM_URL."""
+    forwarder = Forwarder(service.settings, service.stores, service.clock.time)
+    service.on_shutdown(forwarder.upstream.close)
+    return forwarder.handler_for

@@ -1,0 +1,104 @@
+"""Retrying and deleting a bulk over the API (Magento only has an admin button): owner or admin only.
+
+    POST   /V1/bulk/:bulkUuid/retry  {"scope": "retriable" | "failed", "operation_ids": [0, 3]}
+    DELETE /V1/bulk/:bulkUuid
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, request
+
+from bulk import queue, reports
+from bulk.auth import Caller
+from bulk.body import decode_body
+from bulk.errors import INVALID_TYPE, UNSUPPORTED_FIELD, WebapiError, bulk_not_found, not_authorized
+from bulk.jsonutil import dumps, json_response
+from bulk.models import Bulk
+from bulk.service import current_service
+from bulk.statuses import OperationStatus, UserType
+from bulk.views.endpoints import current_caller, endpoint
+from bulk.views.status import RESOURCE
+
+# Magento's InputException::invalidFieldValue text.
+INVALID_FIELD_VALUE = 'Invalid value of "%value" provided for the %fieldName field.'
+# Our own: Magento has no API to delete a bulk.
+BULK_HAS_OPEN_OPERATIONS = ("Bulk uuid %bulkUuid still has %count open operation(s); "
+                            "it can be deleted once they have finished.")
+
+RETRY_SCOPES = {
+    "retriable": (OperationStatus.RETRIABLY_FAILED,),
+    "failed": (OperationStatus.RETRIABLY_FAILED, OperationStatus.NOT_RETRIABLY_FAILED),
+}
+
+
+def retry_bulk(bulk_uuid: str) -> Response:
+    """Re-open the chosen failed operations; answers their ids (operations they were not in are left)."""
+    service = current_service()
+    _managed_bulk(bulk_uuid)
+    statuses, operation_ids = _retry_selection(
+        decode_body(request.get_data(cache=False), request.headers.get("Content-Type")))
+    # Passing credentials through: the operations now go out with the token of whoever re-opened them.
+    authorization = request.headers.get("Authorization") if service.settings.passes_submitter_credentials else None
+    reopened = queue.reopen(bulk_uuid, statuses, operation_ids, authorization)
+    if reopened:
+        service.drainer.notify()
+    return json_response({"bulk_id": bulk_uuid, "reopened_operation_ids": reopened})
+
+
+def delete_bulk(bulk_uuid: str) -> Response:
+    """Delete a finished bulk with its operations: `true`, or 409 while any operation is open."""
+    _managed_bulk(bulk_uuid)
+    deleted = queue.delete_finished_bulk(bulk_uuid)
+    if deleted is None:
+        raise bulk_not_found(bulk_uuid)
+    if not deleted:
+        raise WebapiError(BULK_HAS_OPEN_OPERATIONS, {
+            "bulkUuid": bulk_uuid, "count": reports.count_with_status(bulk_uuid, OperationStatus.OPEN)},
+            status=409)
+    return json_response(True)
+
+
+def may_manage(caller: Caller, bulk: Bulk) -> bool:
+    """An administrator with full access, or the user who submitted the bulk (same type and id)."""
+    if caller.user_type == UserType.GUEST:
+        return False
+    if caller.user_type == UserType.ADMIN and caller.resources is None:
+        return True
+    return caller.user_id is not None and (caller.user_type, caller.user_id) == (bulk.user_type, bulk.user_id)
+
+
+def _managed_bulk(bulk_uuid: str) -> Bulk:
+    bulk = reports.find_bulk(bulk_uuid)
+    if bulk is None:
+        raise bulk_not_found(bulk_uuid)
+    if not may_manage(current_caller(), bulk):
+        raise not_authorized([RESOURCE])
+    return bulk
+
+
+def _retry_selection(body: Any) -> tuple[tuple[OperationStatus, ...], list[int] | None]:
+    """Which failed operations a retry body asks for; no body means the retriably failed ones."""
+    if body == []:  # no body at all (Magento decodes nothing into an empty array)
+        body = {}
+    if not isinstance(body, dict):
+        raise WebapiError(INVALID_TYPE, {"value": dumps(body).decode(), "type": "object"})
+    for key in body:
+        if key not in ("scope", "operation_ids"):
+            raise WebapiError(UNSUPPORTED_FIELD, {"fieldName": key})
+    operation_ids = body.get("operation_ids")
+    if operation_ids is not None and not (isinstance(operation_ids, list) and all(
+            isinstance(value, int) and not isinstance(value, bool) for value in operation_ids)):
+        raise WebapiError(INVALID_TYPE, {"value": dumps(operation_ids).decode(), "type": "int[]"})
+    # Naming operations means "these, whatever their failure"; otherwise only what may pass unchanged.
+    scope = body.get("scope", "failed" if operation_ids is not None else "retriable")
+    if scope not in RETRY_SCOPES:
+        raise WebapiError(INVALID_FIELD_VALUE, {"value": str(scope), "fieldName": "scope"})
+    return RETRY_SCOPES[scope], operation_ids
+
+
+ENDPOINTS = (
+    endpoint("POST", "/V1/bulk/:bulkUuid/retry", (RESOURCE,), retry_bulk),
+    endpoint("DELETE", "/V1/bulk/:bulkUuid", (RESOURCE,), delete_bulk),
+)
