@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.storage import ROUTE, raw_enqueue  # noqa: E402
+from bench.storage import raw_enqueue  # noqa: E402
 from bulk.accept import serialize_operation  # noqa: E402
 from bulk.db import database, open_database
 from bulk.migrations import create_schema  # noqa: E402

@@ -24,10 +24,10 @@ log = logging.getLogger(__name__)
 HandlerFor = Callable[[Route], Handler]
 
 
-
 def holder() -> str:
     """Who claims (host:pid), recorded on each claimed operation so operators see who holds it."""
     return f"{socket.gethostname()}:{os.getpid()}"
+
 
 # After an unexpected failure (database gone, disk full) the loop waits, doubling up to this.
 MAX_BACKOFF_SECONDS = 30.0

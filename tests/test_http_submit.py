@@ -48,7 +48,7 @@ def test_bulk_post_answers_202_with_magentos_shape(client, auth, service):
 
 def test_data_hash_is_hmac_sha256_of_the_stored_serialized_data(client, auth, service):
     body = client.post("/rest/async/bulk/V1/products", json=PRODUCTS, headers=auth).get_json()
-    for item, operation in zip(body["request_items"], operations()):
+    for item, operation in zip(body["request_items"], operations(), strict=True):
         expected = hmac.new(service.settings.secret, operation.serialized_data.encode(),
                             hashlib.sha256).hexdigest()
         assert item["data_hash"] == expected

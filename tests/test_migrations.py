@@ -10,7 +10,7 @@ import pytest
 
 from bulk import migrations
 from bulk.db import database, open_database
-from bulk.migrations import add_column_if_missing, create_schema, schema_version, upgrade_schema
+from bulk.migrations import add_column_if_missing, create_schema, schema_version
 from bulk.models import ALL_MODELS
 from tests.databases import fetch_all
 from tests.live import PROJECT_ROOT

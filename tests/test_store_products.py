@@ -45,7 +45,7 @@ def test_bulk_created_products_read_back_by_sku_and_by_search(client, auth, serv
     assert service.drainer.drain() == 3
     done = operations(client, auth, bulk_uuid)
     assert {op["status"] for op in done} == {OperationStatus.COMPLETE}
-    for item, operation in zip(PRODUCTS, done):
+    for item, operation in zip(PRODUCTS, done, strict=True):
         product = get_product(client, auth, item["product"]["sku"])
         assert (product["sku"], product["name"], product["price"]) == \
             (item["product"]["sku"], item["product"]["name"], item["product"]["price"])
