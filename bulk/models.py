@@ -55,7 +55,7 @@ class Operation(BaseModel):
     available_at = peewee.DoubleField(null=True)
     attempts = peewee.IntegerField(default=0)
     # The entity the operation changes ("sku:24-mb01", "customer:7", "email:a@b.c"), or null: an open
-    # operation is not claimed while an earlier open one of its bulk has the same key.
+    # operation is not claimed while an earlier open one (of any bulk) has the same key.
     entity_key = peewee.CharField(max_length=255, null=True)
 
     class Meta:
@@ -64,8 +64,8 @@ class Operation(BaseModel):
             (("bulk_uuid", "operation_key"), True),
             # The drainer's claim walks open operations in submission order.
             (("status", "id"), False),
-            # The claim's "no earlier open operation for this entity" check.
-            (("bulk_uuid", "entity_key"), False),
+            # The claim's "no earlier open operation for this entity" check reads only open entries.
+            (("entity_key", "status", "id"), False),
         )
 
 

@@ -91,13 +91,15 @@ def _claimable() -> peewee.Expression:
 
 
 def _next_for_its_entity() -> peewee.Expression:
-    """No earlier operation of the same bulk and entity is still open (held, waiting, or unclaimed).
+    """No earlier operation for the same entity is still open (held, waiting, or unclaimed).
 
-    So calls for one SKU or customer go out one at a time, in submission order, retries included.
+    So operations on one SKU or customer run one at a time, in submission order, retries included,
+    across bulks too (a create and a later update never race, Magento issue #19843), and two
+    drainers never hold the same entity's rows at once.
     """
     earlier = Operation.alias("earlier")
     blocking = (earlier.select(peewee.SQL("1"))
-                .where(earlier.bulk == Operation.bulk, earlier.entity_key == Operation.entity_key,
+                .where(earlier.entity_key == Operation.entity_key,
                        earlier.status == OperationStatus.OPEN, earlier.id < Operation.id))
     return Operation.entity_key.is_null() | ~peewee.fn.EXISTS(blocking)
 

@@ -42,15 +42,18 @@ def row(bulk_uuid: str, key: int) -> Operation:
 
 def test_only_the_first_open_operation_of_an_entity_is_claimable(db):
     first = enqueue(["sku:a", "sku:b", "sku:a", None, "sku:a", None])
-    other = enqueue(["sku:a"])  # another bulk: its own order
-    assert keys_of(queue.claim("t" * 32, 100, 60, NOW)) == [0, 1, 3, 5, 0]
+    later = enqueue(["sku:a", "sku:c"])  # a later bulk waits behind the earlier one for the same SKU
+    assert keys_of(queue.claim("t" * 32, 100, 60, NOW)) == [0, 1, 3, 5, 1]
     # While operation 0 is held, 2 and 4 wait; once it is finished, 2 is next, then 4.
     assert queue.claim("u" * 32, 100, 60, NOW) == []
     queue.record("t" * 32, [Outcome(row(first, 0).id, OperationStatus.NOT_RETRIABLY_FAILED, "no", 0)])
     assert keys_of(queue.claim("u" * 32, 100, 60, NOW)) == [2]
     queue.record("u" * 32, [Outcome(row(first, 2).id, OperationStatus.COMPLETE, "ok")])
     assert keys_of(queue.claim("v" * 32, 100, 60, NOW)) == [4]
-    assert row(other, 0).claim_token == "t" * 32
+    assert row(later, 0).claim_token is None
+    queue.record("v" * 32, [Outcome(row(first, 4).id, OperationStatus.COMPLETE, "ok")])
+    assert keys_of(queue.claim("w" * 32, 100, 60, NOW)) == [0]
+    assert row(later, 0).claim_token == "w" * 32
 
 
 def test_a_deferred_operation_waits_and_keeps_its_entity_blocked(db):

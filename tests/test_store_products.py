@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -279,3 +280,27 @@ def test_routes_without_a_store_handler_complete_like_accept(client, auth, servi
     service.drainer.drain()
     [operation] = operations(client, auth, bulk_uuid)
     assert (operation["status"], operation["result_serialized_data"]) == (OperationStatus.COMPLETE, None)
+
+
+def test_two_drainers_on_bulks_that_touch_the_same_products_finish_everything(client, auth, service):
+    """Bulks writing the same SKUs run one at a time per SKU: no duplicate-key races, no lock waits."""
+    from bulk.worker import Drainer, DrainerSettings
+
+    items = [{"product": {"sku": f"SAME-{i}", "name": f"Same {i}", "price": 10 + i, "type_id": "simple"}}
+             for i in range(30)]
+    bulks = [submit(client, auth, "POST", "/V1/products", items) for _ in range(4)]
+    second = Drainer(service.catalogue, service.processing.handler_for, service.clock,
+                     DrainerSettings(batch_size=10, poll_seconds=0.05))
+    service.drainer.start()
+    second.start()
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and any(
+                op["status"] == OperationStatus.OPEN for bulk_uuid in bulks for op in operations(client, auth, bulk_uuid)):
+            time.sleep(0.05)
+    finally:
+        second.stop()
+        service.drainer.stop()
+    statuses = {op["status"] for bulk_uuid in bulks for op in operations(client, auth, bulk_uuid)}
+    assert statuses == {OperationStatus.COMPLETE}
+    assert get_product(client, auth, "SAME-7")["price"] == 17
