@@ -7,7 +7,8 @@ and peers (huey's SqliteHuey, raw sqlite3) doing the same work in this run.
   of `--items` operations (timed from a common start signal until the queue is empty).
 - depth: the drain rate of the first 5,000 operations of a queue 6,000 deep vs `--deep` deep.
 Drain and depth figures are the best of two / three interleaved runs (the machine is shared).
-- end to end: a real gunicorn (2 workers, drainers on); 4 clients submit 100-item bulks until
+- end to end: a real gunicorn (2 workers, drainers on, `accept` processing); 4 clients submit
+  100-item bulks until
   `--items` are accepted; timed until every operation is complete.
 - huey: the same items enqueued one task each (huey has no batch enqueue) and executed by one
   in-process loop; raw sqlite3: the same inserts and claims (bench/storage.py).
@@ -109,18 +110,21 @@ def depth_rate(url: str, deep: int, measured: int = 5000) -> float:
 
 def end_to_end_rate(engine: str, folder: Path, items: int) -> float:
     with fresh_url(engine, folder) as url:
-        with Gunicorn(folder, workers=2, database_url=url, BULK_WORKER_BATCH="100") as server:
+        # The queue's own throughput: `accept` processing, a distinct SKU per item (as real bulks).
+        with Gunicorn(folder, workers=2, database_url=url, BULK_WORKER_BATCH="100",
+                      BULK_PROCESSING="accept") as server:
             headers = {"Authorization": f"Bearer {server.token()}", "Content-Type": "application/json"}
             bulks = items // 100
             counter = iter(range(bulks))
             lock = threading.Lock()
-            body = json.dumps([{"product": {"sku": f"e2e-{i}", "price": 5}} for i in range(100)])
 
             def client() -> None:
                 while True:
                     with lock:
-                        if next(counter, None) is None:
-                            return
+                        number = next(counter, None)
+                    if number is None:
+                        return
+                    body = json.dumps([{"product": {"sku": f"e2e-{number}-{i}", "price": 5}} for i in range(100)])
                     response = requests.post(server.base_url + "/rest/async/bulk/V1/products", data=body,
                                              headers=headers, timeout=60)
                     assert response.status_code == 202, response.text
