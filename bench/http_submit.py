@@ -25,11 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.storage import raw_enqueue  # noqa: E402
+from bench.storage import bound_schema, raw_enqueue  # noqa: E402
 from bulk.accept import serialize_operation  # noqa: E402
-from bulk.db import database, open_database
-from bulk.migrations import create_schema  # noqa: E402
-from bulk.models import ALL_MODELS  # noqa: E402
 from tests.live import Gunicorn  # noqa: E402
 
 
@@ -83,10 +80,7 @@ def raw_items_per_second(bulk_size: int, total: int) -> float:
     data = [serialize_operation(item, 1) for item in product_bulk(bulk_size, "raw")] * max(1, total // bulk_size)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "raw.sqlite3"
-        handle = open_database(f"sqlite:///{path}")
-        database.initialize(handle)
-        create_schema(ALL_MODELS)
-        handle.close_all()
+        bound_schema(f"sqlite:///{path}").close_all()
         start = time.perf_counter()
         raw_enqueue(path, data, bulk_size)
         return len(data) / (time.perf_counter() - start)

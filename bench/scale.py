@@ -32,13 +32,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import requests  # noqa: E402
 from huey import SqliteHuey  # noqa: E402
 
-from bench.storage import ours_enqueue, payloads, raw_drain, raw_enqueue  # noqa: E402
+from bench.storage import bound_schema, ours_enqueue, payloads, raw_drain, raw_enqueue  # noqa: E402
 from bulk.builtin_routes import builtin_catalogue  # noqa: E402
 from bulk.clock import Clock  # noqa: E402
 from bulk.db import database, open_database  # noqa: E402
 from bulk.handlers import accept_handler  # noqa: E402
-from bulk.migrations import create_schema  # noqa: E402
-from bulk.models import ALL_MODELS  # noqa: E402
 from bulk.worker import Drainer, DrainerSettings  # noqa: E402
 from tests.databases import fetch_all, postgres_schema  # noqa: E402
 from tests.live import Gunicorn  # noqa: E402
@@ -54,9 +52,7 @@ def fresh_url(engine: str, folder: Path):
 
 
 def prepare(url: str, data: list[str]) -> None:
-    handle = open_database(url)
-    database.initialize(handle)
-    create_schema(ALL_MODELS)
+    handle = bound_schema(url)
     ours_enqueue(data, 100)
     handle.close_all()
 
@@ -167,9 +163,7 @@ def huey_rates(folder: Path, items: int) -> tuple[float, float]:
 def ours_rates(folder: Path, items: int) -> tuple[float, float]:
     data = payloads(items)
     url = f"sqlite:///{folder / 'ours.sqlite3'}"
-    handle = open_database(url)
-    database.initialize(handle)
-    create_schema(ALL_MODELS)
+    handle = bound_schema(url)
     start = time.perf_counter()
     ours_enqueue(data, 100)
     enqueue = items / (time.perf_counter() - start)
@@ -179,11 +173,7 @@ def ours_rates(folder: Path, items: int) -> tuple[float, float]:
 
 def raw_rates(folder: Path, items: int) -> tuple[float, float]:
     data = payloads(items)
-    url = f"sqlite:///{folder / 'raw.sqlite3'}"
-    fresh = open_database(url)
-    database.initialize(fresh)
-    create_schema(ALL_MODELS)
-    fresh.close_all()
+    bound_schema(f"sqlite:///{folder / 'raw.sqlite3'}").close_all()
     start = time.perf_counter()
     raw_enqueue(folder / "raw.sqlite3", data, 100)
     enqueue = items / (time.perf_counter() - start)

@@ -41,11 +41,16 @@ def payloads(count: int) -> list[str]:
             for i in range(count)]
 
 
-def fresh_database(folder: Path, name: str):
-    handle = open_database(f"sqlite:///{folder / name}")
+def bound_schema(url: str):
+    """Bind the models to `url` and create the schema there; returns the open database handle."""
+    handle = open_database(url)
     database.initialize(handle)
     create_schema(ALL_MODELS)
     return handle
+
+
+def fresh_database(folder: Path, name: str):
+    return bound_schema(f"sqlite:///{folder / name}")
 
 
 def ours_enqueue(data: list[str], bulk_size: int) -> None:
