@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bulk import queue  # noqa: E402
 from bulk.accept import serialize_operation  # noqa: E402
-from bulk.builtin_routes import builtin_catalogue  # noqa: E402
+from bulk.routes.builtin import builtin_catalogue  # noqa: E402
 from bulk.clock import Clock  # noqa: E402
 from bulk.config import Settings  # noqa: E402
 from bulk.db import database, open_database  # noqa: E402
@@ -35,9 +35,9 @@ from bulk.entity_keys import entity_key  # noqa: E402
 from bulk.forward import Forwarder, Upstream  # noqa: E402
 from bulk.migrations import create_schema  # noqa: E402
 from bulk.models import ALL_MODELS  # noqa: E402
-from bulk.sync_calls import SyncCall  # noqa: E402
+from bulk.forward import SyncCall  # noqa: E402
 from bulk.urls import Stores  # noqa: E402
-from bulk.worker import Drainer, DrainerSettings  # noqa: E402
+from bulk.drainer import Drainer, DrainerSettings  # noqa: E402
 from tests.live import PROJECT_ROOT, free_port  # noqa: E402
 
 ROUTE = builtin_catalogue().get("PUT /V1/products/:sku")

@@ -33,11 +33,11 @@ import requests  # noqa: E402
 from huey import SqliteHuey  # noqa: E402
 
 from bench.storage import bound_schema, ours_enqueue, payloads, raw_drain, raw_enqueue  # noqa: E402
-from bulk.builtin_routes import builtin_catalogue  # noqa: E402
+from bulk.routes.builtin import builtin_catalogue  # noqa: E402
 from bulk.clock import Clock  # noqa: E402
 from bulk.db import database, open_database  # noqa: E402
 from bulk.handlers import accept_handler  # noqa: E402
-from bulk.worker import Drainer, DrainerSettings  # noqa: E402
+from bulk.drainer import Drainer, DrainerSettings  # noqa: E402
 from tests.databases import fetch_all, postgres_schema  # noqa: E402
 from tests.live import Gunicorn  # noqa: E402
 

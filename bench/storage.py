@@ -24,13 +24,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bulk import queue  # noqa: E402
 from bulk.accept import serialize_operation  # noqa: E402
-from bulk.builtin_routes import builtin_catalogue  # noqa: E402
+from bulk.routes.builtin import builtin_catalogue  # noqa: E402
 from bulk.clock import Clock  # noqa: E402
 from bulk.db import SQLITE_PRAGMAS, database, open_database  # noqa: E402
 from bulk.migrations import create_schema  # noqa: E402
 from bulk.handlers import accept_handler  # noqa: E402
 from bulk.models import ALL_MODELS  # noqa: E402
-from bulk.worker import Drainer, DrainerSettings  # noqa: E402
+from bulk.drainer import Drainer, DrainerSettings  # noqa: E402
 
 ROUTE = builtin_catalogue().get("POST /V1/products")
 

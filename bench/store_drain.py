@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bulk import queue  # noqa: E402
 from bulk.accept import serialize_operation  # noqa: E402
-from bulk.builtin_routes import builtin_catalogue  # noqa: E402
+from bulk.routes.builtin import builtin_catalogue  # noqa: E402
 from bulk.clock import Clock  # noqa: E402
 from bulk.db import database, open_database  # noqa: E402
 from bulk.handlers import accept_handler  # noqa: E402
@@ -29,7 +29,7 @@ from bulk.migrations import create_schema  # noqa: E402
 from bulk.models import ALL_MODELS  # noqa: E402
 from bulk.store.handlers import StoreHandlers  # noqa: E402
 from bulk.store.models import STORE_MODELS  # noqa: E402
-from bulk.worker import Drainer, DrainerSettings  # noqa: E402
+from bulk.drainer import Drainer, DrainerSettings  # noqa: E402
 
 CATALOGUE = builtin_catalogue()
 ROUTE = CATALOGUE.get("POST /V1/products")

@@ -1,4 +1,4 @@
-"""Turning a request's items into a stored bulk: validate, serialise, hash, enqueue (spec 2-4)."""
+"""Turning a request's items into a stored bulk: validate, serialise, hash, enqueue."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ from typing import Any, NamedTuple, Sequence
 
 from bulk import queue
 from bulk.auth import Caller
-from bulk.catalogue import Route
 from bulk.entity_keys import entity_key
-from bulk.errors import MAX_ITEMS, WebapiError, not_authorized
+from bulk.errors import WebapiError, not_authorized
 from bulk.jsonutil import php_json_encode
-from schemas.base import DataObject, normalise_key
+from bulk.phrases import MAX_ITEMS
+from bulk.routes.catalogue import Route
+from schemas.base import DataObject, find_key, normalise_key
 
 ACCEPTED = "accepted"
 REJECTED = "rejected"
@@ -137,18 +138,12 @@ def _override_entity_id(route: Route, arguments: dict, name: str, value: str) ->
         if not isinstance(field, DataObject):
             continue
         # Only the first entity argument is considered, as in Magento's ParamsOverrider.
-        entity_key = _find_key(arguments, argument)
-        entity = arguments.get(entity_key) if entity_key is not None else None
+        entity_name = find_key(arguments, argument)
+        entity = arguments.get(entity_name) if entity_name is not None else None
         target = field.nested.key_map().get(normalise_key(name))
-        if isinstance(entity, dict) and target is not None:
-            arguments[entity_key] = {**entity, (_find_key(entity, name) or target): value}
+        if entity_name is not None and isinstance(entity, dict) and target is not None:
+            arguments[entity_name] = {**entity, (find_key(entity, name) or target): value}
         return
-
-
-def _find_key(mapping: dict, name: str) -> str | None:
-    """The key of `mapping` that Magento would read for `name` (case and underscores ignored)."""
-    wanted = normalise_key(name)
-    return next((key for key in mapping if isinstance(key, str) and normalise_key(key) == wanted), None)
 
 
 def lookup(mapping: Any, dotted: str) -> Any:
@@ -157,7 +152,7 @@ def lookup(mapping: Any, dotted: str) -> Any:
     for part in dotted.split("."):
         if not isinstance(value, dict):
             return None
-        key = _find_key(value, part)
+        key = find_key(value, part)
         value = value.get(key) if key is not None else None
     return value
 

@@ -8,9 +8,10 @@ from typing import Sequence
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
-from bulk.catalogue import ANONYMOUS
+from bulk.routes.catalogue import ANONYMOUS
 from bulk.db import write_transaction
-from bulk.errors import REQUIRED_FIELD, SIGN_IN_FAILED, WebapiError, not_authorized
+from bulk.errors import WebapiError, not_authorized
+from bulk.phrases import REQUIRED_FIELD, SIGN_IN_FAILED
 from bulk.models import AdminLoginLock
 from bulk.statuses import UserType
 

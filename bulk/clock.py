@@ -1,8 +1,29 @@
-"""Where the service reads the time, so tests can move it instead of sleeping."""
+"""Where the service reads the time, so tests can move it instead of sleeping; Magento's time format."""
 
 from __future__ import annotations
 
 import time
+from datetime import datetime, timezone
+
+# Magento's timestamps as its APIs render them.
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def utc_datetime(now: float) -> datetime:
+    """Magento's timestamps: UTC, whole seconds (rendered `YYYY-MM-DD HH:MM:SS`)."""
+    return datetime.fromtimestamp(int(now), tz=timezone.utc).replace(tzinfo=None)
+
+
+def magento_time(now: float) -> str:
+    """`now` (epoch seconds) as Magento renders a timestamp."""
+    return utc_datetime(now).strftime(TIME_FORMAT)
+
+
+def format_time(value: datetime | str | None) -> str | None:
+    """A stored timestamp as Magento renders it (`YYYY-MM-DD HH:MM:SS`)."""
+    if value is None or isinstance(value, str):
+        return value
+    return value.strftime(TIME_FORMAT)
 
 
 class Clock:

@@ -15,8 +15,6 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PRODUCTION = "production"
 DEVELOPMENT = "development"
 
-# Names of the processing modes (bulk.processing.MODES has their implementations).
-PROCESSING_MODES = ("accept", "store", "forward")
 # The mode when BULK_PROCESSING is not set: a local run keeps state, production only accepts.
 DEFAULT_PROCESSING = {PRODUCTION: "accept", DEVELOPMENT: "store"}
 FORWARD = "forward"
@@ -74,6 +72,10 @@ def _http_url(name: str, raw: Any) -> str:
     if parsed.scheme not in ("http", "https") or not parsed.hostname or parsed.query or parsed.fragment:
         raise ConfigError(f"{name} must be an http(s) base URL like https://shop.example.com, got {raw!r}")
     return value
+
+
+def _lower(name: str, raw: Any) -> str:
+    return str(raw).strip().lower()
 
 
 def _choice(*allowed: str) -> Callable[[str, Any], str]:
@@ -159,7 +161,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("BULK_WEBAPI_FILES", "webapi_files", None, _comma_list,
             "Magento `etc/webapi.xml` files, comma-separated: each non-GET route in them becomes an "
             "async and a bulk route (see \"Importing webapi.xml\")."),
-    Setting("BULK_PROCESSING", "processing_mode", None, _choice(*PROCESSING_MODES),
+    # Checked against the modes `bulk.service.MODES` wires.
+    Setting("BULK_PROCESSING", "processing_mode", None, _lower,
             "What the drainer does with an operation. `accept`: mark it complete, as Magento's "
             "consumer reports a successful service call, without side effects. `store`: run it "
             "against the embedded store (see \"The embedded store\"). Default: `store` in "
@@ -268,6 +271,11 @@ class Settings:
     def passes_submitter_credentials(self) -> bool:
         """Forwarded calls carry the submitter's own Authorization header (stored with the bulk)."""
         return self.processing_mode == FORWARD and self.upstream_auth == UPSTREAM_PASSTHROUGH
+
+    @property
+    def extensions(self) -> tuple[str, ...]:
+        """Modules whose `init_app(app)` the app factory calls: the test controls when BULK_TESTING is on."""
+        return ("bulk.testing.extension",) if self.testing_enabled else ()
 
     @property
     def default_store_code(self) -> str:

@@ -10,36 +10,14 @@ import peewee
 from flask import Flask
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
+from bulk.handlers import OperationError
 from bulk.jsonutil import json_response
-from bulk.phrases import Parameters, Phrase
+from bulk.phrases import (BODY_TOO_LARGE, BULK_NOT_FOUND, CANNOT_PROCESS, DATABASE_BUSY, DATABASE_UNAVAILABLE,
+                          DATABASE_UNWRITABLE, INTERNAL_ERROR, INVALID_TYPE, MANY_INPUT_ERRORS, METHOD_INVALID,
+                          NO_ROUTE, NOT_AUTHORIZED, Parameters, Phrase)
+from schemas.base import ArgumentsError
 
 log = logging.getLogger(__name__)
-
-# Message texts clients match against, quoted exactly from Magento.
-CANNOT_PROCESS = "Specified request cannot be processed."
-NO_ROUTE = "Request does not match any route."
-METHOD_INVALID = "Request method is invalid."
-DECODING_ERROR = "Decoding error."
-CONTENT_TYPE_EMPTY = "Content-Type header is empty."
-CONTENT_TYPE_INVALID = "Content-Type header is invalid."
-CHARSET_UNSUPPORTED = "UTF-8 is the only supported charset."
-NOT_AUTHORIZED = "The consumer isn't authorized to access %resources."
-REQUIRED_FIELD = '"%fieldName" is required. Enter and try again.'
-UNSUPPORTED_FIELD = '"%fieldName" is not supported. Correct the field name and try again.'
-INVALID_TYPE = 'The "%value" value\'s type is invalid. The "%type" type was expected. Verify and try again.'
-MANY_INPUT_ERRORS = "One or more input exceptions have occurred."
-MAX_ITEMS = 'Maximum items of type "%type" is %max'
-BULK_NOT_FOUND = "Bulk uuid %bulkUuid not exist"
-SIGN_IN_FAILED = ("The account sign-in was incorrect or your account is disabled temporarily. "
-                  "Please wait and try again later.")
-GET_WITH_ALL = "Cannot perform GET operation with store code 'all'"
-INTERNAL_ERROR = "Internal Error. Details are available in Magento log file. Report ID: %1"
-
-# Our own texts, for situations Magento answers with a web server page or not at all.
-BODY_TOO_LARGE = "The request body is larger than %max bytes."
-DATABASE_BUSY = "The service is busy. Try again in %seconds second(s)."
-DATABASE_UNAVAILABLE = "The service cannot reach its database. Try again in %seconds second(s)."
-DATABASE_UNWRITABLE = "The service cannot write to its database (%reason). Try again in %seconds second(s)."
 
 
 class WebapiError(Exception):
@@ -97,12 +75,30 @@ def bulk_not_found(bulk_uuid: str) -> WebapiError:
     return WebapiError(BULK_NOT_FOUND, {"bulkUuid": bulk_uuid}, status=404)
 
 
+def parse_int(value: Any, type_name: str = "int") -> int:
+    """An integer argument from the URL or query string, or Magento's type error naming the value."""
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise WebapiError(INVALID_TYPE, {"value": value, "type": type_name}) from None
+
+
 def register_error_handlers(app: Flask, busy_retry_after: int) -> None:
     """Render every failure as a Magento error body; never an HTML page, never a stack trace."""
 
     @app.errorhandler(WebapiError)
     def webapi_error(error: WebapiError):
         return json_response(error.body(), error.status, error.headers)
+
+    @app.errorhandler(OperationError)
+    def operation_error(error: OperationError):
+        # A handler run synchronously (a store read or write): Magento's sync mapping of its exception.
+        return webapi_error(WebapiError(error.message, error.parameters, status=error.http_status,
+                                        errors=getattr(error, "errors", None)))
+
+    @app.errorhandler(ArgumentsError)
+    def arguments_error(error: ArgumentsError):
+        return webapi_error(WebapiError.from_phrases(error.phrases))
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):

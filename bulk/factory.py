@@ -2,33 +2,27 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 from typing import Any, Mapping
 
 from flask import Flask, g
 
-from bulk.builtin_routes import builtin_catalogue
 from bulk.cli import bulk_cli
 from bulk.clock import Clock
 from bulk.config import load_settings
 from bulk.db import database
 from bulk.errors import register_error_handlers
-from bulk.route_file import load_route_file
+from bulk.routes import build_catalogue
 from bulk.service import BulkService
-from bulk.testing.controls import install_controls
-from bulk.webapi_xml import load_webapi_files
-from bulk.views.dispatch import api
+from bulk.views.dispatch import register_api
 from bulk.views.health import health
 
 
 def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None = None) -> Flask:
     """Build an app from the environment; `config` overrides variables by name (tests, embedding)."""
     settings = load_settings(config)
-    catalogue = builtin_catalogue()
-    if settings.routes_file:
-        load_route_file(settings.routes_file, catalogue)
-    load_webapi_files(settings.webapi_files, catalogue)
-    service = BulkService(settings, catalogue, clock or Clock())
+    service = BulkService(settings, build_catalogue(settings), clock or Clock())
     service.bind()
 
     app = Flask(__name__)
@@ -37,12 +31,13 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
     app.url_map.strict_slashes = False
     app.url_map.merge_slashes = False
     app.extensions["bulk"] = service
-    if settings.testing_enabled:
-        install_controls(app)
     register_error_handlers(app, settings.busy_retry_after)
     app.register_blueprint(health)
-    app.register_blueprint(api)
+    register_api(app)
     app.cli.add_command(bulk_cli)
+    # Parts outside the core (the test controls) plug in by module name: the core never imports them.
+    for name in settings.extensions:
+        importlib.import_module(name).init_app(app)
     _log_to_stderr()
 
     @app.before_request

@@ -1,5 +1,12 @@
 """Forward mode: each operation becomes the synchronous call Magento would have made, upstream.
 
+The call: the route's method and `/rest/<store>/V1/...` path, its `:params` filled from the item, the
+rest of the item as the JSON body. A bulk item is the whole argument map of one call: the values of
+the route's `:params` are among its keys (camelCase or snake_case), or, as clients usually send them,
+inside the entity object (`PUT /V1/products/:sku` with `{"product": {"sku": ...}}`). Single async
+operations store their URL values in the argument map too (`bulk.accept.single_async_arguments`), so
+both read alike.
+
 The answer decides the outcome: 2xx completes the operation with the upstream's body as
 `result_serialized_data`; 4xx (and 3xx: redirects are not followed) fails it for good with the
 upstream's Magento message and its HTTP status as `error_code`; 5xx, 429, timeouts and connection
@@ -9,29 +16,84 @@ tries run out.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from dataclasses import dataclass
+from typing import Any, Callable
+from urllib.parse import quote
 
 import urllib3
-from urllib3.exceptions import HTTPError, NewConnectionError, TimeoutError as UpstreamTimeout
+from urllib3.exceptions import HTTPError, NewConnectionError
+from urllib3.exceptions import TimeoutError as UpstreamTimeout
 
-from bulk.catalogue import Route
 from bulk.config import Settings
 from bulk.db import database
 from bulk.handlers import Handler, Job, PermanentError, RetriableError
 from bulk.jsonutil import dumps, loads
 from bulk.models import Bulk
-from bulk.phrases import Parameters, render
+from bulk.phrases import REQUIRED_FIELD, Parameters, render
+from bulk.processing import ModeContext, ModeHandlers
 from bulk.retries import parse_retry_after
-from bulk.sync_calls import SyncCall, sync_call
+from bulk.routes.catalogue import Route
 from bulk.urls import Stores
-
-if TYPE_CHECKING:
-    from bulk.service import BulkService
+from schemas.base import find_key, normalise_key
 
 UPSTREAM_STATUS = "The upstream answered HTTP %1."
 UPSTREAM_TIMEOUT = "The upstream did not answer within %1 seconds."
 UPSTREAM_UNREACHABLE = "The upstream could not be reached: %1"
 UNKNOWN_STORE = "The store with id %1 is not configured (BULK_STORES)."
+
+
+@dataclass(frozen=True)
+class SyncCall:
+    """The synchronous call an operation stands for."""
+
+    method: str
+    path: str
+    body: dict | None
+
+
+def sync_call(route: Route, arguments: dict, store_code: str) -> SyncCall:
+    """Fill the route's `:params` from `arguments` (URL-quoted); the rest of the map is the body."""
+    values: dict[str, str] = {}
+    body = dict(arguments)
+    for param in route.template.params:
+        value, top_level_key = _path_value(arguments, param)
+        values[param] = quote(value, safe="")
+        if top_level_key is not None:
+            body.pop(top_level_key, None)
+    # A DELETE carries its arguments in the URL; send a body only when something is left.
+    return SyncCall(route.method, f"/rest/{quote(store_code, safe='')}{route.template.fill(values)}",
+                    body if body or route.method != "DELETE" else None)
+
+
+def _path_value(arguments: dict, param: str) -> tuple[str, str | None]:
+    """The value for `:param` and the top-level key it came from (None when read inside an entity)."""
+    key = find_key(arguments, param)
+    if key is not None and _is_path_value(arguments[key]):
+        return _as_text(arguments[key]), key
+    wanted = normalise_key(param)
+    for name, entity in arguments.items():
+        if not isinstance(entity, dict) or not isinstance(name, str):
+            continue
+        field = find_key(entity, param)
+        prefix = normalise_key(name)
+        if field is None and wanted.startswith(prefix):
+            # `customerId` names the `id` of `customer`.
+            field = find_key(entity, wanted[len(prefix):])
+        if field is not None and _is_path_value(entity[field]):
+            return _as_text(entity[field]), None
+    raise PermanentError(REQUIRED_FIELD, {"fieldName": param})
+
+
+def _is_path_value(value: Any) -> bool:
+    if isinstance(value, str):
+        return value != ""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 class Upstream:
@@ -153,8 +215,8 @@ class Forwarder:
                     .where(Bulk.uuid == job.bulk_uuid).scalar())
 
 
-def forward_mode(service: "BulkService") -> Callable[[Route], Handler]:
+def forward_mode(context: ModeContext) -> ModeHandlers:
     """`BULK_PROCESSING=forward`: every route's operations go to BULK_UPSTREAM_URL."""
-    forwarder = Forwarder(service.settings, service.stores, service.clock.time)
-    service.on_shutdown(forwarder.upstream.close)
-    return forwarder.handler_for
+    forwarder = Forwarder(context.settings, context.stores, context.clock.time)
+    context.on_shutdown(forwarder.upstream.close)
+    return ModeHandlers(forwarder.handler_for)

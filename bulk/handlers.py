@@ -1,22 +1,21 @@
-"""Running one operation: the job a handler receives, the errors it may raise, and the outcome."""
+"""The handler API: the job a handler receives, the errors it may raise, and the outcome it leads to.
+
+Plug-in authors import this module (`from bulk.handlers import PermanentError, RetriableError`), so it
+depends on no database, queue or web code: the drainer (`bulk.drainer`) runs handlers and records
+their outcomes through `bulk.queue`.
+"""
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple, TypeVar
 
-import peewee
-
-from bulk.catalogue import Route
-from bulk.jsonutil import dumps, loads
-from bulk.phrases import Parameters, Phrase, render
-from bulk.queue import ClaimedOperation, Outcome
+from bulk.jsonutil import loads
+from bulk.phrases import Parameters, render
+from bulk.routes.catalogue import Route
 from bulk.statuses import OperationStatus
-from schemas.base import ArgumentsError, load_arguments
-
-log = logging.getLogger(__name__)
+from schemas.base import load_arguments
 
 
 class OperationError(Exception):
@@ -53,24 +52,63 @@ class PermanentError(OperationError):
     """The data must change before a retry can succeed (status 3)."""
 
 
+class ClaimedOperation(NamedTuple):
+    """An operation handed to a drainer, valid while its claim token is current."""
+
+    id: int
+    bulk_uuid: str
+    operation_key: int
+    topic_name: str
+    route_key: str
+    serialized_data: str | None
+    attempts: int
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What running one operation produced, in Magento's terms."""
+
+    operation_id: int
+    status: OperationStatus
+    result_message: str | None = None
+    error_code: int | None = None
+    result_serialized_data: str | None = None
+    # A retriable failure's own hint of when to try again, in seconds (an upstream's Retry-After).
+    # Read by the drainer's retry policy; never stored.
+    retry_after: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.status not in (OperationStatus.COMPLETE, OperationStatus.RETRIABLY_FAILED,
+                               OperationStatus.NOT_RETRIABLY_FAILED, OperationStatus.REJECTED):
+            raise ValueError(f"an outcome cannot leave an operation {self.status!r}")
+
+
 @dataclass
 class Job:
-    """One claimed operation as a handler sees it."""
+    """One call as a handler sees it: the route, Magento's `serialized_data` envelope (arguments and
+    store), the queued operation (None for a synchronous call) and the handler that runs it."""
 
-    operation: ClaimedOperation
     route: Route
+    serialized_data: str | None
+    operation: ClaimedOperation | None = None
+    handler: Handler | None = None
+
+    @classmethod
+    def of(cls, operation: ClaimedOperation, route: Route, handler: Handler | None = None) -> Job:
+        """The job of a claimed operation."""
+        return cls(route, operation.serialized_data, operation, handler)
 
     @property
-    def bulk_uuid(self) -> str:
-        return self.operation.bulk_uuid
+    def bulk_uuid(self) -> str | None:
+        return self.operation.bulk_uuid if self.operation is not None else None
 
     @property
-    def operation_key(self) -> int:
-        return self.operation.operation_key
+    def operation_key(self) -> int | None:
+        return self.operation.operation_key if self.operation is not None else None
 
     @cached_property
     def envelope(self) -> dict[str, Any]:
-        return loads(self.operation.serialized_data or "{}")
+        return loads(self.serialized_data or "{}")
 
     @property
     def store_id(self) -> int | None:
@@ -88,24 +126,37 @@ class Job:
         schema = self.route.schema_instance
         return dict(self.meta) if schema is None else load_arguments(schema, self.meta)
 
+    @property
+    def transactional(self) -> bool:
+        """Its handler's effects are writes to this service's database (see `transactional`)."""
+        return getattr(self.handler, "transactional", False)
+
+    @property
+    def pure(self) -> bool:
+        return getattr(self.handler, "pure", False)
+
 
 Handler = Callable[[Job], Any]
+# A processing mode's (or the plug-ins') choice of handler for each route.
+HandlerFor = Callable[[Route], Handler]
+
+H = TypeVar("H", bound=Callable[..., Any])
 
 
-def transactional(handler: Handler) -> Handler:
+def transactional(handler: H) -> H:
     """Mark a handler whose effects are writes to this service's database.
 
     The drainer runs it inside the transaction that records its outcome (with a savepoint that
     undoes a failed operation's writes), so its effects happen exactly once, even across a kill.
     Handlers with outside effects (an upstream call) are not marked: they run at least once.
     """
-    handler.transactional = True
+    setattr(handler, "transactional", True)
     return handler
 
 
-def pure(handler: Handler) -> Handler:
+def pure(handler: H) -> H:
     """Mark a handler without side effects: it runs in the recording transaction, no savepoint needed."""
-    handler.pure = True
+    setattr(handler, "pure", True)
     return transactional(handler)
 
 
@@ -113,41 +164,3 @@ def pure(handler: Handler) -> Handler:
 def accept_handler(job: Job) -> Any:
     """Mark the operation complete without side effects (the service in `accept` mode)."""
     return None
-
-
-def run_job(job: Job, handler: Handler) -> Outcome:
-    """Run a handler and translate whatever happens into Magento's outcome (spec 7.2)."""
-    operation_id = job.operation.id
-    try:
-        result = handler(job)
-    except OperationError as error:
-        return Outcome(operation_id, error.status, str(error), error.code, retry_after=error.retry_after)
-    except ArgumentsError as error:
-        return Outcome(operation_id, OperationStatus.NOT_RETRIABLY_FAILED, _describe(error.phrases), 0)
-    except (peewee.OperationalError, peewee.InterfaceError) as error:
-        # Magento treats lock waits, deadlocks and lost connections as worth retrying.
-        return Outcome(operation_id, OperationStatus.RETRIABLY_FAILED, str(error) or type(error).__name__,
-                       _code_of(error))
-    except Exception as error:  # noqa: BLE001 - any handler failure is recorded, never raised
-        log.warning("operation %s of bulk %s failed: %r", job.operation_key, job.bulk_uuid, error)
-        return Outcome(operation_id, OperationStatus.NOT_RETRIABLY_FAILED,
-                       str(error) or type(error).__name__, _code_of(error))
-    message = f"Service execution success {job.route.concrete_class}::{job.route.service_method}"
-    return Outcome(operation_id, OperationStatus.COMPLETE, message, None,
-                   None if result is None else dumps(result).decode())
-
-
-def _describe(phrases: list[Phrase]) -> str:
-    return "; ".join(phrase.render() for phrase in phrases)
-
-
-def _code_of(error: Exception) -> int:
-    code = getattr(error, "code", 0)
-    return code if isinstance(code, int) and not isinstance(code, bool) else 0
-
-
-def missing_route_outcome(operation: ClaimedOperation) -> Outcome:
-    """The route that accepted this operation is no longer configured (routes file changed)."""
-    return Outcome(operation.id, OperationStatus.NOT_RETRIABLY_FAILED,
-                   f"No configured route processes {operation.route_key} "
-                   f"(topic {operation.topic_name}).", 0)

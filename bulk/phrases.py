@@ -1,4 +1,7 @@
-"""Magento phrases: a raw message with `%name` / `%1` placeholders plus its parameters."""
+"""Magento phrases: a raw message with `%name` / `%1` placeholders plus its parameters, and the texts.
+
+The texts shared across the service live here, quoted exactly from Magento where clients match them.
+"""
 
 from __future__ import annotations
 
@@ -43,3 +46,30 @@ def render(template: str, parameters: Parameters) -> str:
         return match.group(0)
 
     return _PLACEHOLDER.sub(substitute, template)
+
+
+# Message texts clients match against, quoted exactly from Magento.
+CANNOT_PROCESS = "Specified request cannot be processed."
+NO_ROUTE = "Request does not match any route."
+METHOD_INVALID = "Request method is invalid."
+DECODING_ERROR = "Decoding error."
+CONTENT_TYPE_EMPTY = "Content-Type header is empty."
+CONTENT_TYPE_INVALID = "Content-Type header is invalid."
+CHARSET_UNSUPPORTED = "UTF-8 is the only supported charset."
+NOT_AUTHORIZED = "The consumer isn't authorized to access %resources."
+REQUIRED_FIELD = '"%fieldName" is required. Enter and try again.'
+UNSUPPORTED_FIELD = '"%fieldName" is not supported. Correct the field name and try again.'
+INVALID_TYPE = 'The "%value" value\'s type is invalid. The "%type" type was expected. Verify and try again.'
+MANY_INPUT_ERRORS = "One or more input exceptions have occurred."
+MAX_ITEMS = 'Maximum items of type "%type" is %max'
+BULK_NOT_FOUND = "Bulk uuid %bulkUuid not exist"
+SIGN_IN_FAILED = ("The account sign-in was incorrect or your account is disabled temporarily. "
+                  "Please wait and try again later.")
+GET_WITH_ALL = "Cannot perform GET operation with store code 'all'"
+INTERNAL_ERROR = "Internal Error. Details are available in Magento log file. Report ID: %1"
+
+# Our own texts, for situations Magento answers with a web server page or not at all.
+BODY_TOO_LARGE = "The request body is larger than %max bytes."
+DATABASE_BUSY = "The service is busy. Try again in %seconds second(s)."
+DATABASE_UNAVAILABLE = "The service cannot reach its database. Try again in %seconds second(s)."
+DATABASE_UNWRITABLE = "The service cannot write to its database (%reason). Try again in %seconds second(s)."

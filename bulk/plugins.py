@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Callable, Iterable, TypeVar
 
-from bulk.catalogue import Catalogue
+from bulk.routes.catalogue import Catalogue
 from bulk.config import ConfigError
 from bulk.handlers import Handler, Job
 from bulk.processing import Processing

@@ -1,45 +1,60 @@
-"""What the drainer runs for an operation: the processing mode's handler, unless overridden.
+"""What the drainer runs for an operation: the processing mode's handler, unless a plug-in's wins.
 
-Resolution order for a route: a handler registered for its route key or topic (plug-ins), the
-route's own handler, then the mode's. Wrappers (failure injection, instrumentation) then wrap it.
+A processing mode (`BULK_PROCESSING`) is a function given a `ModeContext`, with only what modes
+use, that answers `ModeHandlers`; `bulk.service` names the modes and wires the chosen one. This
+module imports no mode, so a new mode is one module plus its line in `bulk.service.MODES`.
+
+Resolution order for a route: a handler registered for its route key or topic (plug-ins), then the
+mode's. Wrappers (failure injection, instrumentation) then wrap it.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
 
-from bulk.catalogue import Route
-from bulk.forward import forward_mode
-from bulk.handlers import Handler, accept_handler
-from bulk.store.handlers import store_mode
+from bulk.clock import Clock
+from bulk.config import Settings
+from bulk.handlers import Handler, HandlerFor, accept_handler
+from bulk.routes.catalogue import Route
+from bulk.urls import Stores
 
-if TYPE_CHECKING:
-    from bulk.service import BulkService
-
-HandlerFor = Callable[[Route], Handler]
 HandlerWrapper = Callable[[Route, Handler], Handler]
-# A processing mode builds its handler lookup from the running service (settings, clock, ...).
-ModeFactory = Callable[["BulkService"], HandlerFor]
 
 
-def _accept_mode(service: "BulkService") -> HandlerFor:
-    return lambda route: accept_handler
+@dataclass(frozen=True)
+class ModeContext:
+    """What a processing mode may use: settings, stores, the clock, and a hook run at shutdown."""
+
+    settings: Settings
+    stores: Stores
+    clock: Clock
+    on_shutdown: Callable[[Callable[[], None]], None]
 
 
-# Processing modes by the name BULK_PROCESSING uses (config.PROCESSING_MODES lists the same names).
-MODES: dict[str, ModeFactory] = {
-    "accept": _accept_mode,
-    "store": store_mode,
-    "forward": forward_mode,
-}
+@dataclass(frozen=True)
+class ModeHandlers:
+    """A mode's handlers: one for each route's queued operations, and those that may also run a
+    synchronous call at once, by route key (the store's sync writes)."""
+
+    handler_for: HandlerFor
+    sync_handlers: Mapping[str, Handler] = field(default_factory=dict)
+
+
+ModeFactory = Callable[[ModeContext], ModeHandlers]
+
+
+def accept_mode(context: ModeContext) -> ModeHandlers:
+    """`BULK_PROCESSING=accept`: every operation completes without side effects."""
+    return ModeHandlers(lambda route: accept_handler)
 
 
 class Processing:
     """The handler lookup the drainer uses."""
 
-    def __init__(self, mode: str, mode_handler_for: HandlerFor) -> None:
+    def __init__(self, mode: str, handlers: ModeHandlers) -> None:
         self.mode = mode
-        self._mode_handler_for = mode_handler_for
+        self._mode_handlers = handlers
         self._registered: dict[str, Handler] = {}
         self._wrappers: list[HandlerWrapper] = []
 
@@ -55,7 +70,11 @@ class Processing:
 
     def handler_for(self, route: Route) -> Handler:
         handler = (self._registered.get(route.key) or self._registered.get(route.topic_name)
-                   or route.handler or self._mode_handler_for(route))
+                   or self._mode_handlers.handler_for(route))
         for wrap in self._wrappers:
             handler = wrap(route, handler)
         return handler
+
+    def sync_handler(self, route: Route) -> Handler | None:
+        """The handler that runs a synchronous call of `route` at once, if the mode has one."""
+        return self._mode_handlers.sync_handlers.get(route.key)

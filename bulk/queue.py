@@ -7,20 +7,17 @@ seconds) from its caller, so tests and the drainer decide what time it is.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from itertools import groupby
 from typing import Any, Iterable, NamedTuple, Sequence
 
 import orjson
 import peewee
 
+from bulk.clock import utc_datetime
 from bulk.db import Prepared, Slot, database, is_postgresql, write_transaction
+from bulk.handlers import ClaimedOperation, Outcome
 from bulk.models import Bulk, Operation
 from bulk.statuses import OperationStatus
-
-def utc_datetime(now: float) -> datetime:
-    """Magento's timestamps: UTC, whole seconds (rendered `YYYY-MM-DD HH:MM:SS`)."""
-    return datetime.fromtimestamp(int(now), tz=timezone.utc).replace(tzinfo=None)
 
 
 class NewOperation(NamedTuple):
@@ -70,18 +67,6 @@ def enqueue(bulk: NewBulk, now: float) -> None:
                 (bulk.uuid, op.operation_key, op.topic_name, op.route_key, op.serialized_data, opened, 0,
                  op.entity_key)
                 for op in bulk.operations])
-
-
-class ClaimedOperation(NamedTuple):
-    """An operation handed to a drainer, valid while its claim token is current."""
-
-    id: int
-    bulk_uuid: str
-    operation_key: int
-    topic_name: str
-    route_key: str
-    serialized_data: str | None
-    attempts: int
 
 
 def _claimable() -> peewee.Expression:
@@ -148,25 +133,6 @@ def claim(token: str, limit: int, lease_seconds: float, now: float,
                               started_at=utc_datetime(now), now=now, limit=limit).fetchall()
     rows.sort()
     return [ClaimedOperation(*row) for row in rows]
-
-
-@dataclass(slots=True)
-class Outcome:
-    """What running one operation produced, in Magento's terms."""
-
-    operation_id: int
-    status: OperationStatus
-    result_message: str | None = None
-    error_code: int | None = None
-    result_serialized_data: str | None = None
-    # A retriable failure's own hint of when to try again, in seconds (an upstream's Retry-After).
-    # Read by the drainer's retry policy; never stored.
-    retry_after: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.status not in (OperationStatus.COMPLETE, OperationStatus.RETRIABLY_FAILED,
-                               OperationStatus.NOT_RETRIABLY_FAILED, OperationStatus.REJECTED):
-            raise ValueError(f"an outcome cannot leave an operation {self.status!r}")
 
 
 def _same_write(outcome: Outcome) -> tuple:

@@ -8,11 +8,11 @@ from typing import Any
 
 import peewee
 
-from bulk.errors import INVALID_TYPE, WebapiError
+from bulk.errors import parse_int
 from bulk.models import Bulk, Operation
 from bulk.search_criteria import Filter, SearchCriteria
 
-# Search fields (spec 6.4) and the column each one reads.
+# The fields Magento's operation search filters and sorts on, and the column each one reads.
 SEARCH_FIELDS: dict[str, peewee.Field] = {
     "bulk_uuid": Operation.bulk,
     "status": Operation.status,
@@ -84,7 +84,4 @@ def _condition(item: Filter) -> peewee.Expression:
 def _typed(field_name: str, value: str) -> Any:
     if field_name not in _INTEGER_FIELDS:
         return value
-    try:
-        return int(value)
-    except ValueError:
-        raise WebapiError(INVALID_TYPE, {"value": value, "type": "int"}) from None
+    return parse_int(value)

@@ -6,7 +6,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from bulk.errors import INVALID_TYPE, REQUIRED_FIELD, UNSUPPORTED_FIELD, WebapiError
+from bulk.errors import WebapiError, parse_int
+from bulk.phrases import REQUIRED_FIELD, UNSUPPORTED_FIELD
 from schemas.base import normalise_key
 
 CONDITIONS = ("eq", "neq", "gt", "gteq", "lt", "lteq", "like", "nlike", "in", "nin", "null", "notnull")
@@ -123,10 +124,7 @@ def _field(value: Any, allowed: set[str] | None) -> str:
 def _positive_int(value: Any, name: str) -> int | None:
     if value is None or value == "":
         return None
-    try:
-        number = int(str(value).strip())
-    except ValueError:
-        raise WebapiError(INVALID_TYPE, {"value": value, "type": "int"}) from None
+    number = parse_int(value)
     if number < 1:
         raise WebapiError(INVALID_PAGE, {"fieldName": name})
     return number

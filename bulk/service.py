@@ -1,8 +1,11 @@
-"""The running service of one app: settings, catalogue, tokens, database and drainer together."""
+"""The running service of one app: settings, catalogue, tokens, database and background loops together.
+
+This is where the parts are wired: the processing modes are named here (`MODES`) and each gets only
+what it uses (`bulk.processing.ModeContext`).
+"""
 
 from __future__ import annotations
 
-import logging
 import threading
 from typing import Callable
 
@@ -10,25 +13,40 @@ from flask import current_app
 
 from bulk.accept import AcceptPolicy, DataHasher
 from bulk.auth import AdminAccount, TokenService
-from bulk.catalogue import Catalogue
 from bulk.clock import Clock
-from bulk.config import Settings
+from bulk.config import ConfigError, Settings
 from bulk.db import database, open_database
+from bulk.drainer import Drainer, DrainerSettings
+from bulk.forward import forward_mode
 from bulk.housekeeping import Housekeeper, HousekeepingSettings
+from bulk.loops import Loop
 from bulk.migrations import create_schema
 from bulk.models import ALL_MODELS
 from bulk.plugins import load_plugins
-from bulk.processing import MODES, Processing
+from bulk.processing import ModeContext, ModeFactory, Processing, accept_mode
 from bulk.retries import RetryPolicy
+from bulk.routes.catalogue import Catalogue
+from bulk.store.handlers import store_mode
 from bulk.store.models import STORE_MODELS
 from bulk.urls import Stores
-from bulk.worker import Drainer, DrainerSettings
 
-log = logging.getLogger(__name__)
+# Processing modes by the name BULK_PROCESSING uses.
+MODES: dict[str, ModeFactory] = {
+    "accept": accept_mode,
+    "store": store_mode,
+    "forward": forward_mode,
+}
+
+
+def _mode(name: str) -> ModeFactory:
+    try:
+        return MODES[name]
+    except KeyError:
+        raise ConfigError(f"BULK_PROCESSING must be one of {', '.join(MODES)}, got {name!r}") from None
 
 
 class BulkService:
-    """Everything a request or the drainer needs; created by the app factory, started lazily."""
+    """Everything a request or a background loop needs; created by the app factory, started lazily."""
 
     def __init__(self, settings: Settings, catalogue: Catalogue, clock: Clock) -> None:
         self.settings = settings
@@ -43,7 +61,9 @@ class BulkService:
         self.database = open_database(settings.database_url or "", settings.db_busy_timeout,
                                       settings.db_pool_size)
         self._closers: list[Callable[[], None]] = []
-        self.processing = Processing(settings.processing_mode, MODES[settings.processing_mode](self))
+        mode = _mode(settings.processing_mode)
+        self.processing = Processing(settings.processing_mode,
+                                     mode(ModeContext(settings, self.stores, clock, self.on_shutdown)))
         load_plugins(settings.plugins, self.processing, catalogue, self.stores)
         self.drainer = Drainer(catalogue, self.processing.handler_for, clock, DrainerSettings(
             settings.worker_batch, settings.lease_seconds, settings.poll_seconds,
@@ -52,6 +72,8 @@ class BulkService:
                               settings.retry_max_seconds)))
         self.housekeeper = Housekeeper(clock, HousekeepingSettings(
             settings.retention_days, settings.stuck_hours, settings.housekeeping_seconds))
+        # Started in this order, stopped in reverse: the drainer releases its claims before the rest stop.
+        self.loops: list[Loop] = [self.housekeeper, self.drainer]
         self._ready = False
         self._schema_ready = False
         self._ready_lock = threading.Lock()
@@ -61,7 +83,7 @@ class BulkService:
         database.initialize(self.database)
 
     def ensure_ready(self) -> None:
-        """Create the schema and start the drainer once per process, on first use (not at import)."""
+        """Create the schema and start the background loops once per process, on first use (not at import)."""
         if self._ready:
             return
         with self._ready_lock:
@@ -69,8 +91,8 @@ class BulkService:
                 return
             self.ensure_ready_without_worker()
             if self.settings.worker_enabled:
-                self.drainer.start()
-                self.housekeeper.start()
+                for loop in self.loops:
+                    loop.start()
             self._ready = True
 
     def ensure_ready_without_worker(self) -> None:
@@ -80,13 +102,13 @@ class BulkService:
             self._schema_ready = True
 
     def on_shutdown(self, close: Callable[[], None]) -> None:
-        """Run `close` at shutdown, after the drainer stopped (a processing mode's HTTP client, ...)."""
+        """Run `close` at shutdown, after the loops stopped (a processing mode's HTTP client, ...)."""
         self._closers.append(close)
 
     def shutdown(self, timeout: float = 10.0) -> None:
-        """Stop the drainer (it releases what it holds) and close pooled connections."""
-        self.drainer.stop(timeout)
-        self.housekeeper.stop(timeout)
+        """Stop the loops (the drainer releases what it holds) and close pooled connections."""
+        for loop in reversed(self.loops):
+            loop.stop(timeout)
         for close in self._closers:
             close()
         self.database.close_all()

@@ -13,13 +13,18 @@ from typing import Any, ClassVar
 import orjson
 from marshmallow import Schema, ValidationError, fields, pre_load
 
-from bulk.errors import INVALID_TYPE, REQUIRED_FIELD, UNSUPPORTED_FIELD
-from bulk.phrases import Phrase
+from bulk.phrases import INVALID_TYPE, REQUIRED_FIELD, UNSUPPORTED_FIELD, Phrase
 
 
 def normalise_key(key: str) -> str:
     """Magento accepts `customer_id`, `customerId` and `CustomerId` for the same name."""
     return key.replace("_", "").lower()
+
+
+def find_key(mapping: dict, name: str) -> str | None:
+    """The key of `mapping` that Magento would read for `name` (case and underscores ignored)."""
+    wanted = normalise_key(name)
+    return next((key for key in mapping if isinstance(key, str) and normalise_key(key) == wanted), None)
 
 
 def invalid_type(value: Any, type_name: str) -> ValidationError:

@@ -7,7 +7,7 @@ import base64
 
 import pytest
 
-from bulk.builtin_routes import builtin_catalogue
+from bulk.routes.builtin import builtin_catalogue
 from bulk.models import Bulk
 from bulk.statuses import OperationStatus
 from tests.live import PROJECT_ROOT

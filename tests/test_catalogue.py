@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bulk.builtin_routes import builtin_catalogue
-from bulk.catalogue import Catalogue, DuplicateRoute, Route, default_implementation
-from bulk.templates import RouteTemplate, bulk_path, topic_name
+from bulk.routes.builtin import builtin_catalogue
+from bulk.routes.catalogue import Catalogue, DuplicateRoute, Route, default_implementation
+from bulk.routes.paths import RouteTemplate, bulk_path, topic_name
 
 
 @pytest.mark.parametrize("sync, bulk", [

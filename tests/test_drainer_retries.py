@@ -5,13 +5,13 @@ from __future__ import annotations
 import threading
 import time
 
-from bulk.builtin_routes import builtin_catalogue
+from bulk.routes.builtin import builtin_catalogue
 from bulk.clock import ManualClock
 from bulk.db import database
 from bulk.handlers import PermanentError, RetriableError
 from bulk.models import Operation
 from bulk.retries import RetryPolicy, parse_retry_after
-from bulk.worker import Drainer, DrainerSettings
+from bulk.drainer import Drainer, DrainerSettings
 from tests.test_worker import product, rows, submit
 
 

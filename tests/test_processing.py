@@ -1,11 +1,10 @@
-"""Which handler runs an operation: registered, route's own, mode's; wrappers around it."""
+"""Which handler runs an operation: registered, then the mode's; wrappers around it."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
-from bulk.builtin_routes import builtin_catalogue
-from bulk.processing import MODES, Processing
+from bulk.processing import ModeContext, ModeHandlers, Processing
+from bulk.routes.builtin import builtin_catalogue
+from bulk.service import MODES
 
 
 def mode(route):
@@ -16,14 +15,12 @@ def test_resolution_order_and_wrappers():
     catalogue = builtin_catalogue()
     put = catalogue.get("PUT /V1/products/:sku")
     post = catalogue.get("POST /V1/products")
-    processing = Processing("test", lambda route: mode)
+    processing = Processing("test", ModeHandlers(lambda route: mode))
     assert processing.handler_for(post) is mode
     processing.register("async.magento.catalog.api.productrepositoryinterface.save.post", "by topic")
     processing.register("PUT /V1/products/:sku", "by route")
     assert processing.handler_for(post) == "by topic"
     assert processing.handler_for(put) == "by route"
-    own = replace(catalogue.get("DELETE /V1/products/:sku"), handler="own")
-    assert processing.handler_for(own) == "own"
 
     def wrapper(route, handler):
         return ("wrapped", handler)
@@ -35,5 +32,11 @@ def test_resolution_order_and_wrappers():
 
 
 def test_accept_mode_completes_without_side_effects(service):
-    handler_for = MODES["accept"](service)
-    assert handler_for(builtin_catalogue().get("POST /V1/products"))(None) is None
+    handlers = MODES["accept"](ModeContext(service.settings, service.stores, service.clock, service.on_shutdown))
+    assert handlers.handler_for(builtin_catalogue().get("POST /V1/products"))(None) is None
+    assert handlers.sync_handlers == {}
+
+
+def test_only_the_store_mode_runs_sync_writes(service):
+    route = builtin_catalogue().get("POST /V1/products")
+    assert service.processing.sync_handler(route) is not None  # development default: store

@@ -11,7 +11,8 @@ import pytest
 from bulk import queue
 from bulk.db import database
 from bulk.models import Bulk, Operation
-from bulk.queue import NewBulk, NewOperation, Outcome
+from bulk.handlers import Outcome
+from bulk.queue import NewBulk, NewOperation
 from bulk.statuses import OperationStatus
 
 NOW = 1_700_000_000.0

@@ -8,7 +8,8 @@ import uuid
 from bulk import queue
 from bulk.entity_keys import entity_key
 from bulk.models import Bulk, Operation
-from bulk.queue import Deferral, NewBulk, NewOperation, Outcome
+from bulk.handlers import Outcome
+from bulk.queue import Deferral, NewBulk, NewOperation
 from bulk.statuses import OperationStatus
 
 NOW = 1_700_000_000.0

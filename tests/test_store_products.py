@@ -284,7 +284,7 @@ def test_routes_without_a_store_handler_complete_like_accept(client, auth, servi
 
 def test_two_drainers_on_bulks_that_touch_the_same_products_finish_everything(client, auth, service):
     """Bulks writing the same SKUs run one at a time per SKU: no duplicate-key races, no lock waits."""
-    from bulk.worker import Drainer, DrainerSettings
+    from bulk.drainer import Drainer, DrainerSettings
 
     items = [{"product": {"sku": f"SAME-{i}", "name": f"Same {i}", "price": 10 + i, "type_id": "simple"}}
              for i in range(30)]

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bulk.builtin_routes import builtin_routes
-from bulk.validation import check_with_marshmallow, compile_checker
+from bulk.routes.builtin import builtin_routes
+from bulk.routes.validation import check_with_marshmallow, compile_checker
 from schemas.base import ArgumentsError, load_arguments
 from schemas.catalog import ProductSaveArguments
 from schemas.customer import CustomerCreateArguments

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bulk.builtin_routes import builtin_catalogue
+from bulk.routes.builtin import builtin_catalogue
 from bulk.config import ConfigError
 from bulk.statuses import OperationStatus
 from tests.live import PROJECT_ROOT

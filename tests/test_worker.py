@@ -11,14 +11,14 @@ import pytest
 
 from bulk import queue
 from bulk.accept import serialize_operation
-from bulk.builtin_routes import builtin_catalogue
+from bulk.routes.builtin import builtin_catalogue
 from bulk.clock import ManualClock
 from bulk.db import database
 from bulk.handlers import PermanentError, RetriableError, transactional
 from bulk.models import BaseModel, Operation
 from bulk.queue import NewBulk, NewOperation
 from bulk.statuses import OperationStatus
-from bulk.worker import Drainer, DrainerSettings
+from bulk.drainer import Drainer, DrainerSettings
 
 PRODUCT_SAVE = "POST /V1/products"
 
@@ -148,7 +148,7 @@ def test_thread_survives_a_failing_batch(db, monkeypatch):
         return real_claim(*args, **kwargs)
 
     monkeypatch.setattr(queue, "claim", flaky_claim)
-    monkeypatch.setattr("bulk.worker.MAX_BACKOFF_SECONDS", 0.05)
+    monkeypatch.setattr("bulk.drainer.MAX_BACKOFF_SECONDS", 0.05)
     submit([product("a")])
     drainer = drainer_with(lambda job: None, poll_seconds=0.05)
     drainer.start()

@@ -8,22 +8,14 @@ database, so the handlers are `transactional`: the drainer commits them with the
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import Any, Iterable
 
-from bulk.clock import Clock
+from bulk.clock import Clock, magento_time
 from bulk.db import write_transaction
 from bulk.handlers import Handler, Job, accept_handler, transactional
-from bulk.queue import utc_datetime
-from bulk.responses import format_time
+from bulk.processing import ModeContext, ModeHandlers
 from bulk.store import categories, customers, inventory, media, options, orders, products
 from bulk.store.prices import PriceUpdate
-
-if TYPE_CHECKING:
-    from bulk.catalogue import Route
-    from bulk.processing import HandlerFor
-    from bulk.service import BulkService
-
-STORE_MODE = "store"
 
 # Route key -> StoreHandlers method.
 ROUTES = {
@@ -53,23 +45,15 @@ ROUTES = {
 
 def timestamp(clock: Clock) -> str:
     """Magento's timestamp text for now: UTC, `YYYY-MM-DD HH:MM:SS`."""
-    return format_time(utc_datetime(clock.time()))
+    return magento_time(clock.time())
 
 
-def has_store_handler(route: "Route") -> bool:
-    return route.key in ROUTES
-
-
-def store_handlers(service: "BulkService") -> dict[str, Handler]:
-    """The store's handler of each route it runs, bound to the service's clock and stores."""
-    stores = service.settings.stores
-    return StoreHandlers(service.clock, stores.values(), stores[service.settings.default_store_code]).by_route()
-
-
-def store_mode(service: "BulkService") -> "HandlerFor":
-    """The processing mode factory registered as `store` in bulk.processing.MODES."""
-    handlers = store_handlers(service)
-    return lambda route: handlers.get(route.key, accept_handler)
+def store_mode(context: ModeContext) -> ModeHandlers:
+    """`BULK_PROCESSING=store`: the store runs its routes, queued or called synchronously; other
+    routes' operations complete as in `accept` mode."""
+    stores = context.settings.stores
+    handlers = StoreHandlers(context.clock, stores.values(), stores[context.settings.default_store_code]).by_route()
+    return ModeHandlers(lambda route: handlers.get(route.key, accept_handler), sync_handlers=handlers)
 
 
 class StoreHandlers:

@@ -1,7 +1,7 @@
 """Test controls of one service: failure injection, recorded operations, draining now, waiting, clock.
 
-Installed by the app factory when `BULK_TESTING` is on; the pytest plugin and the `/V1/testing/...`
-endpoints both work through it. The state lives in the serving process, so it controls one process:
+Given to an app by `bulk.testing.extension` when `BULK_TESTING` is on; the pytest plugin and the
+`/V1/testing/...` endpoints both work through it. The state lives in the serving process, so it controls one process:
 the fixture server and the plugin run exactly one.
 """
 
@@ -117,7 +117,7 @@ class Controls:
 
 
 def install_controls(app: Flask) -> Controls:
-    """Give the app's service test controls (the factory does this when `BULK_TESTING` is on)."""
+    """Give the app's service test controls."""
     controls = Controls(app.extensions["bulk"])
     app.extensions[EXTENSION] = controls
     return controls

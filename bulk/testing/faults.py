@@ -13,7 +13,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate
 
-from bulk.catalogue import Route
+from bulk.routes.catalogue import Route
 from bulk.handlers import Handler, Job, PermanentError, RetriableError
 from schemas.base import normalise_key
 

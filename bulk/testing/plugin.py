@@ -17,12 +17,16 @@ test uses one `bulk` at most; run tests in parallel with processes (pytest-xdist
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import pytest
 
 from bulk.clock import ManualClock
-from bulk.testing.fixture import BulkFixture
+
+if TYPE_CHECKING:
+    # Annotations only: pytest loads this plugin into every run wherever the project is installed,
+    # so the service (and its database drivers) is imported when a test first asks for `bulk`.
+    from bulk.testing.fixture import BulkFixture
 
 
 @pytest.fixture
@@ -41,6 +45,8 @@ def bulk_clock() -> ManualClock:
 def bulk(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
          bulk_config: dict[str, Any], bulk_clock: ManualClock) -> Iterator[BulkFixture]:
     """A fresh service with a test client, admin token and test controls; closed after the test."""
+    from bulk.testing.fixture import BulkFixture
+
     # A test that also asks for the live server gets the real drainer thread; others drain by hand.
     live = "bulk_server" in request.fixturenames
     fixture = BulkFixture(tmp_path_factory.mktemp("bulk"), bulk_config, bulk_clock, drainer_thread=live)

@@ -10,7 +10,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from bulk.catalogue import Route
+from bulk.routes.catalogue import Route
 from bulk.db import database
 from bulk.handlers import Handler, Job
 from bulk.jsonutil import loads
@@ -69,9 +69,10 @@ class Recorder:
         """The handler wrapper given to `Processing.add_wrapper`."""
 
         def recorded(job: Job) -> Any:
-            with self._lock:
-                self._payloads.setdefault(job.operation.id, job.operation.serialized_data)
-                self._runs.append((threading.get_ident(), job.operation.id))
+            if job.operation is not None:  # wrappers only see queued operations
+                with self._lock:
+                    self._payloads.setdefault(job.operation.id, job.operation.serialized_data)
+                    self._runs.append((threading.get_ident(), job.operation.id))
             return handler(job)
 
         return recorded

@@ -1,6 +1,7 @@
 """`/V1/testing/...`: the test controls over HTTP, for test suites in any language.
 
-Admin-only, and absent (404, like any unknown route) unless `BULK_TESTING` is on.
+Admin-only, and absent (404, like any unknown route) unless `BULK_TESTING` is on (`bulk.testing.extension`
+adds them).
 """
 
 from __future__ import annotations
@@ -11,13 +12,10 @@ from typing import Any
 from flask import Response, current_app, request
 from marshmallow import ValidationError
 
-from bulk.body import decode_body
-from bulk.clock import ManualClock
-from bulk.errors import INVALID_TYPE, WebapiError, bulk_not_found
+from bulk.views.body import decode_body
+from bulk.clock import ManualClock, magento_time
+from bulk.errors import WebapiError, bulk_not_found, parse_int
 from bulk.jsonutil import json_response
-from bulk.queue import utc_datetime
-from bulk.responses import format_time
-from bulk.service import BulkService
 from bulk.testing.controls import BulkNotFinished, ClockNotControllable, Controls, UnknownBulk, controls_of
 from bulk.testing.faults import FaultSchema
 from bulk.views.endpoints import endpoint
@@ -102,10 +100,7 @@ def list_operations() -> Response:
     filters: dict[str, Any] = {name: request.args[name] for name in ("bulk_uuid", "topic", "route")
                                if name in request.args}
     if "status" in request.args:
-        try:
-            filters["status"] = int(request.args["status"])
-        except ValueError:
-            raise WebapiError(INVALID_TYPE, {"value": request.args["status"], "type": "int"}) from None
+        filters["status"] = parse_int(request.args["status"])
     return json_response([operation.to_json() for operation in _controls().operations(**filters)])
 
 
@@ -133,7 +128,7 @@ def _clock_or_error() -> ManualClock:
 
 
 def _clock_answer(now: float) -> Response:
-    return json_response({"now": now, "time": format_time(utc_datetime(now))})
+    return json_response({"now": now, "time": magento_time(now)})
 
 
 def reset() -> Response:
@@ -141,11 +136,7 @@ def reset() -> Response:
     return json_response(True)
 
 
-def _enabled(service: BulkService) -> bool:
-    return service.settings.testing_enabled
-
-
-ENDPOINTS = tuple(endpoint(method, url, (RESOURCE,), view, _enabled) for method, url, view in (
+ENDPOINTS = tuple(endpoint(method, url, (RESOURCE,), view) for method, url, view in (
     ("POST", "/V1/testing/faults", add_fault),
     ("GET", "/V1/testing/faults", list_faults),
     ("DELETE", "/V1/testing/faults", remove_faults),

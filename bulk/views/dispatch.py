@@ -7,15 +7,16 @@ and the order of checks follows Magento's: processor -> route (404) -> ACL (401)
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, g, request
+from flask import Blueprint, Flask, Response, g, request
 
 from bulk.auth import Caller
-from bulk.errors import GET_WITH_ALL, WebapiError, cannot_process, no_route
+from bulk.errors import WebapiError, cannot_process, no_route
+from bulk.phrases import GET_WITH_ALL
+from bulk.routes.paths import split_path
 from bulk.service import BulkService, current_service
-from bulk.templates import split_path
-from bulk.testing import views as testing
 from bulk.urls import ALL_STORES, BULK, SYNC, Target, parse_target
 from bulk.views import manage, status, store, tokens
+from bulk.views.endpoints import current_endpoints, install_endpoints
 from bulk.views.submit import submit_bulk, submit_single
 
 # Werkzeug answers other methods with 405, rendered as Magento's "Request method is invalid.".
@@ -24,14 +25,10 @@ METHODS = ["GET", "POST", "PUT", "DELETE"]
 api = Blueprint("api", __name__)
 
 
-# Every synchronous endpoint, in matching order.
-SYNC_ENDPOINTS = (
-    *tokens.ENDPOINTS,
-    *status.ENDPOINTS,
-    *testing.ENDPOINTS,
-    *store.ENDPOINTS,
-    *manage.ENDPOINTS,
-)
+def register_api(app: Flask) -> None:
+    """Serve the API: the catch-all rule, and the service's own synchronous endpoints in matching order."""
+    install_endpoints(app, (*tokens.ENDPOINTS, *status.ENDPOINTS, *store.ENDPOINTS, *manage.ENDPOINTS))
+    app.register_blueprint(api)
 
 
 @api.route("/", defaults={"path": ""}, methods=METHODS, provide_automatic_options=False)
@@ -59,24 +56,20 @@ def dispatch(path: str) -> Response:
 
 
 def _dispatch_sync(service: BulkService, target: Target) -> Response:
-    segments = split_path(target.path)
-    for endpoint in SYNC_ENDPOINTS:
-        if endpoint.method != request.method or (endpoint.enabled and not endpoint.enabled(service)):
-            continue
-        values = endpoint.template.match(segments)
-        if values is None:
-            continue
+    matched = current_endpoints().match(request.method, split_path(target.path))
+    if matched is not None:
+        endpoint, values = matched
         g.bulk_caller = _authorised(service, endpoint.resources)
         if request.method == "GET" and target.store_code == ALL_STORES:
             raise WebapiError(GET_WITH_ALL)
         g.bulk_target = target
         return endpoint.view(*values.values())
-    # A catalogue route called without /async: the store runs it at once (store mode only).
-    matched = store.sync_write_route(service, request.method, target.path)
-    if matched is not None:
-        route, path_values = matched
+    # A catalogue route called without /async: the mode runs it at once (store mode only).
+    write = store.sync_write_route(service, request.method, target.path)
+    if write is not None:
+        route, path_values, handler = write
         g.bulk_target = target
-        return store.run_sync_write(route, path_values, _authorised(service, route.resources))
+        return store.run_sync_write(route, path_values, handler, _authorised(service, route.resources))
     raise no_route()
 
 

@@ -7,9 +7,9 @@ from typing import Callable
 from flask import Response, request
 
 from bulk import reports
-from bulk.errors import INVALID_TYPE, WebapiError, bulk_not_found
+from bulk.errors import bulk_not_found, parse_int
 from bulk.jsonutil import json_response
-from bulk.responses import (DETAILED_COLUMNS, SHORT_COLUMNS, bulk_status, detailed_operation,
+from bulk.views.responses import (DETAILED_COLUMNS, SHORT_COLUMNS, bulk_status, detailed_operation,
                             search_item, short_operation)
 from bulk.search_criteria import parse_search_criteria
 from bulk.views.endpoints import endpoint
@@ -34,11 +34,7 @@ def _bulk_status(bulk_uuid: str, columns: tuple[str, ...], shape: Callable[[tupl
 
 def operation_status_count(bulk_uuid: str, status: str) -> Response:
     """A bare integer; an unknown uuid counts 0, as in Magento."""
-    try:
-        number = int(status)
-    except ValueError:
-        raise WebapiError(INVALID_TYPE, {"value": status, "type": "int"}) from None
-    return json_response(reports.count_with_status(bulk_uuid, number))
+    return json_response(reports.count_with_status(bulk_uuid, parse_int(status)))
 
 
 def search() -> Response:

@@ -3,7 +3,8 @@
 A sync write (`POST /V1/products`, ...) is a catalogue route called without `/async`; in `store`
 mode it runs the store's handler for that route at once, so a client can mix sync and async calls.
 It is no queued operation: handler wrappers (failure injection, the test recorder) do not see it.
-Errors follow Magento's sync mapping: NoSuchEntityException 404, other LocalizedExceptions 400.
+Errors follow Magento's sync mapping (`bulk.errors`): NoSuchEntityException 404, other
+LocalizedExceptions 400.
 """
 
 from __future__ import annotations
@@ -14,59 +15,44 @@ from flask import Response, request
 
 from bulk.accept import check_restricted_fields, serialize_operation, single_async_arguments
 from bulk.auth import Caller
-from bulk.body import decode_body
-from bulk.catalogue import Route
-from bulk.errors import INVALID_TYPE, WebapiError
-from bulk.handlers import Job, OperationError
+from bulk.errors import WebapiError, parse_int
+from bulk.handlers import Handler, Job
 from bulk.jsonutil import json_response
-from bulk.queue import ClaimedOperation
+from bulk.routes.catalogue import Route
 from bulk.search_criteria import parse_search_criteria
 from bulk.service import BulkService, current_service
 from bulk.store import categories, customers, inventory, media, products
-from bulk.store.handlers import STORE_MODE, has_store_handler, store_handlers, timestamp
+from bulk.store.handlers import timestamp
 from bulk.store.models import Customer, Product, SourceItem
 from bulk.store.search import search
 from bulk.store.seed import ensure_roots
+from bulk.views.body import decode_body
 from bulk.views.endpoints import current_target, endpoint
-from schemas.base import ArgumentsError
 
 T = TypeVar("T")
 
 
-def _magento_errors(call: Callable[[], T]) -> T:
-    """Run a store call, answering its failures the way Magento's sync REST does."""
-    try:
-        return call()
-    except OperationError as error:
-        raise WebapiError(error.message, error.parameters, status=error.http_status,
-                          errors=getattr(error, "errors", None)) from None
-    except ArgumentsError as error:
-        raise WebapiError.from_phrases(error.phrases) from None
-
-
 # -- writes -------------------------------------------------------------------------------------
 
-def sync_write_route(service: BulkService, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
-    """The catalogue route a sync write path calls, when the store runs it (`store` mode)."""
-    if service.processing.mode != STORE_MODE:
-        return None
+def sync_write_route(service: BulkService, method: str, path: str
+                     ) -> tuple[Route, dict[str, str], Handler] | None:
+    """The catalogue route a sync write path calls and its handler, when the mode runs it at once."""
     matched = service.catalogue.match_async(method, path)
-    return matched if matched is not None and has_store_handler(matched[0]) else None
+    if matched is None:
+        return None
+    handler = service.processing.sync_handler(matched[0])
+    return None if handler is None else (*matched, handler)
 
 
-def run_sync_write(route: Route, path_values: dict[str, str], caller: Caller) -> Response:
+def run_sync_write(route: Route, path_values: dict[str, str], handler: Handler, caller: Caller) -> Response:
     """Validate like an async call, then run the route's handler now and answer its result."""
-    service = current_service()
     body = decode_body(request.get_data(cache=False), request.headers.get("Content-Type"))
     arguments = single_async_arguments(route, body, path_values)
     problems = route.checker(arguments)
     if problems:
         raise WebapiError.from_phrases(problems)
     check_restricted_fields(route, [arguments], caller)
-    operation = ClaimedOperation(0, "", 0, route.topic_name, route.key,
-                                 serialize_operation(arguments, current_target().store_id), 0)
-    handler = store_handlers(service)[route.key]
-    result = _magento_errors(lambda: handler(Job(operation, route)))
+    result = handler(Job(route, serialize_operation(arguments, current_target().store_id)))
     # A void service method answers an empty list, as Magento's REST output does.
     return json_response([] if result is None else result)
 
@@ -74,7 +60,7 @@ def run_sync_write(route: Route, path_values: dict[str, str], caller: Caller) ->
 # -- reads --------------------------------------------------------------------------------------
 
 def get_product(sku: str) -> Response:
-    return json_response(_magento_errors(lambda: products.output(products.find(sku), current_target().store_id)))
+    return json_response(products.output(products.find(sku), current_target().store_id))
 
 
 def search_products() -> Response:
@@ -85,11 +71,11 @@ def search_products() -> Response:
 
 
 def product_media(sku: str) -> Response:
-    return json_response(_magento_errors(lambda: media.entries(products.find(sku))))
+    return json_response(media.entries(products.find(sku)))
 
 
 def stock_item(product_sku: str) -> Response:
-    return json_response(_magento_errors(lambda: inventory.stock_item_output(products.find(product_sku))))
+    return json_response(inventory.stock_item_output(products.find(product_sku)))
 
 
 def search_source_items() -> Response:
@@ -99,11 +85,11 @@ def search_source_items() -> Response:
 
 def get_category(category_id: str) -> Response:
     ensure_roots(timestamp(current_service().clock))
-    return json_response(_magento_errors(lambda: categories.output(categories.find(_integer(category_id)))))
+    return json_response(categories.output(categories.find(parse_int(category_id))))
 
 
 def get_customer(customer_id: str) -> Response:
-    return json_response(_magento_errors(lambda: customers.output(customers.find(_integer(customer_id)))))
+    return json_response(customers.output(customers.find(parse_int(customer_id))))
 
 
 def search_customers() -> Response:
@@ -116,13 +102,6 @@ def _search(rows: list[T], fields: Callable[[T], dict[str, Any]], shape: Callabl
     page, total = search(rows, fields, criteria)
     return json_response({"items": [shape(row) for row in page], "search_criteria": criteria.echo(),
                           "total_count": total})
-
-
-def _integer(value: str) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        raise WebapiError(INVALID_TYPE, {"value": value, "type": "int"}) from None
 
 
 CATALOG_PRODUCTS = ("Magento_Catalog::products",)

@@ -12,8 +12,7 @@ from typing import Any, Callable
 
 from marshmallow import Schema, ValidationError, fields
 
-from bulk.errors import UNSUPPORTED_FIELD
-from bulk.phrases import Phrase
+from bulk.phrases import UNSUPPORTED_FIELD, Phrase
 from schemas.base import (DataObject, DataObjectList, MagentoField, MagentoSchema, invalid_type, normalise_key,
                           phrases_from_marshmallow, required)
 

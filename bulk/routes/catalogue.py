@@ -8,8 +8,8 @@ from typing import Any, Callable, Iterator, Mapping
 
 from marshmallow import Schema
 
-from bulk.templates import RouteTemplate, split_path, topic_name
-from bulk.validation import ArgumentsChecker, compile_checker
+from bulk.routes.paths import RouteTemplate, split_path, topic_name
+from bulk.routes.validation import ArgumentsChecker, compile_checker
 from schemas.base import MagentoSchema
 
 ANONYMOUS = "anonymous"

@@ -15,9 +15,9 @@ from xml.etree.ElementTree import Element, ParseError
 import defusedxml.ElementTree
 from defusedxml import DefusedXmlException
 
-from bulk.catalogue import ASYNC_METHODS, Catalogue, Route
+from bulk.routes.catalogue import ASYNC_METHODS, Catalogue, Route
 from bulk.config import ConfigError
-from bulk.templates import RouteTemplate
+from bulk.routes.paths import RouteTemplate
 
 
 def load_webapi_files(paths: tuple[str, ...], catalogue: Catalogue) -> int:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bulk.catalogue import ANONYMOUS, Catalogue, Route
-from bulk.templates import RouteTemplate
+from bulk.routes.catalogue import ANONYMOUS, Catalogue, Route
+from bulk.routes.paths import RouteTemplate
 from schemas import catalog, cms, configurable, customer, inventory, quote, sales
 
 PRODUCT_REPOSITORY = "Magento\\Catalog\\Api\\ProductRepositoryInterface"

@@ -6,15 +6,8 @@ from datetime import datetime
 from typing import Any, Iterable
 
 from bulk.accept import Accepted, RequestItem
+from bulk.clock import format_time
 from bulk.models import Bulk
-
-TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
-
-
-def format_time(value: datetime | str | None) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    return value.strftime(TIME_FORMAT)
 
 
 def _request_item(item: RequestItem) -> dict[str, Any]:

@@ -1,0 +1,253 @@
+"""The drainer: claims open operations, runs their handlers and records Magento's outcomes."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import peewee
+
+from bulk import queue
+from bulk.clock import Clock
+from bulk.db import database, write_transaction
+from bulk.handlers import ClaimedOperation, HandlerFor, Job, OperationError, Outcome
+from bulk.jsonutil import dumps
+from bulk.loops import Loop
+from bulk.phrases import Phrase
+from bulk.retries import RetryPolicy
+from bulk.routes.catalogue import Catalogue
+from bulk.statuses import OperationStatus
+from schemas.base import ArgumentsError
+
+log = logging.getLogger(__name__)
+
+
+def holder() -> str:
+    """Who claims (host:pid), recorded on each claimed operation so operators see who holds it."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+# After an unexpected failure (database gone, disk full) the loop waits, doubling up to this.
+MAX_BACKOFF_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class DrainerSettings:
+    batch_size: int = 100
+    lease_seconds: float = 60.0
+    poll_seconds: float = 0.5
+    # Operations run at once, in threads (forward mode: the bound on concurrent upstream calls).
+    concurrency: int = 1
+    # Automatic retries of status-2 outcomes; the default makes none, as Magento.
+    retry: RetryPolicy = RetryPolicy()
+
+
+def run_job(job: Job) -> Outcome:
+    """Run the job's handler and translate whatever happens into Magento's outcome.
+
+    Magento's consumer: success is 1 with `Service execution success <Class>::<method>`; lock waits,
+    deadlocks and lost connections are 2; any other exception is 3 with its message.
+    """
+    assert job.operation is not None and job.handler is not None
+    operation_id = job.operation.id
+    try:
+        result = job.handler(job)
+    except OperationError as error:
+        return Outcome(operation_id, error.status, str(error), error.code, retry_after=error.retry_after)
+    except ArgumentsError as error:
+        return Outcome(operation_id, OperationStatus.NOT_RETRIABLY_FAILED, _describe(error.phrases), 0)
+    except (peewee.OperationalError, peewee.InterfaceError) as error:
+        return Outcome(operation_id, OperationStatus.RETRIABLY_FAILED, str(error) or type(error).__name__,
+                       _code_of(error))
+    except Exception as error:  # noqa: BLE001 - any handler failure is recorded, never raised
+        log.warning("operation %s of bulk %s failed: %r", job.operation_key, job.bulk_uuid, error)
+        return Outcome(operation_id, OperationStatus.NOT_RETRIABLY_FAILED,
+                       str(error) or type(error).__name__, _code_of(error))
+    message = f"Service execution success {job.route.concrete_class}::{job.route.service_method}"
+    return Outcome(operation_id, OperationStatus.COMPLETE, message, None,
+                   None if result is None else dumps(result).decode())
+
+
+def _describe(phrases: list[Phrase]) -> str:
+    return "; ".join(phrase.render() for phrase in phrases)
+
+
+def _code_of(error: Exception) -> int:
+    code = getattr(error, "code", 0)
+    return code if isinstance(code, int) and not isinstance(code, bool) else 0
+
+
+def missing_route_outcome(operation: ClaimedOperation) -> Outcome:
+    """The route that accepted this operation is no longer configured (routes file changed)."""
+    return Outcome(operation.id, OperationStatus.NOT_RETRIABLY_FAILED,
+                   f"No configured route processes {operation.route_key} "
+                   f"(topic {operation.topic_name}).", 0)
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """One claim: its token, and the tries each claimed operation has had (this one included)."""
+
+    token: str
+    attempts: dict[int, int]
+
+
+def _claimed(job: Job) -> ClaimedOperation:
+    """The queued operation of a job the drainer runs (only synchronous calls have none)."""
+    assert job.operation is not None
+    return job.operation
+
+
+class Drainer(Loop):
+    """Drains the queue in its own thread (`start`/`stop`) or synchronously (`run_once`/`drain`)."""
+
+    def __init__(self, catalogue: Catalogue, handler_for: HandlerFor, clock: Clock,
+                 settings: DrainerSettings = DrainerSettings()) -> None:
+        super().__init__("bulk-drainer", settings.poll_seconds, min_backoff=0.5, max_backoff=MAX_BACKOFF_SECONDS)
+        self._catalogue = catalogue
+        self._handler_for = handler_for
+        self._clock = clock
+        self._settings = settings
+
+    def tick(self) -> bool:
+        return self.run_once() > 0
+
+    def run_once(self) -> int:
+        """Claim one batch, run it, record it; returns how many operations were finished."""
+        token = uuid.uuid4().hex
+        with database.connection_context():
+            claimed = queue.claim(token, self._settings.batch_size, self._settings.lease_seconds,
+                                  self._clock.time(), holder=holder())
+        if not claimed:
+            return 0
+        batch = _Batch(token, {operation.id: operation.attempts for operation in claimed})
+        jobs: list[Job] = []
+        unroutable: list[Outcome] = []
+        for operation in claimed:
+            route = self._catalogue.get(operation.route_key)
+            if route is None:
+                unroutable.append(missing_route_outcome(operation))
+            else:
+                jobs.append(Job.of(operation, route, self._handler_for(route)))
+        with database.connection_context():
+            # Without a route there is nothing to run: the failure is recorded like a local effect.
+            done = self._run_in_transaction(batch, [job for job in jobs if job.transactional], unroutable)
+            done += self._run_outside(batch, [job for job in jobs if not job.transactional])
+            if done < len(claimed):
+                # Stopping (or a lease lost): hand the rest back now, not when the lease runs out.
+                queue.release(token, list(batch.attempts))
+        return done
+
+    def _run_in_transaction(self, batch: _Batch, jobs: list[Job], unroutable: list[Outcome]) -> int:
+        """Run handlers whose effects live in this database inside the transaction that records
+        their outcomes, so effects and status commit together: exactly once, even after a kill."""
+        if not jobs and not unroutable:
+            return 0
+        outcomes: list[Outcome] = []
+        with write_transaction():
+            # Only operations this claim still holds; the rows stay locked until the commit.
+            held = queue.held(batch.token, [_claimed(job).id for job in jobs] +
+                              [outcome.operation_id for outcome in unroutable])
+            outcomes.extend(outcome for outcome in unroutable if outcome.operation_id in held)
+            for job in jobs:
+                if self.stopping:
+                    break
+                if _claimed(job).id in held:
+                    outcomes.append(run_job(job) if job.pure else self._run_in_savepoint(job))
+            self._record(batch, outcomes)
+        return len(outcomes)
+
+    @staticmethod
+    def _run_in_savepoint(job: Job) -> Outcome:
+        with database.atomic() as savepoint:
+            outcome = run_job(job)
+            if outcome.status != OperationStatus.COMPLETE:
+                savepoint.rollback()  # a failed operation leaves no partial effects
+        return outcome
+
+    def _run_outside(self, batch: _Batch, jobs: list[Job]) -> int:
+        """Run handlers with outside effects (an upstream call) without holding the write lock.
+
+        Their outcomes are recorded afterwards, only where the claim still holds (at least once).
+        A long batch renews its lease half-way, so a live drainer does not lose its operations.
+        With `concurrency` above 1 they run in that many threads while this one keeps the lease.
+        """
+        if not jobs:
+            return 0
+        operation_ids = [_claimed(job).id for job in jobs]
+        lease = self._settings.lease_seconds
+        renew_at = self._clock.time() + lease / 2
+
+        def renew_if_due() -> None:
+            nonlocal renew_at
+            now = self._clock.time()
+            if now >= renew_at:
+                queue.extend_lease(batch.token, operation_ids, now + lease)
+                renew_at = now + lease / 2
+
+        workers = min(self._settings.concurrency, len(jobs))
+        if workers > 1:
+            outcomes = self._run_concurrently(jobs, workers, renew_if_due)
+        else:
+            outcomes = []
+            for job in jobs:
+                if self.stopping:
+                    break
+                renew_if_due()
+                outcomes.append(run_job(job))
+        self._record(batch, outcomes)
+        return len(outcomes)
+
+    def _run_concurrently(self, jobs: list[Job], workers: int,
+                          renew_if_due: Callable[[], None]) -> list[Outcome]:
+        """Run `jobs` in `workers` threads; a job not started when stopping is left out."""
+        def run(job: Job) -> Outcome | None:
+            return None if self.stopping else run_job(job)
+
+        # A pool per batch: no thread outlives the batch, and a batch is worth far more than their start.
+        with ThreadPoolExecutor(workers, thread_name_prefix="bulk-job") as pool:
+            futures = [pool.submit(run, job) for job in jobs]
+            pending = set(futures)
+            while pending:
+                _, pending = wait(pending, timeout=self._settings.lease_seconds / 4)
+                renew_if_due()
+        return [outcome for outcome in (future.result() for future in futures) if outcome is not None]
+
+    def _record(self, batch: _Batch, outcomes: list[Outcome]) -> None:
+        """Record final outcomes; retriable failures with tries left wait for their retry instead."""
+        finished, deferred = self._retry_or_finish(batch.attempts, outcomes)
+        if finished:
+            queue.record(batch.token, finished)
+        if deferred:
+            queue.defer(batch.token, deferred)
+
+    def _retry_or_finish(self, attempts: dict[int, int], outcomes: Sequence[Outcome]
+                         ) -> tuple[list[Outcome], list[queue.Deferral]]:
+        """Split outcomes into those to record and retriable failures to try again later."""
+        now = self._clock.time()
+        finished: list[Outcome] = []
+        deferred: list[queue.Deferral] = []
+        for outcome in outcomes:
+            delay = None
+            if outcome.status == OperationStatus.RETRIABLY_FAILED:
+                delay = self._settings.retry.delay(attempts[outcome.operation_id], outcome.retry_after)
+            if delay is None:
+                finished.append(outcome)
+            else:
+                deferred.append(queue.Deferral(outcome.operation_id, now + delay, outcome.result_message,
+                                               outcome.error_code))
+        return finished, deferred
+
+    def drain(self) -> int:
+        """Run batches until nothing is claimable; returns how many operations were finished."""
+        total = 0
+        while True:
+            done = self.run_once()
+            if not done:
+                return total
+            total += done
