@@ -19,8 +19,10 @@ $(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
 run: $(VENV)/.runtime
 	BULK_ENV=$${BULK_ENV:-development} $(BIN)/gunicorn --config gunicorn.conf.py
 
-## Set up, then run the whole test suite.
+## Set up, then check style and types and run the whole test suite.
 test: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 ## Print the benchmark figures (not part of the tests).

@@ -3,10 +3,11 @@
     .venv/bin/python bench/forward.py [--calls 2000] [--repeat 3] [--latency-ms 0]
 
 A local upstream in its own process (gunicorn, gthread worker with keep-alive, serving
-`upstream_app` below) answers every call at once. Baseline: one loop sending `--calls` `PUT /rest/default/V1/products/<sku>` calls through
-`bulk.forward.Upstream` (the pooled urllib3 client forward mode uses). Then the same number of
-operations, queued in SQLite, are drained by the real Drainer in forward mode (claim, decode, build
-the call, send, map the answer, record), with 1 and with 4 concurrent calls. Best of `--repeat`.
+`upstream_app` below) answers every call at once. Baseline: one loop sending `--calls`
+`PUT /rest/default/V1/products/<sku>` calls through `bulk.forward.Upstream` (the pooled urllib3
+client forward mode uses). Then the same number of operations, queued in SQLite, are drained by
+the real Drainer in forward mode (claim, decode, build the call, send, map the answer, record),
+with 1 and with 4 concurrent calls. Best of `--repeat`.
 `--latency-ms` makes the upstream take that long per call, like one across a network.
 """
 
@@ -25,20 +26,23 @@ import urllib3
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bulk import queue  # noqa: E402
-from bulk.accept import serialize_operation  # noqa: E402
-from bulk.routes.builtin import builtin_catalogue  # noqa: E402
-from bulk.clock import Clock  # noqa: E402
-from bulk.config import Settings  # noqa: E402
-from bulk.db import database, open_database  # noqa: E402
-from bulk.entity_keys import entity_key  # noqa: E402
-from bulk.forward import Forwarder, Upstream  # noqa: E402
-from bulk.migrations import create_schema  # noqa: E402
-from bulk.models import ALL_MODELS  # noqa: E402
-from bulk.forward import SyncCall  # noqa: E402
-from bulk.urls import Stores  # noqa: E402
-from bulk.drainer import Drainer, DrainerSettings  # noqa: E402
-from tests.live import PROJECT_ROOT, free_port  # noqa: E402
+from bulk import queue
+from bulk.accept import serialize_operation
+from bulk.clock import Clock
+from bulk.config import Settings
+from bulk.db import database, open_database
+from bulk.drainer import Drainer, DrainerSettings
+from bulk.entity_keys import entity_key
+from bulk.forward import (
+    Forwarder,
+    SyncCall,
+    Upstream,
+)
+from bulk.migrations import create_schema
+from bulk.models import ALL_MODELS
+from bulk.routes.builtin import builtin_catalogue
+from bulk.urls import Stores
+from tests.live import PROJECT_ROOT, free_port
 
 ROUTE = builtin_catalogue().get("PUT /V1/products/:sku")
 AUTHORIZATION = "Bearer bench-token"

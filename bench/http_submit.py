@@ -25,9 +25,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.storage import bound_schema, raw_enqueue  # noqa: E402
-from bulk.accept import serialize_operation  # noqa: E402
-from tests.live import Gunicorn  # noqa: E402
+from bench.storage import bound_schema, raw_enqueue
+from bulk.accept import serialize_operation
+from tests.live import Gunicorn
 
 
 def product_bulk(size: int, seed: str) -> list[dict]:

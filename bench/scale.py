@@ -29,17 +29,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import requests  # noqa: E402
-from huey import SqliteHuey  # noqa: E402
+import requests
+from huey import SqliteHuey
 
-from bench.storage import bound_schema, ours_enqueue, payloads, raw_drain, raw_enqueue  # noqa: E402
-from bulk.routes.builtin import builtin_catalogue  # noqa: E402
-from bulk.clock import Clock  # noqa: E402
-from bulk.db import database, open_database  # noqa: E402
-from bulk.handlers import accept_handler  # noqa: E402
-from bulk.drainer import Drainer, DrainerSettings  # noqa: E402
-from tests.databases import fetch_all, postgres_schema  # noqa: E402
-from tests.live import Gunicorn  # noqa: E402
+from bench.storage import bound_schema, ours_enqueue, payloads, raw_drain, raw_enqueue
+from bulk.clock import Clock
+from bulk.db import database, open_database
+from bulk.drainer import Drainer, DrainerSettings
+from bulk.handlers import accept_handler
+from bulk.routes.builtin import builtin_catalogue
+from tests.databases import fetch_all, postgres_schema
+from tests.live import Gunicorn
 
 
 @contextmanager
@@ -105,35 +105,34 @@ def depth_rate(url: str, deep: int, measured: int = 5000) -> float:
 
 
 def end_to_end_rate(engine: str, folder: Path, items: int) -> float:
-    with fresh_url(engine, folder) as url:
-        # The queue's own throughput: `accept` processing, a distinct SKU per item (as real bulks).
-        with Gunicorn(folder, workers=2, database_url=url, BULK_WORKER_BATCH="100",
-                      BULK_PROCESSING="accept") as server:
-            headers = {"Authorization": f"Bearer {server.token()}", "Content-Type": "application/json"}
-            bulks = items // 100
-            counter = iter(range(bulks))
-            lock = threading.Lock()
+    # The queue's own throughput: `accept` processing, a distinct SKU per item (as real bulks).
+    with fresh_url(engine, folder) as url, Gunicorn(folder, workers=2, database_url=url, BULK_WORKER_BATCH="100",
+                                                    BULK_PROCESSING="accept") as server:
+        headers = {"Authorization": f"Bearer {server.token()}", "Content-Type": "application/json"}
+        bulks = items // 100
+        counter = iter(range(bulks))
+        lock = threading.Lock()
 
-            def client() -> None:
-                while True:
-                    with lock:
-                        number = next(counter, None)
-                    if number is None:
-                        return
-                    body = json.dumps([{"product": {"sku": f"e2e-{number}-{i}", "price": 5}} for i in range(100)])
-                    response = requests.post(server.base_url + "/rest/async/bulk/V1/products", data=body,
-                                             headers=headers, timeout=60)
-                    assert response.status_code == 202, response.text
+        def client() -> None:
+            while True:
+                with lock:
+                    number = next(counter, None)
+                if number is None:
+                    return
+                body = json.dumps([{"product": {"sku": f"e2e-{number}-{i}", "price": 5}} for i in range(100)])
+                response = requests.post(server.base_url + "/rest/async/bulk/V1/products", data=body,
+                                         headers=headers, timeout=60)
+                assert response.status_code == 202, response.text
 
-            start = time.perf_counter()
-            threads = [threading.Thread(target=client) for _ in range(4)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-            while fetch_all(url, "SELECT count(*) FROM magento_operation WHERE status = 4") != [(0,)]:
-                time.sleep(0.05)
-            return bulks * 100 / (time.perf_counter() - start)
+        start = time.perf_counter()
+        threads = [threading.Thread(target=client) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        while fetch_all(url, "SELECT count(*) FROM magento_operation WHERE status = 4") != [(0,)]:
+            time.sleep(0.05)
+        return bulks * 100 / (time.perf_counter() - start)
 
 
 def huey_rates(folder: Path, items: int) -> tuple[float, float]:
@@ -224,9 +223,11 @@ def main() -> None:
         lines.append(f"{f'end to end {engine} (gunicorn, 2 w)':34}{rate:>10,.0f}")
     lines.append("peers, SQLite, same items, one process:")
     lines.append(f"{'':34}{'enqueue/s':>10}{'drain/s':>10}{'enqueue vs huey':>17}{'drain vs huey':>15}")
-    for label, (enqueue, drained) in (("huey SqliteHuey", (huey_in, huey_out)), ("bulk (this service)", (ours_in, ours_out)),
-                                      ("raw sqlite3", (raw_in, raw_out))):
-        lines.append(f"{label:34}{enqueue:>10,.0f}{drained:>10,.0f}{enqueue / huey_in:>17.1f}{drained / huey_out:>15.1f}")
+    peers = (("huey SqliteHuey", (huey_in, huey_out)), ("bulk (this service)", (ours_in, ours_out)),
+             ("raw sqlite3", (raw_in, raw_out)))
+    for label, (enqueue, drained) in peers:
+        lines.append(f"{label:34}{enqueue:>10,.0f}{drained:>10,.0f}"
+                     f"{enqueue / huey_in:>17.1f}{drained / huey_out:>15.1f}")
     print("\n".join(lines))
 
 

@@ -22,15 +22,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bulk import queue  # noqa: E402
-from bulk.accept import serialize_operation  # noqa: E402
-from bulk.routes.builtin import builtin_catalogue  # noqa: E402
-from bulk.clock import Clock  # noqa: E402
-from bulk.db import SQLITE_PRAGMAS, database, open_database  # noqa: E402
-from bulk.migrations import create_schema  # noqa: E402
-from bulk.handlers import accept_handler  # noqa: E402
-from bulk.models import ALL_MODELS  # noqa: E402
-from bulk.drainer import Drainer, DrainerSettings  # noqa: E402
+from bulk import queue
+from bulk.accept import serialize_operation
+from bulk.clock import Clock
+from bulk.db import SQLITE_PRAGMAS, database, open_database
+from bulk.drainer import Drainer, DrainerSettings
+from bulk.handlers import accept_handler
+from bulk.migrations import create_schema
+from bulk.models import ALL_MODELS
+from bulk.routes.builtin import builtin_catalogue
 
 ROUTE = builtin_catalogue().get("POST /V1/products")
 

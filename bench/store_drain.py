@@ -19,17 +19,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bulk import queue  # noqa: E402
-from bulk.accept import serialize_operation  # noqa: E402
-from bulk.routes.builtin import builtin_catalogue  # noqa: E402
-from bulk.clock import Clock  # noqa: E402
-from bulk.db import database, open_database  # noqa: E402
-from bulk.handlers import accept_handler  # noqa: E402
-from bulk.migrations import create_schema  # noqa: E402
-from bulk.models import ALL_MODELS  # noqa: E402
-from bulk.store.handlers import StoreHandlers  # noqa: E402
-from bulk.store.models import STORE_MODELS  # noqa: E402
-from bulk.drainer import Drainer, DrainerSettings  # noqa: E402
+from bulk import queue
+from bulk.accept import serialize_operation
+from bulk.clock import Clock
+from bulk.db import database, open_database
+from bulk.drainer import Drainer, DrainerSettings
+from bulk.handlers import accept_handler
+from bulk.migrations import create_schema
+from bulk.models import ALL_MODELS
+from bulk.routes.builtin import builtin_catalogue
+from bulk.store.handlers import StoreHandlers
+from bulk.store.models import STORE_MODELS
 
 CATALOGUE = builtin_catalogue()
 ROUTE = CATALOGUE.get("POST /V1/products")

@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 from bulk import queue
 from bulk.auth import Caller
@@ -25,7 +26,7 @@ REJECTED = "rejected"
 class AcceptPolicy:
     max_items: int
     reject_invalid_items: bool
-    hasher: "DataHasher"
+    hasher: DataHasher
 
 
 class RequestItem(NamedTuple):
@@ -140,7 +141,7 @@ def _override_entity_id(route: Route, arguments: dict, name: str, value: str) ->
         # Only the first entity argument is considered, as in Magento's ParamsOverrider.
         entity_name = find_key(arguments, argument)
         entity = arguments.get(entity_name) if entity_name is not None else None
-        target = field.nested.key_map().get(normalise_key(name))
+        target = field.schema_class.key_map().get(normalise_key(name))
         if entity_name is not None and isinstance(entity, dict) and target is not None:
             arguments[entity_name] = {**entity, (find_key(entity, name) or target): value}
         return

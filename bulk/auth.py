@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
-from bulk.routes.catalogue import ANONYMOUS
 from bulk.db import write_transaction
 from bulk.errors import WebapiError, not_authorized
-from bulk.phrases import REQUIRED_FIELD, SIGN_IN_FAILED
 from bulk.models import AdminLoginLock
+from bulk.phrases import REQUIRED_FIELD, SIGN_IN_FAILED
+from bulk.routes.catalogue import ANONYMOUS
 from bulk.statuses import UserType
 
 ADMIN_USER_ID = 1

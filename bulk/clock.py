@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 # Magento's timestamps as its APIs render them.
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -11,7 +11,7 @@ TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 def utc_datetime(now: float) -> datetime:
     """Magento's timestamps: UTC, whole seconds (rendered `YYYY-MM-DD HH:MM:SS`)."""
-    return datetime.fromtimestamp(int(now), tz=timezone.utc).replace(tzinfo=None)
+    return datetime.fromtimestamp(int(now), tz=UTC).replace(tzinfo=None)
 
 
 def magento_time(now: float) -> str:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 import os
 import secrets
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 from urllib.parse import urlparse
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -114,25 +115,45 @@ def _stores(name: str, raw: Any) -> dict[str, int]:
 
 @dataclass(frozen=True)
 class Setting:
-    """One environment variable: its default, its parser and the attribute it fills."""
+    """One environment variable: its default, its parser, the attribute it fills, and its documentation
+    (the README's configuration table is made from these; `python -m bulk.config` prints it)."""
 
     env: str
     attr: str
     default: Any
     parse: Callable[[str, Any], Any]
     doc: str
+    # How the default reads in the table, when the value itself does not say it well.
+    shown_default: str | None = None
+
+    @property
+    def default_text(self) -> str:
+        if self.shown_default is not None:
+            return self.shown_default
+        if self.default is None or self.default == "":
+            return "—"
+        if isinstance(self.default, bool):
+            return "`1`" if self.default else "`0`"
+        if isinstance(self.default, float) and self.default.is_integer():
+            return f"`{int(self.default)}`"
+        return f"`{self.default}`"
 
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("BULK_ENV", "env", PRODUCTION, _choice(PRODUCTION, DEVELOPMENT),
-            "`production` (no default credentials) or `development` (generated secret, local admin)."),
+            "`production` (no default credentials) or `development` (generated secret, local admin). `make run` sets "
+            "`development`."),
     Setting("DATABASE_URL", "database_url", None, _text,
-            "`sqlite:///path/to/file.sqlite3`; default: `sqlite:///<BULK_DATA_DIR>/bulk.sqlite3`."),
+            "`sqlite:///relative/file.sqlite3` or `sqlite:////absolute/file.sqlite3` (the file and its folder are "
+            "created on first start), or `postgresql://user:password@host:5432/dbname?sslmode=require` (libpq "
+            "parameters in the query string; `postgres://` works too).",
+            shown_default="`sqlite:///<BULK_DATA_DIR>/bulk.sqlite3`"),
     Setting("BULK_DATA_DIR", "data_dir", str(PROJECT_ROOT / "data"), _text,
-            "Folder for the default SQLite file and the generated development secret."),
+            "Folder for the default SQLite file and the generated development secret.",
+            shown_default="`./data`"),
     Setting("BULK_SECRET_KEY", "secret_key", None, _text,
-            "HMAC key for `data_hash` and token signing. Required in production (16+ characters); "
-            "generated and kept in `<BULK_DATA_DIR>/secret_key` in development."),
+            "HMAC key for `data_hash` and token signing. Required in production (16+ characters); generated and kept "
+            "in `<BULK_DATA_DIR>/secret_key` in development."),
     Setting("BULK_ADMIN_USERNAME", "admin_username", "admin", _text,
             "The admin account that can get a token."),
     Setting("BULK_ADMIN_PASSWORD", "admin_password", None, _text,
@@ -146,58 +167,64 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("BULK_MAX_ITEMS", "max_items", 5000, _positive_int,
             "Items allowed in one bulk request (Magento's async input limit)."),
     Setting("BULK_MAX_BODY_BYTES", "max_body_bytes", 32 * 1024 * 1024, _positive_int,
-            "Largest request body accepted; larger ones get 413."),
+            "Largest request body accepted; larger ones get 413.",
+            shown_default="`33554432` (32 MiB)"),
     Setting("BULK_INVALID_ITEMS", "invalid_items", "fail-request", _choice("fail-request", "reject-item"),
-            "`fail-request`: the first invalid item fails the whole request with 400 (Magento). "
-            "`reject-item`: invalid items are answered `rejected`, valid ones are accepted."),
+            "`fail-request`: the first invalid item fails the whole request with 400 (Magento). `reject-item`: "
+            "invalid items are answered `rejected`, valid ones are accepted."),
     Setting("BULK_RESPONSE_SHAPE", "response_shape", "magento", _choice("magento", "seed"),
-            "`magento`: `request_items` is a list (Magento 2.3+). `seed`: `request_items` is "
-            "`{\"items\": [...]}` as in the pre-release documentation."),
+            '`magento`: `request_items` is a list (Magento 2.3+). `seed`: `request_items` is `{"items": [...]}` as in '
+            "the pre-release documentation."),
     Setting("BULK_STORES", "stores", "default:1", _stores,
-            "Known store codes and their ids, `code:id,...`; the first is the default store. "
-            "`all` (store 0) is always known."),
+            "Known store codes and their ids, `code:id,...`; the first is the default store. `all` (store 0) is "
+            "always known."),
     Setting("BULK_ROUTES_FILE", "routes_file", None, _text,
-            "A JSON file of extra routes (see \"Adding routes\")."),
+            'A JSON file of extra routes (see "Adding routes").'),
     Setting("BULK_WEBAPI_FILES", "webapi_files", None, _comma_list,
-            "Magento `etc/webapi.xml` files, comma-separated: each non-GET route in them becomes an "
-            "async and a bulk route (see \"Importing webapi.xml\")."),
+            "Magento `etc/webapi.xml` files, comma-separated: each non-GET route in them becomes an async and a bulk "
+            'route (see "Importing webapi.xml").'),
     # Checked against the modes `bulk.service.MODES` wires.
     Setting("BULK_PROCESSING", "processing_mode", None, _lower,
-            "What the drainer does with an operation. `accept`: mark it complete, as Magento's "
-            "consumer reports a successful service call, without side effects. `store`: run it "
-            "against the embedded store (see \"The embedded store\"). Default: `store` in "
-            "development, `accept` in production. `forward`: make the synchronous call at "
-            "`BULK_UPSTREAM_URL` (see \"Forwarding to an upstream API\")."),
+            'What the drainer does with an operation. `store`: run it against the embedded store (see "The '
+            'embedded store"). `accept`: mark it complete, as Magento\'s consumer reports a successful service call, '
+            'without side effects. `forward`: make the synchronous call at `BULK_UPSTREAM_URL` (see "Forwarding '
+            'to an upstream API").',
+            shown_default="`store` in development, `accept` in production"),
     Setting("BULK_UPSTREAM_URL", "upstream_url", None, _http_url,
-            "Forward mode: base URL of the upstream API; operations go to `<url>/rest/<store>/V1/...`."),
+            "Forward mode (required there): base URL of the upstream API; operations go to "
+            "`<url>/rest/<store>/V1/...`."),
     Setting("BULK_UPSTREAM_AUTH", "upstream_auth", UPSTREAM_TOKEN, _choice(UPSTREAM_TOKEN, UPSTREAM_PASSTHROUGH),
             "Forward mode: `token` sends `Authorization: Bearer $BULK_UPSTREAM_TOKEN` (nothing when unset); "
-            "`passthrough` sends the submitter's own `Authorization` header, stored with the bulk "
-            "(needs BULK_DB_POOL_SIZE >= BULK_WORKER_CONCURRENCY + 2)."),
+            "`passthrough` sends the submitter's own `Authorization` header, stored with the bulk (never shown by any "
+            "endpoint; needs `BULK_DB_POOL_SIZE` ≥ `BULK_WORKER_CONCURRENCY` + 2)."),
     Setting("BULK_UPSTREAM_TOKEN", "upstream_token", None, _text,
             "Forward mode: the bearer token for the upstream (an integration or admin token there)."),
     Setting("BULK_UPSTREAM_TIMEOUT", "upstream_timeout", 20.0, _positive_float,
-            "Forward mode: seconds one upstream call may take in all (connect and answer); must be at "
-            "most half of `BULK_LEASE_SECONDS`."),
+            "Forward mode: seconds one upstream call may take in all (connecting and answering); at most half of "
+            "`BULK_LEASE_SECONDS`."),
     Setting("BULK_WORKER_CONCURRENCY", "worker_concurrency", None, _positive_int,
-            "Operations with outside effects (forward mode's calls, plug-ins) each drainer runs at the "
-            "same time, in threads: the bound on concurrent upstream calls per serving process. "
-            "Default: 4 in forward mode, 1 otherwise."),
+            "Operations with outside effects (forward mode's calls, plug-ins) each drainer runs at the same time, in "
+            "threads: the bound on concurrent upstream calls per serving process (so `WEB_CONCURRENCY` × this in "
+            "all). Database-local handlers (`accept`, `store`, `@transactional`) run one at a time in the transaction "
+            "that records them.",
+            shown_default="`4` forward, `1` otherwise"),
     Setting("BULK_RETRY_ATTEMPTS", "retry_attempts", None, _positive_int,
-            "Tries of an operation that fails retriably (forward mode: 5xx, 429, timeout, connection "
-            "error; a handler's `RetriableError`) before it ends at status 2. Default: 5 in forward mode, "
-            "1 otherwise (Magento retries nothing by itself)."),
+            "Tries of an operation that fails retriably before it ends at status 2. `1`: no automatic retry "
+            "(Magento's behaviour).",
+            shown_default="`5` forward, `1` otherwise"),
     Setting("BULK_RETRY_BASE_SECONDS", "retry_base_seconds", 1.0, _positive_float,
-            "First retry delay; it doubles with each attempt, with jitter, and never undercuts `Retry-After`."),
+            "First retry delay; it doubles with each try, with jitter (between half and all of it), never shorter "
+            "than the upstream's `Retry-After`."),
     Setting("BULK_RETRY_MAX_SECONDS", "retry_max_seconds", 300.0, _positive_float,
-            "Longest retry delay (also the most of an upstream's `Retry-After` that is honoured)."),
+            "Longest retry delay, and the most of a `Retry-After` that is honoured."),
     Setting("BULK_PLUGINS", "plugins", "", _comma_list,
-            "Comma-separated Python modules imported at start that register handlers (see \"Plug-in handlers\")."),
+            'Comma-separated Python modules imported at start that register handlers (see "Plug-in handlers").'),
     Setting("BULK_RETENTION_DAYS", "retention_days", 60.0, _non_negative_float,
-            "Finished bulks older than this are deleted in the background (Magento's default: 60); 0 keeps them."),
+            "Finished bulks (no open operation) started longer ago are deleted in the background (Magento's default: "
+            "60); `0` keeps them."),
     Setting("BULK_STUCK_HOURS", "stuck_hours", 12.0, _non_negative_float,
-            "An operation started this long ago and still open ends at status 2 `Unknown Error` "
-            "(Magento's cron: 12 hours); 0 never."),
+            "An operation started this long ago and still open ends at status 2 `Unknown Error`, code 0 (Magento's "
+            "cron: 12 hours); `0` never."),
     Setting("BULK_HOUSEKEEPING_SECONDS", "housekeeping_seconds", 60.0, _positive_float,
             "How often each serving process runs the retention and stuck-operation sweeps."),
     Setting("BULK_WORKER", "worker_enabled", True, _flag,
@@ -211,13 +238,32 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("BULK_DB_POOL_SIZE", "db_pool_size", 8, _positive_int,
             "Most database connections one process keeps (a request and the drainer use one each)."),
     Setting("BULK_DB_BUSY_TIMEOUT", "db_busy_timeout", 5.0, _positive_float,
-            "Seconds a request waits for a locked database (SQLite busy timeout, PostgreSQL lock_timeout) before answering 503."),
+            "Seconds a request waits for a locked database (SQLite's busy timeout, PostgreSQL's `lock_timeout`) "
+            "before answering 503."),
     Setting("BULK_BUSY_RETRY_AFTER", "busy_retry_after", 1, _positive_int,
             "`Retry-After` seconds sent with 503 when the database is busy."),
     Setting("BULK_TESTING", "testing_enabled", False, _flag,
-            "Enable the admin-only test-control endpoints (`/V1/testing/...`: failure injection, "
-            "drain, clock, reset). For test fixtures only, never in production."),
+            'Enable the admin-only test-control endpoints (`/V1/testing/...`, see "Use it in your tests"). For test '
+            "fixtures only, never in production."),
 )
+
+
+# Variables the server (gunicorn.conf.py) reads, documented with the service's own.
+SERVER_VARIABLES: tuple[tuple[str, str, str], ...] = (
+    ("PORT", "—", "gunicorn's own convention: when set, it binds `0.0.0.0:$PORT`; otherwise `127.0.0.1:8000`."),
+    ("WEB_CONCURRENCY", "`2`", "gunicorn worker processes (read by `gunicorn.conf.py`)."),
+    ("GUNICORN_TIMEOUT", "`60`", "Seconds a gunicorn worker may stay silent before it is restarted."),
+    ("GUNICORN_GRACEFUL_TIMEOUT", "`25`",
+     "Seconds a worker has on SIGTERM to finish its requests and operations (a PaaS gives ~30)."),
+    ("GUNICORN_ACCESS_LOG", "—", "Where gunicorn writes its access log (`-` for stdout); none when unset."),
+)
+
+
+def configuration_table() -> str:
+    """The README's configuration table, in Markdown."""
+    rows = [(setting.env, setting.default_text, setting.doc) for setting in SETTINGS] + list(SERVER_VARIABLES)
+    return "\n".join(["| Variable | Default | Meaning |", "|---|---|---|",
+                      *(f"| `{env}` | {default} | {doc} |" for env, default, doc in rows)])
 
 
 @dataclass(frozen=True)
@@ -369,3 +415,7 @@ def _persistent_development_secret(data_dir: Path) -> str:
     finally:
         candidate.unlink()
     return path.read_text().strip()
+
+
+if __name__ == "__main__":
+    print(configuration_table())

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 from urllib.parse import parse_qsl, unquote, urlparse
 
 import peewee
@@ -24,7 +25,8 @@ SQLITE_PRAGMAS = {
 }
 
 
-def open_database(url: str, busy_timeout: float = 5.0, pool_size: int = 8) -> peewee.Database:
+def open_database(url: str, busy_timeout: float = 5.0,
+                  pool_size: int = 8) -> PooledSqliteDatabase | PooledPostgresqlDatabase:
     """A pooled database for `sqlite:///path` or `postgresql://...` (connections open lazily)."""
     parsed = urlparse(url)
     if parsed.scheme == "sqlite":
@@ -64,6 +66,11 @@ class _PostgresqlDatabase(PooledPostgresqlDatabase):
         conn.commit()
 
 
+def tuples(query: peewee.Query) -> list[tuple[Any, ...]]:
+    """A query's rows as plain tuples (cheaper than model instances on hot read paths)."""
+    return list(query.tuples())
+
+
 def is_sqlite() -> bool:
     return isinstance(database.obj, peewee.SqliteDatabase)
 
@@ -96,7 +103,7 @@ def write_transaction() -> Iterator[None]:
 class _SlotMarker:
     """Stands in a rendered statement's parameter list where a call-time value goes."""
 
-    __slots__ = ("name", "convert")
+    __slots__ = ("convert", "name")
 
     def __init__(self, name: str, convert: Callable[[Any], Any] | None) -> None:
         self.name = name
@@ -150,8 +157,12 @@ class Prepared:
         if [(p.name, p.convert) if isinstance(p, _SlotMarker) else p for p in params] != \
                 [(name, None) for name in slots]:
             raise ValueError(f"statement parameters {params} do not match slots {slots}")
-        with peewee.__exception_wrapper__:
+        with _DRIVER_ERRORS_AS_PEEWEE_ERRORS:
             database.cursor().executemany(sql, rows)
+
+
+# What peewee wraps driver calls in, so sqlite3/psycopg2 errors surface as peewee's (not in its stubs).
+_DRIVER_ERRORS_AS_PEEWEE_ERRORS = peewee.__exception_wrapper__  # type: ignore[attr-defined]
 
 
 def _bind(marker: _SlotMarker, values: dict[str, Any]) -> Any:

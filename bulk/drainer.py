@@ -6,9 +6,9 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
-from dataclasses import dataclass
-from typing import Callable, Sequence
+from dataclasses import dataclass, field
 
 import peewee
 
@@ -44,7 +44,7 @@ class DrainerSettings:
     # Operations run at once, in threads (forward mode: the bound on concurrent upstream calls).
     concurrency: int = 1
     # Automatic retries of status-2 outcomes; the default makes none, as Magento.
-    retry: RetryPolicy = RetryPolicy()
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 
 def run_job(job: Job) -> Outcome:

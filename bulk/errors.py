@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import peewee
 from flask import Flask
@@ -12,9 +13,22 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTo
 
 from bulk.handlers import OperationError
 from bulk.jsonutil import json_response
-from bulk.phrases import (BODY_TOO_LARGE, BULK_NOT_FOUND, CANNOT_PROCESS, DATABASE_BUSY, DATABASE_UNAVAILABLE,
-                          DATABASE_UNWRITABLE, INTERNAL_ERROR, INVALID_TYPE, MANY_INPUT_ERRORS, METHOD_INVALID,
-                          NO_ROUTE, NOT_AUTHORIZED, Parameters, Phrase)
+from bulk.phrases import (
+    BODY_TOO_LARGE,
+    BULK_NOT_FOUND,
+    CANNOT_PROCESS,
+    DATABASE_BUSY,
+    DATABASE_UNAVAILABLE,
+    DATABASE_UNWRITABLE,
+    INTERNAL_ERROR,
+    INVALID_TYPE,
+    MANY_INPUT_ERRORS,
+    METHOD_INVALID,
+    NO_ROUTE,
+    NOT_AUTHORIZED,
+    Parameters,
+    Phrase,
+)
 from schemas.base import ArgumentsError
 
 log = logging.getLogger(__name__)
@@ -35,7 +49,7 @@ class WebapiError(Exception):
         self.headers = headers or {}
 
     @classmethod
-    def from_phrases(cls, phrases: Sequence[Phrase], status: int = 400) -> "WebapiError":
+    def from_phrases(cls, phrases: Sequence[Phrase], status: int = 400) -> WebapiError:
         """One phrase is the error itself; several aggregate as Magento's InputException does."""
         if len(phrases) == 1:
             return cls(str(phrases[0]), phrases[0].parameters, status=status)

@@ -7,9 +7,10 @@ their outcomes through `bulk.queue`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Callable, NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from bulk.jsonutil import loads
 from bulk.phrases import Parameters, render

@@ -12,7 +12,7 @@ A new table needs no step; it is created when missing.
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 import peewee
 from playhouse.migrate import SchemaMigrator, migrate

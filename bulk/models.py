@@ -9,6 +9,10 @@ from bulk.statuses import OperationStatus
 
 
 class BaseModel(peewee.Model):
+    # Declared (peewee would add the same column by itself) so that type checkers know `.id`; a
+    # model with a primary key of its own drops it.
+    id = peewee.AutoField()
+
     class Meta:
         database = database
         legacy_table_names = False

@@ -6,7 +6,8 @@ The texts shared across the service live here, quoted exactly from Magento where
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 _PLACEHOLDER = re.compile(r"%(\w+)")
 
@@ -21,7 +22,7 @@ class Phrase(str):
 
     parameters: Parameters
 
-    def __new__(cls, template: str, parameters: Parameters = None) -> "Phrase":
+    def __new__(cls, template: str, parameters: Parameters = None) -> Phrase:
         phrase = super().__new__(cls, template)
         phrase.parameters = parameters
         return phrase

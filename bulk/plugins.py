@@ -14,14 +14,15 @@ serve several apps in one process. A registered handler wins over the processing
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Any, TypeVar
 
-from bulk.routes.catalogue import Catalogue
 from bulk.config import ConfigError
 from bulk.handlers import Handler, Job
 from bulk.processing import Processing
+from bulk.routes.catalogue import Catalogue
 from bulk.urls import Stores
 
 _MARK = "__bulk_handles__"
@@ -71,7 +72,7 @@ def load_plugins(module_names: Iterable[str], processing: Processing, catalogue:
 def _import(name: str) -> ModuleType:
     try:
         return importlib.import_module(name)
-    except Exception as error:  # noqa: BLE001 - any import failure stops the start with its reason
+    except Exception as error:
         raise ConfigError(f"BULK_PLUGINS: cannot import {name!r}: {error!r}") from error
 
 

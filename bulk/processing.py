@@ -10,8 +10,8 @@ mode's. Wrappers (failure injection, instrumentation) then wrap it.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
 
 from bulk.clock import Clock
 from bulk.config import Settings

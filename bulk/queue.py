@@ -6,9 +6,10 @@ seconds) from its caller, so tests and the drainer decide what time it is.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import groupby
-from typing import Any, Iterable, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 import orjson
 import peewee
@@ -172,8 +173,8 @@ def record(token: str, outcomes: Iterable[Outcome]) -> int:
     changed = 0
     with write_transaction():
         # Identical outcomes (the usual case) go out as one UPDATE per group.
-        for _, group in groupby(ordered, key=_same_write):
-            group = list(group)
+        for _, same in groupby(ordered, key=_same_write):
+            group = list(same)
             first = group[0]
             statement = _RECORD_COMPLETE if first.status == OperationStatus.COMPLETE else _RECORD_FAILED
             cursor = statement.execute(
@@ -307,7 +308,7 @@ def delete_finished_bulk(bulk_uuid: str) -> bool | None:
     return True
 
 
-def _open_operations(bulk_uuid: Any) -> peewee.Query:
+def _open_operations(bulk_uuid: Any) -> peewee.ModelSelect[Operation]:
     return Operation.select().where(Operation.bulk == bulk_uuid, Operation.status == OperationStatus.OPEN)
 
 

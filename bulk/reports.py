@@ -8,6 +8,7 @@ from typing import Any
 
 import peewee
 
+from bulk.db import tuples
 from bulk.errors import parse_int
 from bulk.models import Bulk, Operation
 from bulk.search_criteria import Filter, SearchCriteria
@@ -29,8 +30,7 @@ def find_bulk(bulk_uuid: str) -> Bulk | None:
 def operation_rows(bulk_uuid: str, columns: tuple[str, ...]) -> list[tuple]:
     """The bulk's operations as tuples of `columns`, in request order."""
     selected = [_column(name) for name in columns]
-    return list(Operation.select(*selected).where(Operation.bulk == bulk_uuid)
-                .order_by(Operation.operation_key).tuples())
+    return tuples(Operation.select(*selected).where(Operation.bulk == bulk_uuid).order_by(Operation.operation_key))
 
 
 def _column(name: str) -> peewee.Field:
@@ -57,7 +57,7 @@ def search_operations(criteria: SearchCriteria, columns: tuple[str, ...]) -> tup
     if criteria.page_size is not None:
         page = criteria.current_page or 1
         query = query.limit(criteria.page_size).offset((page - 1) * criteria.page_size)
-    return list(query.tuples()), total
+    return tuples(query), total
 
 
 def _condition(item: Filter) -> peewee.Expression:

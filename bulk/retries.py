@@ -1,16 +1,17 @@
 """Automatic retries of retriable failures: how many tries, and how long to wait before the next.
 
-Magento retries nothing by itself (spec 7.3), so the default policy makes one try and a retriable
-failure ends at status 2 at once. Forward mode tries several times: exponential backoff with
-jitter, never sooner than the upstream's `Retry-After` (up to the longest delay allowed).
+Magento retries nothing by itself (its consumer acknowledges every message whatever the outcome),
+so the default policy makes one try and a retriable failure ends at status 2 at once. Forward mode
+tries several times: exponential backoff with jitter, never sooner than the upstream's `Retry-After`
+(up to the longest delay allowed).
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import Callable
 
 
 @dataclass(frozen=True)

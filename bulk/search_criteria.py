@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from bulk.errors import WebapiError, parse_int
 from bulk.phrases import REQUIRED_FIELD, UNSUPPORTED_FIELD

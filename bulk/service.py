@@ -7,7 +7,7 @@ what it uses (`bulk.processing.ModeContext`).
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 from flask import current_app
 

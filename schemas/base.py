@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 import orjson
 from marshmallow import Schema, ValidationError, fields, pre_load
+from marshmallow.types import StrSequenceOrSet
 
 from bulk.phrases import INVALID_TYPE, REQUIRED_FIELD, UNSUPPORTED_FIELD, Phrase
 
@@ -178,23 +179,25 @@ class FreeList(MagentoField):
 class DataObject(fields.Nested):
     """A Magento data interface, e.g. `\\Magento\\Catalog\\Api\\Data\\ProductInterface`."""
 
-    def __init__(self, schema: type["MagentoSchema"], **kwargs: Any) -> None:
+    def __init__(self, schema: type[MagentoSchema], **kwargs: Any) -> None:
         kwargs.setdefault("allow_none", not kwargs.get("required", False))
         super().__init__(schema, **kwargs)
         self.type_name = schema.data_type
+        self.schema_class = schema
 
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+    def _deserialize(self, value: Any, attr: str | None, data: Any,
+                     partial: bool | StrSequenceOrSet | None = None, **kwargs: Any) -> Any:
         if value is None:
             return None
         if not isinstance(value, dict):
             raise invalid_type(value, self.type_name)
-        return super()._deserialize(value, attr, data, **kwargs)
+        return super()._deserialize(value, attr, data, partial, **kwargs)
 
 
 class DataObjectList(fields.List):
     """A list of data objects, e.g. `...\\ProductLinkInterface[]`."""
 
-    def __init__(self, schema: type["MagentoSchema"], **kwargs: Any) -> None:
+    def __init__(self, schema: type[MagentoSchema], **kwargs: Any) -> None:
         kwargs.setdefault("allow_none", not kwargs.get("required", False))
         super().__init__(DataObject(schema), **kwargs)
         self.type_name = schema.data_type + "[]"
@@ -211,6 +214,7 @@ class MagentoSchema(Schema):
     """A data object: keys matched like Magento (case and underscores ignored), unknown keys refused."""
 
     data_type: ClassVar[str] = "object"
+    _key_map: ClassVar[dict[str, str]]
     # Method arguments ignore extra keys (Magento reads only the parameters it needs); data objects
     # refuse them ("is not supported").
     ignore_unknown: ClassVar[bool] = False

@@ -1,7 +1,17 @@
 """Catalog arguments: products, custom options, category links (`Magento\\Catalog\\Api`)."""
 
-from schemas.base import (Arguments, Boolean, DataObject, DataObjectList, Float, FreeObject, Integer,
-                          MagentoSchema, String, StringList)
+from schemas.base import (
+    Arguments,
+    Boolean,
+    DataObject,
+    DataObjectList,
+    Float,
+    FreeObject,
+    Integer,
+    MagentoSchema,
+    String,
+    StringList,
+)
 from schemas.common import CustomAttribute
 
 API_DATA = "\\Magento\\Catalog\\Api\\Data\\"

@@ -1,7 +1,16 @@
 """Customer arguments (`Magento\\Customer\\Api`)."""
 
-from schemas.base import (Arguments, Boolean, DataObject, DataObjectList, FreeObject, Integer,
-                          MagentoSchema, String, StringList)
+from schemas.base import (
+    Arguments,
+    Boolean,
+    DataObject,
+    DataObjectList,
+    FreeObject,
+    Integer,
+    MagentoSchema,
+    String,
+    StringList,
+)
 from schemas.common import CustomAttribute
 
 API_DATA = "\\Magento\\Customer\\Api\\Data\\"

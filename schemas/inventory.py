@@ -1,6 +1,16 @@
 """Inventory arguments: legacy stock items (`Magento\\CatalogInventory\\Api`) and MSI source items."""
 
-from schemas.base import Arguments, Boolean, DataObject, DataObjectList, Float, FreeObject, Integer, MagentoSchema, String
+from schemas.base import (
+    Arguments,
+    Boolean,
+    DataObject,
+    DataObjectList,
+    Float,
+    FreeObject,
+    Integer,
+    MagentoSchema,
+    String,
+)
 
 
 class StockItem(MagentoSchema):

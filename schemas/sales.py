@@ -1,6 +1,6 @@
 """Sales arguments (`Magento\\Sales\\Api`): the order entity that `POST /V1/orders` saves."""
 
-from schemas.base import Arguments, DataObject, FreeObject, FreeList, Float, Integer, MagentoSchema, String
+from schemas.base import Arguments, DataObject, Float, FreeList, FreeObject, Integer, MagentoSchema, String
 
 API_DATA = "\\Magento\\Sales\\Api\\Data\\"
 

@@ -8,8 +8,8 @@ import pytest
 
 from bulk.clock import ManualClock
 from bulk.db import database, open_database
-from bulk.migrations import create_schema
 from bulk.factory import create_app
+from bulk.migrations import create_schema
 from bulk.models import ALL_MODELS
 from tests.databases import ENGINES, database_url_for
 from tests.magento import bearer

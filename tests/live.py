@@ -41,14 +41,13 @@ class Gunicorn:
         }
         self.process: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 60.0) -> "Gunicorn":
-        log = open(self.log_path, "wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py",
-             "--bind", f"127.0.0.1:{self.port}", self.app],
-            cwd=PROJECT_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True)  # its own process group, so kill() reaches every worker
-        log.close()
+    def start(self, timeout: float = 60.0) -> Gunicorn:
+        with open(self.log_path, "wb") as log:  # the child keeps its own copy of the file
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py",
+                 "--bind", f"127.0.0.1:{self.port}", self.app],
+                cwd=PROJECT_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True)  # its own process group, so kill() reaches every worker
         try:
             self._wait_until_healthy(timeout)
         except BaseException:
@@ -99,7 +98,7 @@ class Gunicorn:
         result = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True)
         return [int(pid) for pid in result.stdout.split()]
 
-    def __enter__(self) -> "Gunicorn":
+    def __enter__(self) -> Gunicorn:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -7,8 +7,8 @@ import base64
 
 import pytest
 
-from bulk.routes.builtin import builtin_catalogue
 from bulk.models import Bulk
+from bulk.routes.builtin import builtin_catalogue
 from bulk.statuses import OperationStatus
 from tests.live import PROJECT_ROOT
 from tests.magento import assert_magento_error

@@ -5,13 +5,13 @@ from __future__ import annotations
 import threading
 import time
 
-from bulk.routes.builtin import builtin_catalogue
 from bulk.clock import ManualClock
 from bulk.db import database
+from bulk.drainer import Drainer, DrainerSettings
 from bulk.handlers import PermanentError, RetriableError
 from bulk.models import Operation
 from bulk.retries import RetryPolicy, parse_retry_after
-from bulk.drainer import Drainer, DrainerSettings
+from bulk.routes.builtin import builtin_catalogue
 from tests.test_worker import product, rows, submit
 
 

@@ -6,7 +6,6 @@ import sqlite3
 from contextlib import contextmanager
 
 import psycopg2
-
 import pytest
 
 from bulk.models import Bulk

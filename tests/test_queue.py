@@ -10,8 +10,8 @@ import pytest
 
 from bulk import queue
 from bulk.db import database
-from bulk.models import Bulk, Operation
 from bulk.handlers import Outcome
+from bulk.models import Bulk, Operation
 from bulk.queue import NewBulk, NewOperation
 from bulk.statuses import OperationStatus
 

@@ -7,8 +7,8 @@ import uuid
 
 from bulk import queue
 from bulk.entity_keys import entity_key
-from bulk.models import Bulk, Operation
 from bulk.handlers import Outcome
+from bulk.models import Bulk, Operation
 from bulk.queue import Deferral, NewBulk, NewOperation
 from bulk.statuses import OperationStatus
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from bulk.config import SETTINGS
+from bulk.config import SETTINGS, configuration_table
 from tests.live import PROJECT_ROOT
 
 README = (PROJECT_ROOT / "README.md").read_text()
@@ -13,6 +13,10 @@ README = (PROJECT_ROOT / "README.md").read_text()
 def test_every_setting_is_in_the_configuration_table():
     documented = set(re.findall(r"^\| `([A-Z_]+)` \|", README, flags=re.MULTILINE))
     assert {setting.env for setting in SETTINGS} <= documented
+
+
+def test_the_configuration_table_is_made_from_the_settings():
+    assert configuration_table() in README
 
 
 def test_the_two_commands_and_ci_agree():

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from bulk.routes.builtin import builtin_catalogue
 from bulk.config import ConfigError
+from bulk.routes.builtin import builtin_catalogue
 from bulk.statuses import OperationStatus
 from tests.live import PROJECT_ROOT
 from tests.magento import assert_magento_error, bearer
@@ -28,7 +28,7 @@ def imported(make_app):
 
 
 def test_a_custom_modules_route_works_as_bulk_and_async(imported):
-    app, client, auth, service = imported
+    _, client, auth, service = imported
     items = [{"points": {"customer_id": 1, "balance": 120, "tags": ["gold"]}}, {"anything": "goes"}]
     bulk_uuid = submit(client, auth, "POST", "/V1/loyalty/points", items)
     single = client.delete("/rest/async/V1/loyalty/points/7", headers=auth)
@@ -47,7 +47,7 @@ def test_a_custom_modules_route_works_as_bulk_and_async(imported):
 
 
 def test_imported_routes_keep_magentos_acl(imported):
-    app, client, auth, service = imported
+    _, client, auth, _ = imported
     response = client.put("/rest/async/bulk/V1/loyalty/points/byCustomerId", json=[{"customerId": 1}])
     assert_magento_error(response, 401, "The consumer isn't authorized to access %resources.",
                          {"resources": "Vendor_Loyalty::points, Magento_Customer::manage"})

@@ -11,14 +11,14 @@ import pytest
 
 from bulk import queue
 from bulk.accept import serialize_operation
-from bulk.routes.builtin import builtin_catalogue
 from bulk.clock import ManualClock
 from bulk.db import database
+from bulk.drainer import Drainer, DrainerSettings
 from bulk.handlers import PermanentError, RetriableError, transactional
 from bulk.models import BaseModel, Operation
 from bulk.queue import NewBulk, NewOperation
+from bulk.routes.builtin import builtin_catalogue
 from bulk.statuses import OperationStatus
-from bulk.drainer import Drainer, DrainerSettings
 
 PRODUCT_SAVE = "POST /V1/products"
 

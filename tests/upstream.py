@@ -10,8 +10,9 @@ from __future__ import annotations
 import sys
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import orjson
 from flask import Flask, Response, request
@@ -115,7 +116,7 @@ class Upstream:
         with self._lock:
             return [call.path for call in self.calls]
 
-    def start(self) -> "Upstream":
+    def start(self) -> Upstream:
         self._thread.start()
         return self
 
@@ -125,7 +126,7 @@ class Upstream:
         self._thread.join(10)
         self._server.server_close()
 
-    def __enter__(self) -> "Upstream":
+    def __enter__(self) -> Upstream:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 _PARAM = re.compile(r"/:(\w+)")
 
@@ -51,7 +51,7 @@ class RouteTemplate:
         if len(segments) != len(self.segments):
             return None
         values: dict[str, str] = {}
-        for expected, actual in zip(self.segments, segments):
+        for expected, actual in zip(self.segments, segments, strict=True):
             if expected.startswith(":"):
                 if not actual:
                     return None

@@ -8,8 +8,8 @@ from pathlib import Path
 import orjson
 from marshmallow import ValidationError
 
-from bulk.routes.catalogue import Catalogue, DuplicateRoute, Route
 from bulk.config import ConfigError
+from bulk.routes.catalogue import Catalogue, DuplicateRoute, Route
 from bulk.routes.paths import RouteTemplate
 from schemas.base import Arguments
 from schemas.route_file import RouteFile, arguments_schema

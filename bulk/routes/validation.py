@@ -8,13 +8,22 @@ once into plain closures over the same field `check` functions marshmallow uses 
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from marshmallow import Schema, ValidationError, fields
 
 from bulk.phrases import UNSUPPORTED_FIELD, Phrase
-from schemas.base import (DataObject, DataObjectList, MagentoField, MagentoSchema, invalid_type, normalise_key,
-                          phrases_from_marshmallow, required)
+from schemas.base import (
+    DataObject,
+    DataObjectList,
+    MagentoField,
+    MagentoSchema,
+    invalid_type,
+    normalise_key,
+    phrases_from_marshmallow,
+    required,
+)
 
 ArgumentsChecker = Callable[[dict], list[Phrase]]
 # Converters return nothing and raise marshmallow's ValidationError carrying Magento phrases.
@@ -84,7 +93,7 @@ def _compile_field(field: fields.Field) -> _Converter:
     if isinstance(field, DataObjectList):
         return _list_converter(field.type_name, _compile_field(field.inner))
     if isinstance(field, DataObject):
-        return _object_converter(field.type_name, _compile_schema(field.nested))
+        return _object_converter(field.type_name, _compile_schema(field.schema_class))
     convert = field.check if isinstance(field, MagentoField) else field.deserialize
     if not field.validators:
         return convert

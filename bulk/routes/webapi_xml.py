@@ -15,8 +15,8 @@ from xml.etree.ElementTree import Element, ParseError
 import defusedxml.ElementTree
 from defusedxml import DefusedXmlException
 
-from bulk.routes.catalogue import ASYNC_METHODS, Catalogue, Route
 from bulk.config import ConfigError
+from bulk.routes.catalogue import ASYNC_METHODS, Catalogue, Route
 from bulk.routes.paths import RouteTemplate
 
 

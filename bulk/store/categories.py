@@ -10,8 +10,7 @@ from bulk.store import products
 from bulk.store.errors import no_such_entity
 from bulk.store.models import Category, CategoryProduct
 from bulk.store.seed import STORE_ROOT_ID, TREE_ROOT_ID, ensure_roots
-from bulk.store.values import (CUSTOM_ATTRIBUTES, custom_attribute_list, custom_attribute_map, merge_values,
-                               put, without)
+from bulk.store.values import CUSTOM_ATTRIBUTES, custom_attribute_list, custom_attribute_map, merge_values, put, without
 
 NAME_EMPTY = 'The "Name" attribute value is empty. Set the attribute and try again.'
 COULD_NOT_SAVE = "Could not save category: %1"
@@ -91,7 +90,7 @@ def assign_product(link: dict[str, Any], category_id: Any, now: str) -> bool:
     with write_transaction():
         ensure_roots(now)
         category = find(link.get("category_id") or category_id)
-        product = products.find(link.get("sku"))
+        product = products.find(link.get("sku") or "")
         position = link.get("position") or 0
         (CategoryProduct.insert(category=category, product=product, position=position)
          .on_conflict(conflict_target=[CategoryProduct.category, CategoryProduct.product],

@@ -18,8 +18,15 @@ from bulk.db import write_transaction
 from bulk.handlers import PermanentError
 from bulk.store.errors import no_such_entity
 from bulk.store.models import Customer, CustomerAddress
-from bulk.store.values import (CUSTOM_ATTRIBUTES, EXTENSION_ATTRIBUTES, custom_attribute_list, custom_attribute_map,
-                               merge_values, put, without)
+from bulk.store.values import (
+    CUSTOM_ATTRIBUTES,
+    EXTENSION_ATTRIBUTES,
+    custom_attribute_list,
+    custom_attribute_map,
+    merge_values,
+    put,
+    without,
+)
 
 DUPLICATE_EMAIL = "A customer with the same email address already exists in an associated website."
 EMAIL_MISSING = "The customer email is missing. Enter and try again."
@@ -149,7 +156,8 @@ def _replace_addresses(row: Customer, addresses: list[dict[str, Any]]) -> None:
     defaults: dict[str, str] = {}
     for address in addresses:
         values = without(address, ("id", "customer_id", "default_billing", "default_shipping"))
-        existing = stored.get(address.get("id"))
+        address_id = address.get("id")
+        existing = stored.get(address_id) if address_id is not None else None
         if existing is None:
             existing = CustomerAddress.create(customer=row, values=values)
         else:

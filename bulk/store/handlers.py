@@ -8,7 +8,8 @@ database, so the handlers are `transactional`: the drainer commits them with the
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from bulk.clock import Clock, magento_time
 from bulk.db import write_transaction

@@ -11,8 +11,8 @@ import binascii
 import re
 from typing import Any
 
-from bulk.handlers import PermanentError
 from bulk.db import Prepared, Slot
+from bulk.handlers import PermanentError
 from bulk.store.models import JSONField, Product, ProductMedia
 
 CONTENT_INVALID = "The image content is invalid. Verify the content and try again."

@@ -6,7 +6,8 @@ document, and only what is looked up or must be unique gets a column of its own.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Generic, TypeVar
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
 
 import orjson
 import peewee
@@ -14,7 +15,7 @@ import peewee
 from bulk.db import Prepared, Slot
 from bulk.models import BaseModel
 
-M = TypeVar("M", bound=peewee.Model)
+M = TypeVar("M", bound=BaseModel)
 
 
 class JSONField(peewee.TextField):
@@ -181,7 +182,7 @@ class Lookup(Generic[M]):
             return None
         columns = self._model._meta.columns
         fields = [columns[description[0]] for description in cursor.description]
-        return self._model(**{field.name: field.python_value(value) for field, value in zip(fields, row)})
+        return self._model(**{field.name: field.python_value(value) for field, value in zip(fields, row, strict=True)})
 
 
 class Insert(Generic[M]):

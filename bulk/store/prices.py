@@ -6,7 +6,8 @@ As in Magento, an update checks every price, saves the valid ones and returns th
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from bulk.db import write_transaction
 from bulk.store import products

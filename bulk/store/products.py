@@ -15,11 +15,26 @@ from bulk.db import Prepared, Slot, write_transaction
 from bulk.handlers import PermanentError
 from bulk.store import inventory, media
 from bulk.store.errors import ATTRIBUTE_EMPTY, no_such_entity, product_not_found
-from bulk.store.models import (Category, CategoryProduct, Insert, JSONField, Product, ProductStoreValues,
-                               SourceItem, product_by_sku)
+from bulk.store.models import (
+    Category,
+    CategoryProduct,
+    Insert,
+    JSONField,
+    Product,
+    ProductStoreValues,
+    SourceItem,
+    product_by_sku,
+)
 from bulk.store.seed import ensure_roots
-from bulk.store.values import (CUSTOM_ATTRIBUTES, EXTENSION_ATTRIBUTES, custom_attribute_list,
-                               custom_attribute_map, merge_values, put, without)
+from bulk.store.values import (
+    CUSTOM_ATTRIBUTES,
+    EXTENSION_ATTRIBUTES,
+    custom_attribute_list,
+    custom_attribute_map,
+    merge_values,
+    put,
+    without,
+)
 
 ADMIN_STORE_ID = 0
 SKU_MAX_LENGTH = 64

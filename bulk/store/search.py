@@ -9,7 +9,8 @@ Comparisons follow MySQL: numbers compare as numbers, text case-insensitively, N
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Sequence, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from bulk.search_criteria import Filter, SearchCriteria
 

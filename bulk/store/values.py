@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 # Kept as {code: value} inside a document (merged by code), shown as a list of objects.
 CUSTOM_ATTRIBUTES = "custom_attributes"

@@ -13,7 +13,7 @@ import time
 from flask import Flask
 
 from bulk.clock import ManualClock
-from bulk.db import database, write_transaction
+from bulk.db import database, tuples, write_transaction
 from bulk.models import AdminLoginLock, Bulk, Operation
 from bulk.service import BulkService
 from bulk.statuses import OperationStatus
@@ -93,8 +93,8 @@ class Controls:
         with database.connection_context():
             if not Bulk.select().where(Bulk.uuid == bulk_uuid).exists():
                 raise UnknownBulk(bulk_uuid)
-            rows = (Operation.select(Operation.status).where(Operation.bulk == bulk_uuid)
-                    .order_by(Operation.operation_key).tuples())
+            rows = tuples(Operation.select(Operation.status).where(Operation.bulk == bulk_uuid)
+                          .order_by(Operation.operation_key))
             return [OperationStatus(status) for (status,) in rows]
 
     def operations(self, **filters) -> list[RecordedOperation]:

@@ -13,8 +13,8 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate
 
-from bulk.routes.catalogue import Route
 from bulk.handlers import Handler, Job, PermanentError, RetriableError
+from bulk.routes.catalogue import Route
 from schemas.base import normalise_key
 
 RETRIABLE = "retriable"

@@ -8,8 +8,9 @@ database. Parallel test runs (pytest-xdist) use processes, which is fine.
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from bulk.clock import ManualClock
 from bulk.config import SETTINGS
@@ -21,7 +22,7 @@ from bulk.testing.live import LiveServer
 from bulk.testing.recorder import RecordedOperation
 
 _open_lock = threading.Lock()
-_open_fixture: "BulkFixture | None" = None
+_open_fixture: BulkFixture | None = None
 
 
 class AnotherServiceIsOpen(RuntimeError):
@@ -136,7 +137,7 @@ class BulkFixture:
         finally:
             _release_process(self)
 
-    def __enter__(self) -> "BulkFixture":
+    def __enter__(self) -> BulkFixture:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -17,7 +17,8 @@ test uses one `bulk` at most; run tests in parallel with processes (pytest-xdist
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 

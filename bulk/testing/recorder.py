@@ -7,14 +7,15 @@ recorder, a handler wrapper, keeps the payload each operation carried when its h
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
-from bulk.routes.catalogue import Route
-from bulk.db import database
+from bulk.db import database, tuples
 from bulk.handlers import Handler, Job
 from bulk.jsonutil import loads
 from bulk.models import Operation
+from bulk.routes.catalogue import Route
 from bulk.statuses import OperationStatus
 
 
@@ -106,13 +107,13 @@ class Recorder:
         if wanted is not None:
             query = query.where(Operation.id.in_(wanted))
         with database.connection_context():
-            rows = list(query.order_by(Operation.id).tuples())
+            rows = tuples(query.order_by(Operation.id))
         if wanted is not None:
             position = {operation_id: index for index, operation_id in enumerate(wanted)}
             rows.sort(key=lambda row: position[row[0]])
         with self._lock:
             payloads = [row[5] if row[5] is not None else self._payloads.get(row[0]) for row in rows]
-        return [self._recorded(row, payload) for row, payload in zip(rows, payloads)]
+        return [self._recorded(row, payload) for row, payload in zip(rows, payloads, strict=True)]
 
     @staticmethod
     def _recorded(row: tuple, payload: str | None) -> RecordedOperation:

@@ -12,12 +12,12 @@ from typing import Any
 from flask import Response, current_app, request
 from marshmallow import ValidationError
 
-from bulk.views.body import decode_body
 from bulk.clock import ManualClock, magento_time
 from bulk.errors import WebapiError, bulk_not_found, parse_int
 from bulk.jsonutil import json_response
 from bulk.testing.controls import BulkNotFinished, ClockNotControllable, Controls, UnknownBulk, controls_of
 from bulk.testing.faults import FaultSchema
+from bulk.views.body import decode_body
 from bulk.views.endpoints import endpoint
 
 # Magento's root admin resource: only the administrator's token passes.
@@ -85,7 +85,7 @@ def drain() -> Response:
 def wait_for_bulk(bulk_uuid: str) -> Response:
     body = _json_body()
     timeout = body.get("timeout", 10) if isinstance(body, dict) else None
-    if not _is_number(timeout) or not 0 <= timeout <= MAX_WAIT_SECONDS:
+    if not isinstance(timeout, (int, float)) or not _is_number(timeout) or not 0 <= timeout <= MAX_WAIT_SECONDS:
         raise WebapiError(INVALID_WAIT, {"max": int(MAX_WAIT_SECONDS)})
     try:
         statuses, done = _controls().wait_for(bulk_uuid, timeout), True

@@ -8,8 +8,8 @@ A view that needs the store or the caller reads `current_target()` / `current_ca
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator
 
 from flask import Flask, Response, current_app, g
 

@@ -12,13 +12,13 @@ from flask import Response, request
 
 from bulk import queue, reports
 from bulk.auth import Caller
-from bulk.views.body import decode_body
 from bulk.errors import WebapiError, bulk_not_found, not_authorized
-from bulk.phrases import INVALID_TYPE, UNSUPPORTED_FIELD
 from bulk.jsonutil import dumps, json_response
 from bulk.models import Bulk
+from bulk.phrases import INVALID_TYPE, UNSUPPORTED_FIELD
 from bulk.service import current_service
 from bulk.statuses import OperationStatus, UserType
+from bulk.views.body import decode_body
 from bulk.views.endpoints import current_caller, endpoint
 from bulk.views.status import RESOURCE
 

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from flask import Response, request
 
 from bulk import reports
 from bulk.errors import bulk_not_found, parse_int
 from bulk.jsonutil import json_response
-from bulk.views.responses import (DETAILED_COLUMNS, SHORT_COLUMNS, bulk_status, detailed_operation,
-                            search_item, short_operation)
 from bulk.search_criteria import parse_search_criteria
 from bulk.views.endpoints import endpoint
+from bulk.views.responses import (
+    DETAILED_COLUMNS,
+    SHORT_COLUMNS,
+    bulk_status,
+    detailed_operation,
+    search_item,
+    short_operation,
+)
 
 RESOURCE = "Magento_Logging::system_magento_logging_bulk_operations"
 

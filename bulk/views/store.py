@@ -9,7 +9,8 @@ LocalizedExceptions 400.
 
 from __future__ import annotations
 
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from flask import Response, request
 

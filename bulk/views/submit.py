@@ -6,13 +6,13 @@ from flask import Response, request
 
 from bulk.accept import accept, single_async_arguments
 from bulk.auth import Caller
-from bulk.views.body import as_argument_items, decode_body
-from bulk.routes.catalogue import Route
 from bulk.jsonutil import json_response
-from bulk.views.responses import async_response
+from bulk.routes.catalogue import Route
 from bulk.service import current_service
 from bulk.statuses import UserType
 from bulk.urls import Target
+from bulk.views.body import as_argument_items, decode_body
+from bulk.views.responses import async_response
 
 
 def submit_bulk(route: Route, target: Target, caller: Caller) -> Response:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from flask import Response, request
 
 from bulk.auth import sign_in_admin
-from bulk.views.body import decode_body
-from bulk.routes.catalogue import ANONYMOUS
 from bulk.jsonutil import json_response
+from bulk.routes.catalogue import ANONYMOUS
 from bulk.service import current_service
+from bulk.views.body import decode_body
 from bulk.views.endpoints import endpoint
 
 
