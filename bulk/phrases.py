@@ -66,7 +66,6 @@ MAX_ITEMS = 'Maximum items of type "%type" is %max'
 BULK_NOT_FOUND = "Bulk uuid %bulkUuid not exist"
 SIGN_IN_FAILED = ("The account sign-in was incorrect or your account is disabled temporarily. "
                   "Please wait and try again later.")
-GET_WITH_ALL = "Cannot perform GET operation with store code 'all'"
 INTERNAL_ERROR = "Internal Error. Details are available in Magento log file. Report ID: %1"
 
 # Our own texts, for situations Magento answers with a web server page or not at all.

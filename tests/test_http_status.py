@@ -101,9 +101,19 @@ def test_status_needs_a_token(client):
                              {"resources": BULK_RESOURCE})
 
 
-def test_get_with_store_all_is_refused(client, auth):
-    assert_magento_error(client.get("/rest/all/V1/bulk/x/status", headers=auth), 400,
-                         "Cannot perform GET operation with store code 'all'")
+def test_reads_with_store_code_all_are_served(client, auth):
+    """Magento 2.4 serves GET /rest/all/V1/... (PyMagento's default scope is `all`)."""
+    bulk_uuid = submit(client, auth, ["A", "B"])
+    for path in (f"/V1/bulk/{bulk_uuid}/status", f"/V1/bulk/{bulk_uuid}/detailed-status"):
+        scoped, unscoped = client.get("/rest/all" + path, headers=auth), client.get("/rest" + path, headers=auth)
+        assert scoped.status_code == 200
+        assert scoped.get_json() == unscoped.get_json()
+    assert client.get(f"/rest/all/V1/bulk/{bulk_uuid}/operation-status/4", headers=auth).get_json() == 2
+    found = client.get(f"/rest/all/V1/bulk?searchCriteria[filter_groups][0][filters][0][field]=bulk_uuid"
+                       f"&searchCriteria[filter_groups][0][filters][0][value]={bulk_uuid}", headers=auth)
+    assert found.get_json()["total_count"] == 2
+    assert_magento_error(client.get("/rest/all/V1/bulk/nope/status", headers=auth), 404,
+                         "Bulk uuid %bulkUuid not exist", {"bulkUuid": "nope"})
 
 
 def search(client, auth, **criteria):

@@ -58,10 +58,17 @@ def test_sync_writes_check_the_acl_and_void_methods_answer_an_empty_list(client,
 
 
 def test_reads_apply_store_codes_like_magento(client, auth):
-    assert_magento_error(client.get("/rest/all/V1/products/A", headers=auth), 400,
-                         "Cannot perform GET operation with store code 'all'")
-    assert client.post("/rest/all/V1/products", json={"product": {"sku": "A"}}, headers=auth).status_code == 200
-    assert client.get("/rest/default/V1/products/A", headers=auth).get_json()["sku"] == "A"
+    assert_magento_error(client.get("/rest/all/V1/products/A", headers=auth), 404,
+                         "The product that was requested doesn't exist. Verify the product and try again.")
+    assert client.post("/rest/all/V1/products", json={"product": {"sku": "A", "name": "Admin name"}},
+                       headers=auth).status_code == 200
+    assert client.put("/rest/default/V1/products/A", json={"product": {"name": "Store name"}},
+                      headers=auth).status_code == 200
+    assert client.get("/rest/default/V1/products/A", headers=auth).get_json()["name"] == "Store name"
+    # `all` reads in the admin store (id 0): the admin values, not the store view's.
+    assert client.get("/rest/all/V1/products/A", headers=auth).get_json()["name"] == "Admin name"
+    searched = client.get("/rest/all/V1/products?searchCriteria[pageSize]=5", headers=auth).get_json()
+    assert [item["name"] for item in searched["items"]] == ["Admin name"]
     assert_magento_error(client.get("/rest/V1/products", headers=auth), 400,
                          '"%fieldName" is required. Enter and try again.', {"fieldName": "searchCriteria"})
 

@@ -10,11 +10,10 @@ from __future__ import annotations
 from flask import Blueprint, Flask, Response, g, request
 
 from bulk.auth import Caller
-from bulk.errors import WebapiError, cannot_process, no_route
-from bulk.phrases import GET_WITH_ALL
+from bulk.errors import cannot_process, no_route
 from bulk.routes.paths import split_path
 from bulk.service import BulkService, current_service
-from bulk.urls import ALL_STORES, BULK, SYNC, Target, parse_target
+from bulk.urls import BULK, SYNC, Target, parse_target
 from bulk.views import manage, status, store, tokens
 from bulk.views.endpoints import current_endpoints, install_endpoints
 from bulk.views.submit import submit_bulk, submit_single
@@ -60,8 +59,7 @@ def _dispatch_sync(service: BulkService, target: Target) -> Response:
     if matched is not None:
         endpoint, values = matched
         g.bulk_caller = _authorised(service, endpoint.resources)
-        if request.method == "GET" and target.store_code == ALL_STORES:
-            raise WebapiError(GET_WITH_ALL)
+        # A read with `all` runs in the admin store (id 0), as Magento 2.4 serves it.
         g.bulk_target = target
         return endpoint.view(*values.values())
     # A catalogue route called without /async: the mode runs it at once (store mode only).
