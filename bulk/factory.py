@@ -10,6 +10,7 @@ from typing import Any
 from flask import Flask, g, request
 
 from bulk import logs, metrics, observe
+from bulk.apidocs import DOCS_ENDPOINTS, register_api_docs
 from bulk.cli import bulk_cli
 from bulk.clock import Clock
 from bulk.config import load_settings
@@ -40,6 +41,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
     metrics.bind(metrics.Metrics() if settings.metrics_enabled else None)
     app.register_blueprint(health)
     register_ops(app)
+    register_api_docs(app)
     register_api(app)
     app.cli.add_command(bulk_cli)
     # Parts outside the core (the test controls) plug in by module name: the core never imports them.
@@ -49,7 +51,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
 
     @app.before_request
     def open_database_connection() -> None:
-        if request.endpoint in OWN_CONNECTION:
+        if request.endpoint in OWN_CONNECTION or request.endpoint in DOCS_ENDPOINTS:
             return
         service.ensure_ready()
         g.bulk_connection = database.connection_context()
