@@ -201,3 +201,11 @@ def test_an_integer_beyond_64_bits_in_the_url_is_a_type_error(client, auth, stat
     assert_magento_error(client.get(f"/rest/V1/bulk/x/operation-status/{status}", headers=auth), 400,
                          'The "%value" value\'s type is invalid. The "%type" type was expected. Verify and try again.',
                          {"value": status, "type": "int"})
+
+
+def test_a_category_id_that_is_no_integer_names_no_category(client, auth):
+    # Found by schemathesis on PostgreSQL: `productLink.category_id` is a string in Magento's interface.
+    response = client.post("/rest/V1/categories/3/products", headers=auth,
+                           json={"productLink": {"sku": "A", "category_id": "B."}})
+    assert_magento_error(response, 404, "No such entity with %fieldName = %fieldValue",
+                         {"fieldName": "id", "fieldValue": "B."})
