@@ -1,0 +1,150 @@
+"""What metrics and logging add to a 100-item submit (and to draining it), against running without them.
+
+    .venv/bin/python bench/operations_overhead.py [--rounds 7] [--requests 150] [--http-seconds 8]
+
+In one process, two services on their own SQLite files answer the same 100-product bulk through
+Flask's WSGI stack, in alternating rounds so machine noise hits both alike:
+- "with": Prometheus metrics on (the request counter and latency histogram, the bulk and operation
+  counters), one JSON log line per request and one per drained batch, written to a file;
+- "without": BULK_METRICS=0 and the log level at WARNING (no line is formatted).
+Printed: median time per request (and per drained bulk) of each, and the ratio (target: under 1.05).
+
+`--http-seconds` adds the same comparison end to end: two real gunicorns (2 workers, drainer off,
+multiprocess metrics files and gunicorn's logconfig_dict in the first; neither in the second), 8
+clients, alternating runs; req/s ratio. On a shared 2-core machine this figure is the noisier one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.http_submit import load, product_bulk
+from bulk import logs, metrics
+from bulk.factory import create_app
+from tests.live import Gunicorn
+
+URL = "/rest/default/async/bulk/V1/products"
+
+
+class Side:
+    """One service and how to switch its instrumentation on for a round."""
+
+    def __init__(self, folder: Path, name: str, instrumented: bool, log_file: Path) -> None:
+        self.name = name
+        self.instrumented = instrumented
+        self.app = create_app({"BULK_ENV": "development", "BULK_DATA_DIR": str(folder / name),
+                               "BULK_WORKER": False, "BULK_PROCESSING": "accept",
+                               "BULK_METRICS": "1" if instrumented else "0"})
+        self.metrics = metrics.current()
+        self.client = self.app.test_client()
+        token = self.client.post("/rest/V1/integration/admin/token",
+                                 json={"username": "admin", "password": "admin123"}).get_json()
+        self.headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        self.service = self.app.extensions["bulk"]
+        self.handler = logging.FileHandler(log_file)
+        self.handler.setFormatter(logs.JsonFormatter())
+        self.handler.addFilter(logs.RequestContextFilter())
+        self.submit_times: list[float] = []
+        self.submit_cpu: list[float] = []
+        self.drain_times: list[float] = []
+
+    def activate(self) -> None:
+        """The process-wide parts (metrics binding, log level) as this side has them."""
+        metrics.bind(self.metrics)
+        logger = logging.getLogger("bulk")
+        logger.handlers = [self.handler]
+        logger.propagate = False
+        logger.setLevel(logging.INFO if self.instrumented else logging.WARNING)
+        self.service.bind()
+
+    def round(self, body: bytes, requests: int) -> None:
+        self.activate()
+        started, cpu = time.perf_counter(), time.process_time()
+        for _ in range(requests):
+            response = self.client.post(URL, data=body, headers=self.headers)
+            assert response.status_code == 202, response.get_data(as_text=True)
+        self.submit_times.append((time.perf_counter() - started) / requests)
+        # CPU time leaves out the fsync waits, which other processes on a shared machine stretch.
+        self.submit_cpu.append((time.process_time() - cpu) / requests)
+        started = time.perf_counter()
+        drained = self.service.drainer.drain()
+        self.drain_times.append((time.perf_counter() - started) / (drained / 100))
+
+
+def in_process(rounds: int, requests: int) -> None:
+    body = json.dumps(product_bulk(100, "bench")).encode()
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        log_file = root / "with.log"
+        sides = [Side(root, "with", True, log_file), Side(root, "without", False, root / "without.log")]
+        for side in sides:
+            side.round(body, 20)  # warm-up: schema, statements, first allocations
+            side.submit_times.clear()
+            side.submit_cpu.clear()
+            side.drain_times.clear()
+        for index in range(rounds):
+            for side in (sides if index % 2 == 0 else reversed(sides)):
+                side.round(body, requests)
+        lines = sum(1 for _ in log_file.open())
+        with_side, without_side = sides
+        print(f"In one process, Flask's WSGI stack, accept mode, SQLite; {rounds} alternating rounds of {requests} "
+              f"100-item submits, then a drain ({lines} JSON lines written by the instrumented side)")
+        print(f"{'':<30}{'with ms':>10}{'without ms':>12}{'added ms':>10}{'ratio':>8}")
+        for label, attribute in (("submit, per request (wall)", "submit_times"),
+                                 ("submit, per request (CPU)", "submit_cpu"),
+                                 ("drain, per 100 operations", "drain_times")):
+            instrumented = statistics.median(getattr(with_side, attribute)) * 1000
+            plain = statistics.median(getattr(without_side, attribute)) * 1000
+            print(f"{label:<30}{instrumented:>10.3f}{plain:>12.3f}{instrumented - plain:>10.3f}"
+                  f"{instrumented / plain:>8.3f}")
+
+
+def over_http(seconds: float, runs: int = 4) -> None:
+    body = json.dumps(product_bulk(100, "http")).encode()
+    rates: dict[str, list[float]] = {"with": [], "without": []}
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        (root / "with").mkdir()
+        (root / "without").mkdir()
+        with_server = Gunicorn(root / "with", workers=2, BULK_WORKER="0", BULK_LOG_FORMAT="json",
+                               BULK_PROCESSING="accept")
+        without_server = Gunicorn(root / "without", workers=2, BULK_WORKER="0", BULK_METRICS="0",
+                                  BULK_LOG_LEVEL="warning", BULK_PROCESSING="accept")
+        with with_server, without_server:
+            servers = {"with": with_server, "without": without_server}
+            tokens = {name: server.token() for name, server in servers.items()}
+            for name, server in servers.items():
+                load(server.port, tokens[name], body, 8, 1.0)  # warm-up
+            for index in range(runs):
+                for name in (("with", "without") if index % 2 == 0 else ("without", "with")):
+                    ok, _, failed = load(servers[name].port, tokens[name], body, 8, seconds)
+                    rates[name].append(ok / seconds)
+    instrumented, plain = statistics.median(rates["with"]), statistics.median(rates["without"])
+    print(f"Real gunicorn, 2 sync workers, 8 clients, {runs} alternating runs of {seconds:g}s, 100-item submits")
+    print(f"{'':<28}{'with req/s':>12}{'without req/s':>15}{'time ratio':>12}")
+    print(f"{'submit':<28}{instrumented:>12.0f}{plain:>15.0f}{plain / instrumented:>12.3f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--requests", type=int, default=150)
+    parser.add_argument("--http-seconds", type=float, default=0, help="also compare two real gunicorns")
+    args = parser.parse_args()
+    in_process(args.rounds, args.requests)
+    if args.http_seconds:
+        print()
+        over_http(args.http_seconds)
+
+
+if __name__ == "__main__":
+    main()
