@@ -126,7 +126,7 @@ def over_http(seconds: float, runs: int = 4) -> None:
                 load(server.port, tokens[name], body, 8, 1.0)  # warm-up
             for index in range(runs):
                 for name in (("with", "without") if index % 2 == 0 else ("without", "with")):
-                    ok, _, failed = load(servers[name].port, tokens[name], body, 8, seconds)
+                    ok, _, _ = load(servers[name].port, tokens[name], body, 8, seconds)
                     rates[name].append(ok / seconds)
     instrumented, plain = statistics.median(rates["with"]), statistics.median(rates["without"])
     print(f"Real gunicorn, 2 sync workers, 8 clients, {runs} alternating runs of {seconds:g}s, 100-item submits")

@@ -53,7 +53,8 @@ def security_definitions() -> dict[str, dict[str, Any]]:
 
 
 def definition_name(data_type: str) -> str:
-    """Magento's definition names: `\\Magento\\Catalog\\Api\\Data\\ProductInterface` -> `catalog-data-product-interface`."""
+    """Magento's definition names: `\\Magento\\Catalog\\Api\\Data\\ProductInterface` ->
+    `catalog-data-product-interface`."""
     parts = [part for part in data_type.strip("\\").split("\\") if part and part != "Api"]
     if parts and parts[0] == "Magento":
         parts = parts[1:]
@@ -263,8 +264,11 @@ def _without_null_defaults(node: Any) -> Any:
     return node
 
 
+_ERROR = {"$ref": "#/definitions/error-response"}
+
+
 def _error_responses(method: str, anonymous: bool, kind: str) -> dict[str, Any]:
-    error = {"schema": {"$ref": "#/definitions/error-response"}}
+    error = {"schema": _ERROR}
     answers: dict[str, Any] = {"400": {"description": "400 Bad Request", **error}}
     if not anonymous:
         answers["401"] = {"description": "401 Unauthorized", **error}
@@ -344,9 +348,9 @@ def _add_endpoint(document: _Document, endpoint: Endpoint) -> None:
     answers: dict[str, Any] = {"200": success}
     if ":bulkUuid" in path or path.startswith(("/V1/products/", "/V1/categories/", "/V1/customers/:",
                                                "/V1/stockItems/")):
-        answers["404"] = {"description": "404 Not Found", "schema": {"$ref": "#/definitions/error-response"}}
+        answers["404"] = {"description": "404 Not Found", "schema": _ERROR}
     if path == "/V1/bulk/:bulkUuid" and endpoint.method == "DELETE":
-        answers["409"] = {"description": "409 Operations still open", "schema": {"$ref": "#/definitions/error-response"}}
+        answers["409"] = {"description": "409 Operations still open", "schema": _ERROR}
     document.add(_swagger_path(path), endpoint.method, operation.service, operation.method, endpoint.resources,
                  {"summary": operation.summary, "parameters": parameters, "responses": answers},
                  operation.summary)
