@@ -24,8 +24,8 @@ MAX_REQUEST_ID = 128
 _UNSAFE = re.compile(r"[^A-Za-z0-9._:/+=@-]")
 # Request methods counted by name; any other (a client can send any token) is counted as "other".
 _METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"))
-# Answered often by probes and scrapers: logged at DEBUG unless they fail.
-_QUIET_ENDPOINTS = frozenset(("health.health_check", "ops.readiness", "ops.metrics_endpoint"))
+# Answered often (probes, scrapers, the Swagger UI's files): logged at DEBUG unless they fail.
+_QUIET_ENDPOINTS = frozenset(("health.health_check", "ops.readiness", "ops.metrics_endpoint", "apidocs.swagger_file"))
 
 log = logging.getLogger("bulk.requests")
 

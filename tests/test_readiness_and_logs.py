@@ -196,3 +196,14 @@ def test_a_json_line_is_one_object_with_the_request_id(client):
         "level": "INFO", "logger": "bulk.requests", "request_id": "line-1", "route": "/V1/bulk/:bulkUuid/status",
         "status": 401, "user_type": "guest"}
     assert "user_id" not in record  # nulls are left out
+
+
+def test_gunicorns_access_lines_only_when_asked_for(tmp_path):
+    quiet = logs.gunicorn_logconfig({})["loggers"]["gunicorn.access"]
+    assert (quiet["handlers"], quiet["level"]) == ([], "WARNING")
+    to_stdout = logs.gunicorn_logconfig({"GUNICORN_ACCESS_LOG": "-", "BULK_LOG_FORMAT": "json"})
+    assert to_stdout["loggers"]["gunicorn.access"]["handlers"] == ["access"]
+    assert to_stdout["handlers"]["access"]["stream"] == "ext://sys.stdout"
+    assert to_stdout["handlers"]["access"]["formatter"] == "json"
+    to_file = logs.gunicorn_logconfig({"GUNICORN_ACCESS_LOG": str(tmp_path / "access.log")})
+    assert to_file["handlers"]["access"]["filename"] == str(tmp_path / "access.log")
