@@ -39,8 +39,10 @@ _PATTERNS = (
     (re.compile(r"(?i)(\b(?:password|passwd|secret|token|authorization|api[_-]?key)\w*\"?\s*[:=]\s*\"?)"
                 r"(?!\*\*\*)[^\s\"',;&}]+"), r"\1" + MASK),
     # scheme://user:password@host
-    (re.compile(r"(://[^:/@\s]+:)[^@\s/]+@"), r"\1" + MASK + "@"),
+    (re.compile(r"(://[^:/@\s\"]+:)[^@\s/\"]+@"), r"\1" + MASK + "@"),
 )
+# One cheap scan decides whether the patterns above need to run at all (most lines have nothing).
+_TRIGGER = re.compile(r"(?i)bearer|oauth_|pass|secret|token|authori|api[_-]?key|://")
 _secrets: set[str] = set()
 
 
@@ -63,6 +65,8 @@ def redact(text: str) -> str:
     for secret in _secrets:
         if secret in text:
             text = text.replace(secret, MASK)
+    if _TRIGGER.search(text) is None:
+        return text
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text
@@ -96,6 +100,7 @@ class JsonFormatter(OrjsonFormatter):
         super().__init__(["levelname", "name", "message"], *args, **kwargs)
 
     def process_log_record(self, log_data: dict[str, Any]) -> dict[str, Any]:
+        # Each value before encoding: a pattern must not meet JSON's escaping.
         return {key: _redacted(value) for key, value in log_data.items() if value is not None}
 
 
