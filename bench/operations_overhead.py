@@ -83,7 +83,7 @@ class Side:
         self.drain_times.append((time.perf_counter() - started) / (drained / 100))
 
 
-def hooks_alone(side: Side, iterations: int) -> tuple[float, float]:
+def hooks_alone(side: Side, iterations: int) -> tuple[float, float, float]:
     """CPU seconds the instrumentation itself takes: per request (timing, request id, counter and
     histogram, bulk counters, one JSON line) and per drained batch of 100 (counters, one JSON line)."""
     side.activate()
@@ -109,7 +109,17 @@ def hooks_alone(side: Side, iterations: int) -> tuple[float, float]:
         drainer._log_batch(claimed, batch, 0.01)
         metrics.loop_ticked("bulk-drainer")
     per_batch = (time.process_time() - started) / iterations
-    return per_request, per_batch
+    # What BULK_LOG_LEVEL=debug adds: one line per operation, a hundred per batch.
+    logging.getLogger("bulk").setLevel(logging.DEBUG)
+    started = time.process_time()
+    for _ in range(max(1, iterations // 100)):
+        for operation in claimed:
+            drainer.log.debug("operation %s of bulk %s: %s in %sms", operation.operation_key, operation.bulk_uuid,
+                              "complete", 0.05, extra={"bulk_uuid": operation.bulk_uuid,
+                                                       "operation_id": operation.operation_key, "outcome": "complete",
+                                                       "topic": operation.topic_name, "duration_ms": 0.05})
+    per_debug_batch = (time.process_time() - started) / max(1, iterations // 100)
+    return per_request, per_batch, per_debug_batch
 
 
 def in_process(rounds: int, requests: int) -> None:
@@ -128,7 +138,7 @@ def in_process(rounds: int, requests: int) -> None:
                 side.round(body, requests)
         lines = sum(1 for _ in log_file.open())
         with_side, without_side = sides
-        hook_request, hook_batch = hooks_alone(with_side, 2000)
+        hook_request, hook_batch, debug_batch = hooks_alone(with_side, 2000)
         print(f"In one process, Flask's WSGI stack, accept mode, SQLite; {rounds} alternating rounds of {requests} "
               f"100-item submits, then a drain ({lines} JSON lines written by the instrumented side)")
         print(f"{'':<30}{'with ms':>10}{'without ms':>12}{'added ms':>10}{'ratio':>8}")
@@ -143,6 +153,9 @@ def in_process(rounds: int, requests: int) -> None:
         print(f"The instrumentation alone, CPU: {hook_request * 1e6:.0f} µs per request "
               f"({hook_request / plain_cpu:.1%} of a plain 100-item submit's CPU time), "
               f"{hook_batch * 1e6:.0f} µs per drained batch of 100")
+        plain_drain = statistics.median(without_side.drain_times)
+        print(f"Per-operation DEBUG lines would add {debug_batch * 1e6:.0f} µs per batch of 100 "
+              f"({debug_batch / plain_drain:.0%} of draining it, wall time); hence one INFO line per batch")
 
 
 def over_http(seconds: float, runs: int = 4) -> None:
