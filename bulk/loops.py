@@ -85,7 +85,7 @@ class Loop:
             self._wake.clear()
             try:
                 more = self.tick()
-            except Exception:
+            except Exception:  # the loop must survive anything and retry
                 backoff = min(max(backoff * 2, self._min_backoff), self._max_backoff)
                 log.exception("%s failed; trying again in %.1fs", self.name, backoff)
                 self._stopping.wait(backoff)

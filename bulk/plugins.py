@@ -72,7 +72,7 @@ def load_plugins(module_names: Iterable[str], processing: Processing, catalogue:
 def _import(name: str) -> ModuleType:
     try:
         return importlib.import_module(name)
-    except Exception as error:
+    except Exception as error:  # any import failure stops the start, with its reason
         raise ConfigError(f"BULK_PLUGINS: cannot import {name!r}: {error!r}") from error
 
 

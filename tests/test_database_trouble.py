@@ -34,12 +34,25 @@ def open_operations():
         return Operation.select().where(Operation.status == 4).count()
 
 
+def answered(call, timeout=20.0):
+    """The first answer that is not a 503: with a 0.2 s lock wait, setting up on a busy machine (other
+    PostgreSQL clients changing the catalogue) may be told to retry, as any client would."""
+    deadline = time.monotonic() + timeout
+    response = call()
+    while response.status_code == 503 and time.monotonic() < deadline:
+        time.sleep(0.1)
+        response = call()
+    return response
+
+
 def test_the_drainer_waits_out_a_locked_database_and_carries_on(make_app, tmp_path, engine, database_url):
     app = make_app(BULK_WORKER="1", BULK_DB_BUSY_TIMEOUT="0.2", BULK_POLL_SECONDS="0.05")
     client = app.test_client()
-    auth = bearer(token_for(client))
+    auth = bearer(answered(lambda: client.post("/rest/V1/integration/admin/token",
+                                               json={"username": "admin", "password": "admin123"})).get_json())
     app.extensions["bulk"].drainer.stop()  # paused while the lock is taken
-    assert client.post("/rest/async/bulk/V1/products", json=PRODUCTS, headers=auth).status_code == 202
+    submitted = answered(lambda: client.post("/rest/async/bulk/V1/products", json=PRODUCTS, headers=auth))
+    assert submitted.status_code == 202
     with write_lock_held(engine, database_url, tmp_path):
         app.extensions["bulk"].drainer.start()
         time.sleep(0.5)  # it tries, fails on the lock, backs off
