@@ -8,6 +8,9 @@ The bind address follows gunicorn's own rules: `PORT` (PaaS) gives 0.0.0.0:$PORT
 
 import os
 
+from bulk import metrics_dir
+from bulk.logs import gunicorn_logconfig
+
 wsgi_app = "app:app"
 worker_class = "sync"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -20,6 +23,10 @@ accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 # gunicorn 25+ opens a control socket at one per-user path ($HOME/.gunicorn/gunicorn.ctl); several
 # instances on one host (tests, side-by-side services) would take it from each other.
 control_socket_disable = True
+# gunicorn's own lines in the service's format (BULK_LOG_FORMAT), through the same formatter.
+logconfig_dict = gunicorn_logconfig(os.environ)
+# Every worker writes its metrics to files in one folder, named before any worker imports prometheus-client.
+metrics_dir.prepare()
 
 
 def _service(worker):
@@ -36,3 +43,17 @@ def worker_exit(server, worker):
     wsgi = getattr(worker, "wsgi", None)
     if wsgi is not None:
         _service(worker).shutdown(timeout=max(graceful_timeout - 5, 1))
+
+
+def on_starting(server):
+    """Count from zero at each start (a folder named by the operator may hold a previous run's files)."""
+    metrics_dir.server_started()
+
+
+def child_exit(server, worker):
+    """A worker ended: its live gauges (loop heartbeats) go; its counters keep adding up."""
+    metrics_dir.worker_exited(worker.pid)
+
+
+def on_exit(server):
+    metrics_dir.server_stopped()

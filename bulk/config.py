@@ -89,6 +89,14 @@ def _choice(*allowed: str) -> Callable[[str, Any], str]:
     return parse
 
 
+def _optional(parse: Callable[[str, Any], Any]) -> Callable[[str, Any], Any]:
+    """An empty value means "not set" (the setting's computed default) instead of a malformed one."""
+    def parse_optional(name: str, raw: Any) -> Any:
+        return None if str(raw).strip() == "" else parse(name, raw)
+
+    return parse_optional
+
+
 def _comma_list(name: str, raw: Any) -> tuple[str, ...]:
     """A comma-separated list (file paths, module names); empty parts are ignored."""
     return tuple(part.strip() for part in str(raw).split(",") if part.strip())
@@ -245,6 +253,19 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("BULK_TESTING", "testing_enabled", False, _flag,
             'Enable the admin-only test-control endpoints (`/V1/testing/...`, see "Use it in your tests"). For test '
             "fixtures only, never in production."),
+    # Operating the service: metrics, logs (see "Metrics" and "Logs").
+    Setting("BULK_METRICS", "metrics_enabled", True, _flag,
+            "Count requests, bulks, operations and upstream calls and serve them at `GET /metrics` (Prometheus)."),
+    Setting("BULK_METRICS_TOKEN", "metrics_token", None, _text,
+            "When set, `GET /metrics` needs `Authorization: Bearer <this value>` (set it where the service is "
+            "reachable from the internet)."),
+    Setting("BULK_LOG_FORMAT", "log_format", None, _optional(_choice("json", "text")),
+            "`json`: one JSON object per line (request id, route, status, duration, caller, bulk); `text`: one "
+            "readable line per record. gunicorn's own lines follow it.",
+            shown_default="`json` when `PORT` is set, else `text`"),
+    Setting("BULK_LOG_LEVEL", "log_level", "info", _choice("debug", "info", "warning", "error"),
+            "Least severe records written. `debug` adds one line per operation the drainer runs (otherwise "
+            "one line per batch)."),
 )
 
 
@@ -308,6 +329,10 @@ class Settings:
     db_busy_timeout: float = 5.0
     busy_retry_after: int = 1
     testing_enabled: bool = False
+    metrics_enabled: bool = True
+    metrics_token: str | None = None
+    log_format: str | None = None
+    log_level: str = "info"
 
     @property
     def is_production(self) -> bool:

@@ -5,14 +5,16 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 import peewee
 
-from bulk import queue
+from bulk import metrics, queue
 from bulk.clock import Clock
 from bulk.db import database, write_transaction
 from bulk.handlers import ClaimedOperation, HandlerFor, Job, OperationError, Outcome
@@ -48,6 +50,20 @@ class DrainerSettings:
 
 
 def run_job(job: Job) -> Outcome:
+    """Run the job's handler and translate whatever happens into Magento's outcome (logged at DEBUG)."""
+    if not log.isEnabledFor(logging.DEBUG):
+        return _run_handler(job)
+    started = time.perf_counter()
+    outcome = _run_handler(job)
+    duration_ms = round((time.perf_counter() - started) * 1000, 2)
+    outcome_name = outcome.status.name.lower()
+    log.debug("operation %s of bulk %s: %s in %sms", job.operation_key, job.bulk_uuid, outcome_name, duration_ms,
+              extra={"bulk_uuid": job.bulk_uuid, "operation_id": job.operation_key, "outcome": outcome_name,
+                     "topic": job.route.topic_name, "duration_ms": duration_ms})
+    return outcome
+
+
+def _run_handler(job: Job) -> Outcome:
     """Run the job's handler and translate whatever happens into Magento's outcome.
 
     Magento's consumer: success is 1 with `Service execution success <Class>::<method>`; lock waits,
@@ -95,12 +111,28 @@ class _Batch:
 
     token: str
     attempts: dict[int, int]
+    # What became of the batch's operations so far (status names, `retry_scheduled`), for its log line.
+    outcomes: Counter[str] = field(default_factory=Counter)
 
 
 def _claimed(job: Job) -> ClaimedOperation:
     """The queued operation of a job the drainer runs (only synchronous calls have none)."""
     assert job.operation is not None
     return job.operation
+
+
+def _log_batch(claimed: list[ClaimedOperation], batch: _Batch, seconds: float) -> None:
+    """One INFO line per batch (per-operation lines are DEBUG: at full speed they would cost more than
+    the work); it names up to 20 of the batch's bulks."""
+    if not log.isEnabledFor(logging.INFO):
+        return
+    bulks = list(dict.fromkeys(operation.bulk_uuid for operation in claimed))
+    outcomes = {name: count for name, count in batch.outcomes.items() if count}
+    duration_ms = round(seconds * 1000, 2)
+    log.info("drained %d operation(s) of %d bulk(s) in %sms: %s", len(claimed), len(bulks), duration_ms,
+             ", ".join(f"{name} {count}" for name, count in sorted(outcomes.items())) or "none recorded",
+             extra={"operations": len(claimed), "outcomes": outcomes, "bulk_uuids": bulks[:20],
+                    "duration_ms": duration_ms})
 
 
 class Drainer(Loop):
@@ -120,6 +152,7 @@ class Drainer(Loop):
     def run_once(self) -> int:
         """Claim one batch, run it, record it; returns how many operations were finished."""
         token = uuid.uuid4().hex
+        started = time.perf_counter()
         with database.connection_context():
             claimed = queue.claim(token, self._settings.batch_size, self._settings.lease_seconds,
                                   self._clock.time(), holder=holder())
@@ -141,6 +174,7 @@ class Drainer(Loop):
             if done < len(claimed):
                 # Stopping (or a lease lost): hand the rest back now, not when the lease runs out.
                 queue.release(token, list(batch.attempts))
+        _log_batch(claimed, batch, time.perf_counter() - started)
         return done
 
     def _run_in_transaction(self, batch: _Batch, jobs: list[Job], unroutable: list[Outcome]) -> int:
@@ -225,6 +259,10 @@ class Drainer(Loop):
             queue.record(batch.token, finished)
         if deferred:
             queue.defer(batch.token, deferred)
+        metrics.operations_finished(outcome.status for outcome in finished)
+        metrics.retries_scheduled(len(deferred))
+        batch.outcomes.update(outcome.status.name.lower() for outcome in finished)
+        batch.outcomes["retry_scheduled"] += len(deferred)
 
     def _retry_or_finish(self, attempts: dict[int, int], outcomes: Sequence[Outcome]
                          ) -> tuple[list[Outcome], list[queue.Deferral]]:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import importlib
-import logging
+import os
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, g
+from flask import Flask, g, request
 
+from bulk import logs, metrics, observe
+from bulk.apidocs import DOCS_ENDPOINTS, register_api_docs
 from bulk.cli import bulk_cli
 from bulk.clock import Clock
 from bulk.config import load_settings
@@ -18,6 +20,7 @@ from bulk.routes import build_catalogue
 from bulk.service import BulkService
 from bulk.views.dispatch import register_api
 from bulk.views.health import health
+from bulk.views.ops import OWN_CONNECTION, register_ops
 
 
 def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None = None) -> Flask:
@@ -33,16 +36,23 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
     app.url_map.merge_slashes = False
     app.extensions["bulk"] = service
     register_error_handlers(app, settings.busy_retry_after)
+    # First of the request hooks: a request that fails in a later one is still timed, counted and logged.
+    observe.init_app(app)
+    metrics.bind(metrics.Metrics() if settings.metrics_enabled else None)
     app.register_blueprint(health)
+    register_ops(app)
+    register_api_docs(app)
     register_api(app)
     app.cli.add_command(bulk_cli)
     # Parts outside the core (the test controls) plug in by module name: the core never imports them.
     for name in settings.extensions:
         importlib.import_module(name).init_app(app)
-    _log_to_stderr()
+    logs.configure(settings, os.environ)
 
     @app.before_request
     def open_database_connection() -> None:
+        if request.endpoint in OWN_CONNECTION or request.endpoint in DOCS_ENDPOINTS:
+            return
         service.ensure_ready()
         g.bulk_connection = database.connection_context()
         g.bulk_connection.__enter__()
@@ -55,12 +65,3 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
 
     return app
 
-
-def _log_to_stderr() -> None:
-    """Make the service's warnings visible when the host (gunicorn, flask) has not configured logging."""
-    logger = logging.getLogger("bulk")
-    if not logger.handlers and not logging.getLogger().handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)

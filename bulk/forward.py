@@ -16,6 +16,7 @@ tries run out.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,7 @@ import urllib3
 from urllib3.exceptions import HTTPError, NewConnectionError
 from urllib3.exceptions import TimeoutError as UpstreamTimeout
 
+from bulk import metrics
 from bulk.config import Settings
 from bulk.db import database
 from bulk.handlers import Handler, Job, PermanentError, RetriableError
@@ -116,15 +118,21 @@ class Upstream:
             headers["Content-Type"] = "application/json"
         if authorization:
             headers["Authorization"] = authorization
+        started = time.perf_counter()
         try:
-            return self._http.request(call.method, self.base_url + call.path, body=body, headers=headers,
-                                      redirect=False)
+            response = self._http.request(call.method, self.base_url + call.path, body=body, headers=headers,
+                                          redirect=False)
         except NewConnectionError as error:  # before TimeoutError: urllib3 derives it from that
+            metrics.upstream_answered("connection_error", time.perf_counter() - started)
             raise RetriableError(UPSTREAM_UNREACHABLE, [_reason(error)]) from None
         except UpstreamTimeout:
+            metrics.upstream_answered("timeout", time.perf_counter() - started)
             raise RetriableError(UPSTREAM_TIMEOUT, [f"{self.timeout:g}"]) from None
         except HTTPError as error:
+            metrics.upstream_answered("connection_error", time.perf_counter() - started)
             raise RetriableError(UPSTREAM_UNREACHABLE, [_reason(error)]) from None
+        metrics.upstream_answered(metrics.upstream_outcome(response.status), time.perf_counter() - started)
+        return response
 
     def close(self) -> None:
         self._http.clear()

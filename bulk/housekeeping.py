@@ -9,10 +9,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from bulk import queue
+from bulk import metrics, queue
 from bulk.clock import Clock
 from bulk.db import database
 from bulk.loops import Loop
+from bulk.statuses import OperationStatus
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ class Housekeeper(Loop):
                 failed = queue.fail_stuck(now - self._settings.stuck_hours * HOUR)
             if self._settings.retention_days:
                 purged = queue.purge_finished(now - self._settings.retention_days * DAY)
+        metrics.operations_finished([OperationStatus.RETRIABLY_FAILED] * failed)
         if failed or purged:
             log.info("housekeeping: %d stuck operation(s) failed, %d old bulk(s) purged", failed, purged)
         return Swept(purged, failed)

@@ -12,6 +12,8 @@ import logging
 import threading
 import time
 
+from bulk import metrics
+
 log = logging.getLogger(__name__)
 
 
@@ -90,5 +92,6 @@ class Loop:
                 continue
             backoff = 0.0
             self.heartbeat = time.monotonic()
+            metrics.loop_ticked(self.name)
             if not more:
                 self._wake.wait(self.interval)

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 import orjson
 import peewee
 
+from bulk import metrics
 from bulk.clock import utc_datetime
 from bulk.db import Prepared, Slot, database, is_postgresql, write_transaction
 from bulk.handlers import ClaimedOperation, Outcome
@@ -293,6 +294,7 @@ def reopen(bulk_uuid: str, statuses: Sequence[OperationStatus], operation_keys: 
         keys = sorted(row.operation_key for row in rows)
         if keys and submitter_authorization is not None:
             Bulk.update(submitter_authorization=submitter_authorization).where(Bulk.uuid == bulk_uuid).execute()
+    metrics.operations_reopened(len(keys))
     return keys
 
 

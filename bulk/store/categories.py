@@ -21,10 +21,19 @@ _NOT_VALUES = ("id", "parent_id", "position", "level", "children", "created_at",
 
 
 def find(category_id: Any) -> Category:
-    category = Category.get_or_none(Category.id == category_id)
+    # An id that is no integer (`category_id` is a string in CategoryProductLinkInterface) names no
+    # category; PostgreSQL would refuse to compare it with the integer column.
+    category = Category.get_or_none(Category.id == category_id) if _is_integer(category_id) else None
     if category is None:
         raise no_such_entity("id", category_id)
     return category
+
+
+def _is_integer(value: Any) -> bool:
+    try:
+        return -(2**63) <= int(str(value).strip()) < 2**63
+    except ValueError:
+        return False
 
 
 def save(category: dict[str, Any], now: str, category_id: Any = None) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from flask import Blueprint, Flask, Response, g, request
 
 from bulk.auth import Caller
 from bulk.errors import cannot_process, no_route
+from bulk.observe import note_caller, note_route
 from bulk.routes.paths import split_path
 from bulk.service import BulkService, current_service
 from bulk.urls import BULK, SYNC, Target, parse_target
@@ -46,11 +47,13 @@ def dispatch(path: str) -> Response:
         route = service.catalogue.match_bulk(request.method, target.path)
         if route is None:
             raise no_route()
+        note_route(f"/async/bulk{route.bulk_path}")
         return submit_bulk(route, target, _authorised(service, route.resources))
     matched = service.catalogue.match_async(request.method, target.path)
     if matched is None:
         raise no_route()
     route, path_values = matched
+    note_route(f"/async{route.template.path}")
     return submit_single(route, path_values, target, _authorised(service, route.resources))
 
 
@@ -58,6 +61,7 @@ def _dispatch_sync(service: BulkService, target: Target) -> Response:
     matched = current_endpoints().match(request.method, split_path(target.path))
     if matched is not None:
         endpoint, values = matched
+        note_route(endpoint.template.path)
         g.bulk_caller = _authorised(service, endpoint.resources)
         # A read with `all` runs in the admin store (id 0), as Magento 2.4 serves it.
         g.bulk_target = target
@@ -66,6 +70,7 @@ def _dispatch_sync(service: BulkService, target: Target) -> Response:
     write = store.sync_write_route(service, request.method, target.path)
     if write is not None:
         route, path_values, handler = write
+        note_route(route.template.path)
         g.bulk_target = target
         return store.run_sync_write(route, path_values, handler, _authorised(service, route.resources))
     raise no_route()
@@ -73,5 +78,6 @@ def _dispatch_sync(service: BulkService, target: Target) -> Response:
 
 def _authorised(service: BulkService, resources: tuple[str, ...]) -> Caller:
     caller = service.tokens.caller(request.headers.get("Authorization"), service.clock.time())
+    note_caller(caller)
     caller.require(resources)
     return caller

@@ -7,6 +7,7 @@ from flask import Response, request
 from bulk.accept import accept, single_async_arguments
 from bulk.auth import Caller
 from bulk.jsonutil import json_response
+from bulk.observe import note_accepted
 from bulk.routes.catalogue import Route
 from bulk.service import current_service
 from bulk.statuses import UserType
@@ -32,4 +33,5 @@ def _accepted(route: Route, items: list, target: Target, caller: Caller) -> Resp
     accepted = accept(route, items, target.store_id, caller, service.accept_policy, service.clock.time(),
                       request.headers.get("Authorization") if keep_credentials else None)
     service.drainer.notify()
+    note_accepted(route.topic_name, accepted)
     return json_response(async_response(accepted, service.settings.response_shape), 202)
