@@ -245,6 +245,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("BULK_TESTING", "testing_enabled", False, _flag,
             'Enable the admin-only test-control endpoints (`/V1/testing/...`, see "Use it in your tests"). For test '
             "fixtures only, never in production."),
+    # The dashboard (bulk/dashboard).
+    Setting("BULK_DASHBOARD_SECURE_COOKIE", "dashboard_secure_cookie", "auto", _choice("auto", "always"),
+            "The dashboard's session cookie is `Secure` when the request came over HTTPS (`auto`: as the server "
+            "reports it; gunicorn trusts `X-Forwarded-Proto` from the addresses in `FORWARDED_ALLOW_IPS`), or on "
+            'every answer (`always`: for a TLS proxy gunicorn is not told to trust). See "Dashboard".'),
 )
 
 
@@ -308,6 +313,7 @@ class Settings:
     db_busy_timeout: float = 5.0
     busy_retry_after: int = 1
     testing_enabled: bool = False
+    dashboard_secure_cookie: str = "auto"
 
     @property
     def is_production(self) -> bool:

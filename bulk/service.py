@@ -18,6 +18,7 @@ from bulk.config import ConfigError, Settings
 from bulk.db import database, open_database
 from bulk.drainer import Drainer, DrainerSettings
 from bulk.forward import forward_mode
+from bulk.heartbeats import Heartbeat
 from bulk.housekeeping import Housekeeper, HousekeepingSettings
 from bulk.loops import Loop
 from bulk.migrations import create_schema
@@ -74,6 +75,9 @@ class BulkService:
             settings.retention_days, settings.stuck_hours, settings.housekeeping_seconds))
         # Started in this order, stopped in reverse: the drainer releases its claims before the rest stop.
         self.loops: list[Loop] = [self.housekeeper, self.drainer]
+        # Each process's row in the workers table the dashboard shows (started last: it reports the drainer).
+        self.heartbeat = Heartbeat(self.drainer, clock)
+        self.loops.append(self.heartbeat)
         self._ready = False
         self._schema_ready = False
         self._ready_lock = threading.Lock()
