@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -10,6 +11,7 @@ import peewee
 
 from bulk import heartbeats
 from bulk.clock import utc_datetime
+from bulk.db import tuples
 from bulk.models import Bulk, Operation, WorkerHeartbeat
 from bulk.statuses import OperationStatus
 
@@ -18,6 +20,8 @@ OPERATIONS_PER_PAGE = 100
 # Pages past this are not served (an offset scan that long helps nobody).
 MAX_PAGE = 100_000
 HOUR = 3_600
+# What this service's bulk uuids are made of (uuid4 text); anything else is not looked up at all.
+_UUID = re.compile(r"[0-9a-fA-F-]{1,64}")
 
 FAILED = (int(OperationStatus.RETRIABLY_FAILED), int(OperationStatus.NOT_RETRIABLY_FAILED))
 FINISHED = (int(OperationStatus.COMPLETE), *FAILED, int(OperationStatus.REJECTED))
@@ -79,7 +83,7 @@ def clamp_page(raw: str | None) -> int:
     return min(max(int(raw), 1), MAX_PAGE)
 
 
-def _has_operation(statuses: tuple[int, ...]) -> peewee.Expression:
+def _has_operation(statuses: tuple[int, ...]) -> peewee.ColumnBase:
     inner = Operation.select(peewee.SQL("1")).where(Operation.bulk == Bulk.uuid, Operation.status.in_(statuses))
     return peewee.fn.EXISTS(inner)
 
@@ -89,7 +93,7 @@ def _like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-def _bulk_query(filters: BulkFilters) -> peewee.ModelSelect:
+def _bulk_query(filters: BulkFilters) -> peewee.ModelSelect[Bulk]:
     query = Bulk.select(Bulk.uuid, Bulk.description, Bulk.user_type, Bulk.user_id, Bulk.start_time,
                         Bulk.operation_count)
     if filters.state == "open":
@@ -109,12 +113,13 @@ def _bulk_query(filters: BulkFilters) -> peewee.ModelSelect:
     return query
 
 
-def bulks(filters: BulkFilters, page_number: int, size: int = BULKS_PER_PAGE) -> tuple[list[BulkRow], Page]:
+def bulks(filters: BulkFilters, page_number: int, size: int | None = None) -> tuple[list[BulkRow], Page]:
     """One page of bulks, newest first, each with its operations counted by status."""
+    size = size or BULKS_PER_PAGE
     query = _bulk_query(filters)
     page = Page(page_number, size, query.count())
-    rows = [BulkRow(*row) for row in query.order_by(Bulk.start_time.desc(), Bulk.id.desc())
-            .limit(size).offset(page.offset).tuples()]
+    rows = [BulkRow(*row) for row in tuples(query.order_by(Bulk.start_time.desc(), Bulk.id.desc())
+                                            .limit(size).offset(page.offset))]
     counts = status_counts([row.uuid for row in rows])
     for row in rows:
         row.counts = counts.get(row.uuid, {})
@@ -122,14 +127,14 @@ def bulks(filters: BulkFilters, page_number: int, size: int = BULKS_PER_PAGE) ->
 
 
 def find_bulk(bulk_uuid: str) -> BulkRow | None:
-    """One bulk with its counts, or None."""
-    if len(bulk_uuid) > 64:
+    """One bulk with its counts, or None (also for text that cannot be a bulk uuid)."""
+    if not _UUID.fullmatch(bulk_uuid):
         return None
-    found = (Bulk.select(Bulk.uuid, Bulk.description, Bulk.user_type, Bulk.user_id, Bulk.start_time,
-                         Bulk.operation_count).where(Bulk.uuid == bulk_uuid).tuples().first())
-    if found is None:
+    found = tuples(Bulk.select(Bulk.uuid, Bulk.description, Bulk.user_type, Bulk.user_id, Bulk.start_time,
+                               Bulk.operation_count).where(Bulk.uuid == bulk_uuid))
+    if not found:
         return None
-    row = BulkRow(*found)
+    row = BulkRow(*found[0])
     row.counts = status_counts([row.uuid]).get(row.uuid, {})
     return row
 
@@ -140,8 +145,8 @@ def status_counts(bulk_uuids: list[str]) -> dict[str, dict[int, int]]:
         return {}
     counts: dict[str, dict[int, int]] = {}
     query = (Operation.select(Operation.bulk, Operation.status, peewee.fn.COUNT(Operation.id))
-             .where(Operation.bulk.in_(bulk_uuids)).group_by(Operation.bulk, Operation.status).tuples())
-    for bulk_uuid, status, count in query:
+             .where(Operation.bulk.in_(bulk_uuids)).group_by(Operation.bulk, Operation.status))
+    for bulk_uuid, status, count in tuples(query):
         counts.setdefault(bulk_uuid, {})[int(status)] = count
     return counts
 
@@ -156,8 +161,9 @@ class OperationRow:
 
 
 def operations(bulk_uuid: str, state: str, page_number: int,
-               size: int = OPERATIONS_PER_PAGE) -> tuple[list[OperationRow], Page]:
+               size: int | None = None) -> tuple[list[OperationRow], Page]:
     """One page of a bulk's operations in request order; `state` narrows them (a key of OPERATION_STATES)."""
+    size = size or OPERATIONS_PER_PAGE
     query = Operation.select(Operation.operation_key, Operation.status, Operation.result_message,
                              Operation.error_code, Operation.serialized_data).where(Operation.bulk == bulk_uuid)
     if state == "open":
@@ -168,14 +174,14 @@ def operations(bulk_uuid: str, state: str, page_number: int,
         query = query.where(Operation.status == OperationStatus.COMPLETE)
     page = Page(page_number, size, query.count())
     rows = [OperationRow(*row) for row in
-            query.order_by(Operation.operation_key).limit(size).offset(page.offset).tuples()]
+            tuples(query.order_by(Operation.operation_key).limit(size).offset(page.offset))]
     return rows, page
 
 
 def owners(limit: int = 200) -> list[tuple[int | None, int | None]]:
     """Who has submitted the bulks kept (for the owner filter)."""
-    return list(Bulk.select(Bulk.user_type, Bulk.user_id).distinct()
-                .order_by(Bulk.user_type, Bulk.user_id).limit(limit).tuples())
+    return [(user_type, user_id) for user_type, user_id in tuples(
+        Bulk.select(Bulk.user_type, Bulk.user_id).distinct().order_by(Bulk.user_type, Bulk.user_id).limit(limit))]
 
 
 @dataclass(frozen=True)
@@ -203,8 +209,9 @@ def overview(now: float) -> Overview:
                         .where(Operation.status == OperationStatus.OPEN)
                         .order_by(Operation.id).limit(1).scalar())
     since = utc_datetime(now - HOUR)
-    finished = dict(Operation.select(Operation.status, peewee.fn.COUNT(Operation.id))
-                    .where(Operation.finished_at >= since).group_by(Operation.status).tuples())
+    finished: dict[int, int] = {int(status): count for status, count in tuples(
+        Operation.select(Operation.status, peewee.fn.COUNT(Operation.id))
+        .where(Operation.finished_at >= since).group_by(Operation.status))}
     return Overview(
         open_operations=open_operations,
         oldest_open_age=None if oldest_start is None else max(now - _epoch(oldest_start), 0.0),

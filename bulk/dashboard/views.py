@@ -17,7 +17,6 @@ from urllib.parse import urlencode, urlsplit
 import peewee
 from flask import (
     Blueprint,
-    Response,
     abort,
     flash,
     g,
@@ -28,8 +27,10 @@ from flask import (
     send_from_directory,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from bulk import queue
 from bulk.auth import sign_in_admin
@@ -97,7 +98,7 @@ def _check_forms() -> None:
 
 
 @dashboard.after_request
-def _page_headers(response: Response) -> Response:
+def _page_headers(response: WerkzeugResponse) -> WerkzeugResponse:
     # Everything the pages use is served from here: no inline script or style, no other origin.
     response.headers.setdefault("Content-Security-Policy", (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
@@ -121,12 +122,12 @@ def _safe_next(target: str | None) -> str:
 
 
 @dashboard.get("/")
-def root() -> Response:
+def root() -> ResponseReturnValue:
     return redirect(url_for("dashboard.bulk_list"), 302)
 
 
 @dashboard.get("/favicon.ico")
-def favicon() -> Response:
+def favicon() -> ResponseReturnValue:
     assert dashboard.static_folder is not None
     return send_from_directory(dashboard.static_folder, "favicon.ico", max_age=86_400)
 
@@ -152,7 +153,7 @@ def sign_in() -> Any:
 
 
 @dashboard.route("/dashboard/sign-out", methods=["POST"])
-def sign_out() -> Response:
+def sign_out() -> ResponseReturnValue:
     end_session()
     flash("You are signed out.", "info")
     return redirect(url_for("dashboard.sign_in"))
@@ -165,7 +166,8 @@ def _filters() -> reads.BulkFilters:
     state = request.args.get("state", "")
     return reads.BulkFilters(
         state=state if state in reads.BULK_STATES else "",
-        topic=request.args.get("topic", "").strip()[:255],
+        # Text to look for; control characters (NUL among them) can be in no description.
+        topic="".join(char for char in request.args.get("topic", "") if char.isprintable()).strip()[:255],
         owner=parse_owner(request.args.get("owner")),
     )
 
@@ -200,7 +202,7 @@ def bulk_list() -> str:
 
 @dashboard.get("/dashboard/live")
 @signed_in
-def bulk_list_live() -> Response:
+def bulk_list_live() -> ResponseReturnValue:
     filters = _filters()
     rows, page = reads.bulks(filters, reads.clamp_page(request.args.get("page")))
     overview = _overview_view(current_service().clock.time())
@@ -241,7 +243,7 @@ def bulk_page(bulk_uuid: str) -> str:
 
 @dashboard.get("/dashboard/bulks/<bulk_uuid>/live")
 @signed_in
-def bulk_page_live(bulk_uuid: str) -> Response:
+def bulk_page_live(bulk_uuid: str) -> ResponseReturnValue:
     row = reads.find_bulk(bulk_uuid)
     if row is None:
         return jsonify({"bulk": None}), 404
@@ -254,7 +256,7 @@ def bulk_page_live(bulk_uuid: str) -> Response:
 
 @dashboard.post("/dashboard/bulks/<bulk_uuid>/retry")
 @signed_in
-def retry(bulk_uuid: str) -> Response:
+def retry(bulk_uuid: str) -> ResponseReturnValue:
     """Re-open every failed operation (2 and 3), through the API's own retry code."""
     _bulk_or_404(bulk_uuid)
     reopened = reopen_operations(bulk_uuid, RETRY_SCOPES["failed"])
@@ -283,7 +285,7 @@ def delete(bulk_uuid: str) -> Any:
 
 
 @dashboard.route("/dashboard/<path:rest>", methods=["GET", "POST"])
-def unknown(rest: str) -> Response:
+def unknown(rest: str) -> ResponseReturnValue:
     # Without this, a mistyped dashboard URL would fall through to the API's catch-all.
     abort(404)
 
@@ -387,7 +389,7 @@ def _http_error(error: HTTPException) -> tuple[str, int]:
     if isinstance(error, CSRFError):
         message = "This form has expired or did not come from this dashboard. Go back, reload the page and try again."
     elif code == 404:
-        message = error.description if "bulk" in (error.description or "") else "There is no such page."
+        message = error.description or "" if "bulk" in (error.description or "") else "There is no such page."
     else:
         message = error.name
     return render_template("dashboard/error.html", code=code, message=message), code
