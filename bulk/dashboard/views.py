@@ -191,8 +191,9 @@ def bulk_list() -> str:
     rows, page = reads.bulks(filters, reads.clamp_page(request.args.get("page")))
     service = current_service()
     args = _filter_args(filters)
+    labels = _route_labels()
     return render_template(
-        "dashboard/bulks.html", rows=[_bulk_view(row) for row in rows], page=_pager(page, "dashboard.bulk_list", args),
+        "dashboard/bulks.html", rows=[_bulk_view(row, labels) for row in rows], page=_pager(page, "dashboard.bulk_list", args),
         filters=filters, states=reads.BULK_STATES,
         owners=[(owner_value(*owner), owner_label(*owner)) for owner in reads.owners()],
         topics=sorted({route.description for route in service.catalogue}),
@@ -206,7 +207,8 @@ def bulk_list_live() -> ResponseReturnValue:
     filters = _filters()
     rows, page = reads.bulks(filters, reads.clamp_page(request.args.get("page")))
     overview = _overview_view(current_service().clock.time())
-    return jsonify({"overview": overview, "bulks": [_bulk_view(row) for row in rows],
+    labels = _route_labels()
+    return jsonify({"overview": overview, "bulks": [_bulk_view(row, labels) for row in rows],
                     "page": _pager(page, "dashboard.bulk_list", _filter_args(filters)),
                     "open": overview["open_operations"] > 0})
 
@@ -235,7 +237,7 @@ def bulk_page(bulk_uuid: str) -> str:
     operations, page = reads.operations(bulk_uuid, state, reads.clamp_page(request.args.get("page")))
     args = {"state": state} if state else {}
     return render_template(
-        "dashboard/bulk.html", bulk=_bulk_view(row), operations=[_operation_view(op) for op in operations],
+        "dashboard/bulk.html", bulk=_bulk_view(row, _route_labels()), operations=[_operation_view(op) for op in operations],
         page=_pager(page, "dashboard.bulk_page", args, bulk_uuid=bulk_uuid), state=state,
         states=reads.OPERATION_STATES,
         live_url=_page_url("dashboard.bulk_page_live", args, page.number, bulk_uuid=bulk_uuid))
@@ -250,7 +252,7 @@ def bulk_page_live(bulk_uuid: str) -> ResponseReturnValue:
     state = _operation_state()
     operations, page = reads.operations(bulk_uuid, state, reads.clamp_page(request.args.get("page")))
     args = {"state": state} if state else {}
-    return jsonify({"bulk": _bulk_view(row), "operations": [_operation_view(op) for op in operations],
+    return jsonify({"bulk": _bulk_view(row, _route_labels()), "operations": [_operation_view(op) for op in operations],
                     "page": _pager(page, "dashboard.bulk_page", args, bulk_uuid=bulk_uuid), "open": row.open > 0})
 
 
@@ -273,7 +275,7 @@ def delete(bulk_uuid: str) -> Any:
     """First post: the confirmation page. Confirmed: delete as `DELETE /V1/bulk/<uuid>` does."""
     row = _bulk_or_404(bulk_uuid)
     if request.form.get("confirmed") != "yes":
-        return render_template("dashboard/confirm_delete.html", bulk=_bulk_view(row))
+        return render_template("dashboard/confirm_delete.html", bulk=_bulk_view(row, _route_labels()))
     deleted = queue.delete_finished_bulk(bulk_uuid)
     if deleted is None:
         abort(404)
@@ -293,7 +295,15 @@ def unknown(rest: str) -> ResponseReturnValue:
 # -- views of rows ---------------------------------------------------------------------------------
 
 
-def _bulk_view(row: reads.BulkRow) -> dict[str, Any]:
+def _route_labels() -> dict[str, str]:
+    """Bulk descriptions ("Topic <topic>") and the route each comes from, as people read it ("PUT /V1/products/:sku")."""
+    labels: dict[str, str] = {}
+    for route in current_service().catalogue:
+        labels.setdefault(route.description, route.key)
+    return labels
+
+
+def _bulk_view(row: reads.BulkRow, labels: dict[str, str]) -> dict[str, Any]:
     total = row.operation_count or sum(row.counts.values())
     counts = {str(int(status)): row.counts.get(status, 0) for status in STATUSES}
     finished = total - row.open
@@ -311,6 +321,7 @@ def _bulk_view(row: reads.BulkRow) -> dict[str, Any]:
         "uuid": row.uuid,
         "url": url_for("dashboard.bulk_page", bulk_uuid=row.uuid),
         "description": row.description,
+        "route": labels.get(row.description) or row.description.removeprefix("Topic "),
         "owner": owner_label(row.user_type, row.user_id),
         "start_time": row.start_time.strftime("%Y-%m-%d %H:%M:%S") if row.start_time else "",
         "operation_count": row.operation_count,

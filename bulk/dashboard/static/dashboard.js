@@ -72,10 +72,10 @@
 
   function updateBulkRow(row, bulk) {
     setAttribute(row, "data-state", bulk.state);
-    const link = row.querySelector("a[data-field=description]");
+    const link = row.querySelector("a[data-field=route]");
     setAttribute(link, "href", bulk.url);
-    setText(link, bulk.description);
-    for (const field of ["uuid", "owner", "start_time", "operation_count"]) {
+    setText(link, bulk.route);
+    for (const field of ["description", "uuid", "owner", "start_time", "operation_count"]) {
       setText(row.querySelector("[data-field=" + field + "]"), bulk[field]);
     }
     setText(row.querySelector("[data-field=percent]"), bulk.percent + "%");
@@ -153,6 +153,7 @@
     if (tbody && workers !== shownWorkers) {
       tbody.replaceChildren(...overview.workers.map(workerRow));
       setHidden(document.querySelector("[data-workers-empty]"), overview.workers.length > 0);
+      setHidden(tbody.closest("table"), overview.workers.length === 0);
       shownWorkers = workers;
     }
   }
