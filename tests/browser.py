@@ -6,6 +6,7 @@ run time: the browser and driver paths are given, so selenium's driver manager n
 
 from __future__ import annotations
 
+import base64
 import shutil
 import time
 from collections.abc import Callable
@@ -80,9 +81,22 @@ def cell_text(driver: WebDriver, css: str) -> str:
 
 
 def full_page_screenshot(driver: WebDriver, path: Path, width: int) -> Path:
-    """Resize the window to the page's height, then save a PNG of it all."""
+    """Save a PNG of the whole page laid out `width` CSS pixels wide (Chromium's DevTools protocol)."""
+    set_window(driver, (width, LAPTOP[1]))
     height = driver.execute_script("return document.documentElement.scrollHeight;")
-    set_window(driver, (width, min(max(int(height) + 40, 600), 4000)))
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": width, "height": int(height), "deviceScaleFactor": 1, "mobile": False})
+    try:
+        shot = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})
+    finally:
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
     path.parent.mkdir(parents=True, exist_ok=True)
-    driver.save_screenshot(str(path))
+    path.write_bytes(base64.b64decode(shot["data"]))
     return path
+
+
+def table_overflow(driver: WebDriver, css: str) -> int:
+    """How many pixels a table is wider than the box it sits in (0: it fits)."""
+    return driver.execute_script(
+        "const table = document.querySelector(arguments[0]);"
+        "return table.scrollWidth - table.parentElement.clientWidth;", css)

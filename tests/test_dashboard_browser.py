@@ -26,6 +26,7 @@ from tests.browser import (
     set_window,
     sideways_overflow,
     start_chromium,
+    table_overflow,
     wait_until,
 )
 from tests.live import PROJECT_ROOT
@@ -239,6 +240,12 @@ def test_screenshot_of_a_busy_queue(page, bulk_server, tmp_path: Path):
     assert cell_text(page, row_css(waiting) + ' td[data-status="4"]') in ("2", "3")
     assert cell_text(page, row_css(customers) + ' td[data-status="3"]') == "1"
     assert page.find_elements(By.CSS_SELECTOR, "[data-workers] tr[data-worker]")
+    # A laptop shows the whole table; narrower windows scroll the table's box, never the page.
+    assert table_overflow(page, "table.bulks") <= 0
+    for width in (1024, 800, 600):
+        set_window(page, (width, LAPTOP[1]))
+        assert sideways_overflow(page) <= 0, width
+    set_window(page, LAPTOP)
     shot = full_page_screenshot(page, tmp_path / "dashboard.png", LAPTOP[0])
     SCREENSHOTS.mkdir(exist_ok=True)
     shutil.copy(shot, SCREENSHOTS / "dashboard.png")
