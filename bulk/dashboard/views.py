@@ -193,7 +193,8 @@ def bulk_list() -> str:
     args = _filter_args(filters)
     labels = _route_labels()
     return render_template(
-        "dashboard/bulks.html", rows=[_bulk_view(row, labels) for row in rows], page=_pager(page, "dashboard.bulk_list", args),
+        "dashboard/bulks.html", rows=[_bulk_view(row, labels) for row in rows],
+        page=_pager(page, "dashboard.bulk_list", args),
         filters=filters, states=reads.BULK_STATES,
         owners=[(owner_value(*owner), owner_label(*owner)) for owner in reads.owners()],
         topics=sorted({route.description for route in service.catalogue}),
@@ -237,7 +238,8 @@ def bulk_page(bulk_uuid: str) -> str:
     operations, page = reads.operations(bulk_uuid, state, reads.clamp_page(request.args.get("page")))
     args = {"state": state} if state else {}
     return render_template(
-        "dashboard/bulk.html", bulk=_bulk_view(row, _route_labels()), operations=[_operation_view(op) for op in operations],
+        "dashboard/bulk.html", bulk=_bulk_view(row, _route_labels()),
+        operations=[_operation_view(op) for op in operations],
         page=_pager(page, "dashboard.bulk_page", args, bulk_uuid=bulk_uuid), state=state,
         states=reads.OPERATION_STATES,
         live_url=_page_url("dashboard.bulk_page_live", args, page.number, bulk_uuid=bulk_uuid))
@@ -296,7 +298,7 @@ def unknown(rest: str) -> ResponseReturnValue:
 
 
 def _route_labels() -> dict[str, str]:
-    """Bulk descriptions ("Topic <topic>") and the route each comes from, as people read it ("PUT /V1/products/:sku")."""
+    """Each bulk description ("Topic <topic>") and its route as people read it ("PUT /V1/products/:sku")."""
     labels: dict[str, str] = {}
     for route in current_service().catalogue:
         labels.setdefault(route.description, route.key)
