@@ -70,10 +70,13 @@ def workers() -> list[WorkerHeartbeat]:
 
 
 class Heartbeat(Loop):
-    """Writes this process's row every BEAT_SECONDS and sweeps forgotten ones; removes its row on stop."""
+    """Writes this process's row every BEAT_SECONDS and sweeps forgotten ones; removes its row on stop.
+
+    The first beat comes one interval after the start, when the drainer started with it is running.
+    """
 
     def __init__(self, drainer: Loop, clock: Clock, interval: float = BEAT_SECONDS) -> None:
-        super().__init__("bulk-heartbeat", interval, min_backoff=interval, max_backoff=interval)
+        super().__init__("bulk-heartbeat", interval, min_backoff=interval, max_backoff=interval, wait_first=True)
         self._drainer = drainer
         self._clock = clock
         self._started_at: float | None = None

@@ -213,9 +213,8 @@ def test_pages_say_what_they_allow(admin):
     assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
     assert response.headers["X-Frame-Options"] == "DENY"
     assert response.headers["Cache-Control"] == "no-store"
-    with admin.get("/favicon.ico") as favicon:
-        assert favicon.status_code == 200 and favicon.mimetype in ("image/vnd.microsoft.icon", "image/x-icon")
-        assert favicon.data.startswith(b"\x00\x00\x01\x00")
+    # Pages name their icon (`<link rel="icon">`); `/favicon.ico` stays an API path like any other.
+    assert 'rel="icon" href="/dashboard/static/favicon.svg"' in response.get_data(as_text=True)
     with admin.get("/dashboard/static/favicon.svg") as svg:
         assert svg.status_code == 200 and svg.data.startswith(b"<svg")
 

@@ -24,7 +24,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_from_directory,
     url_for,
 )
 from flask.typing import ResponseReturnValue
@@ -106,7 +105,7 @@ def _page_headers(response: WerkzeugResponse) -> WerkzeugResponse:
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "same-origin")
-    if not request.path.startswith("/dashboard/static/") and request.path != "/favicon.ico":
+    if not request.path.startswith("/dashboard/static/"):
         response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -124,12 +123,6 @@ def _safe_next(target: str | None) -> str:
 @dashboard.get("/")
 def root() -> ResponseReturnValue:
     return redirect(url_for("dashboard.bulk_list"), 302)
-
-
-@dashboard.get("/favicon.ico")
-def favicon() -> ResponseReturnValue:
-    assert dashboard.static_folder is not None
-    return send_from_directory(dashboard.static_folder, "favicon.ico", max_age=86_400)
 
 
 @dashboard.route("/dashboard/sign-in", methods=["GET", "POST"])
