@@ -266,6 +266,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("BULK_LOG_LEVEL", "log_level", "info", _choice("debug", "info", "warning", "error"),
             "Least severe records written. `debug` adds one line per operation the drainer runs (otherwise "
             "one line per batch)."),
+    # The dashboard (bulk/dashboard).
+    Setting("BULK_DASHBOARD_SECURE_COOKIE", "dashboard_secure_cookie", "auto", _choice("auto", "always"),
+            "The dashboard's session cookie is `Secure` when the request came over HTTPS (`auto`: as the server "
+            "reports it; gunicorn trusts `X-Forwarded-Proto` from the addresses in `FORWARDED_ALLOW_IPS`), or on "
+            'every answer (`always`: for a TLS proxy gunicorn is not told to trust). See "Dashboard".'),
 )
 
 
@@ -333,6 +338,7 @@ class Settings:
     metrics_token: str | None = None
     log_format: str | None = None
     log_level: str = "info"
+    dashboard_secure_cookie: str = "auto"
 
     @property
     def is_production(self) -> bool:

@@ -256,7 +256,7 @@ class Drainer(Loop):
         """Record final outcomes; retriable failures with tries left wait for their retry instead."""
         finished, deferred = self._retry_or_finish(batch.attempts, outcomes)
         if finished:
-            queue.record(batch.token, finished)
+            queue.record(batch.token, finished, self._clock.time())
         if deferred:
             queue.defer(batch.token, deferred)
         metrics.operations_finished(outcome.status for outcome in finished)

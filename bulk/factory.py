@@ -14,6 +14,7 @@ from bulk.apidocs import DOCS_ENDPOINTS, register_api_docs
 from bulk.cli import bulk_cli
 from bulk.clock import Clock
 from bulk.config import load_settings
+from bulk.dashboard import register_dashboard
 from bulk.db import database
 from bulk.errors import register_error_handlers
 from bulk.routes import build_catalogue
@@ -42,6 +43,8 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
     app.register_blueprint(health)
     register_ops(app)
     register_api_docs(app)
+    # Before the API: its catch-all rule would otherwise answer `GET /`.
+    register_dashboard(app)
     register_api(app)
     app.cli.add_command(bulk_cli)
     # Parts outside the core (the test controls) plug in by module name: the core never imports them.

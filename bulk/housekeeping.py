@@ -54,7 +54,7 @@ class Housekeeper(Loop):
         failed = purged = 0
         with database.connection_context():
             if self._settings.stuck_hours:
-                failed = queue.fail_stuck(now - self._settings.stuck_hours * HOUR)
+                failed = queue.fail_stuck(now - self._settings.stuck_hours * HOUR, now)
             if self._settings.retention_days:
                 purged = queue.purge_finished(now - self._settings.retention_days * DAY)
         metrics.operations_finished([OperationStatus.RETRIABLY_FAILED] * failed)

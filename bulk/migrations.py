@@ -33,16 +33,32 @@ class SchemaVersion(BaseModel):
 
 Step = Callable[[SchemaMigrator], None]
 
-# Step n upgrades a database from version n to n + 1; version 1 is the first released schema.
-UPGRADES: list[Step] = []
-LATEST_VERSION = 1 + len(UPGRADES)
-
 
 def add_column_if_missing(migrator: SchemaMigrator, table: str, column: str, field: peewee.Field) -> None:
     """Add `column` unless the table already has it (or does not exist yet: it will be created whole)."""
     tables = database.get_tables()
     if table in tables and column not in {c.name for c in database.get_columns(table)}:
         migrate(migrator.add_column(table, column, field))
+
+
+def add_index_if_missing(migrator: SchemaMigrator, table: str, columns: tuple[str, ...]) -> None:
+    """Add a plain index on `columns` unless the table already has one on exactly those (or is missing)."""
+    if table not in database.get_tables():
+        return
+    if any(tuple(index.columns) == columns for index in database.get_indexes(table)):
+        return
+    migrate(migrator.add_index(table, columns, False))
+
+
+def _operation_finish_time(migrator: SchemaMigrator) -> None:
+    """Version 2: operations record when they finished (the dashboard's "finished in the last hour")."""
+    add_column_if_missing(migrator, "magento_operation", "finished_at", peewee.DateTimeField(null=True))
+    add_index_if_missing(migrator, "magento_operation", ("finished_at", "status"))
+
+
+# Step n upgrades a database from version n to n + 1; version 1 is the first released schema.
+UPGRADES: list[Step] = [_operation_finish_time]
+LATEST_VERSION = 1 + len(UPGRADES)
 
 
 _lock = threading.Lock()

@@ -61,6 +61,9 @@ class Operation(BaseModel):
     # The entity the operation changes ("sku:24-mb01", "customer:7", "email:a@b.c"), or null: an open
     # operation is not claimed while an earlier open one (of any bulk) has the same key.
     entity_key = peewee.CharField(max_length=255, null=True)
+    # When the operation reached its final status (1, 2 or 3); null while open. The dashboard counts
+    # what finished in the last hour from it.
+    finished_at = peewee.DateTimeField(null=True)
 
     class Meta:
         table_name = "magento_operation"
@@ -70,6 +73,8 @@ class Operation(BaseModel):
             (("status", "id"), False),
             # The claim's "no earlier open operation for this entity" check reads only open entries.
             (("entity_key", "status", "id"), False),
+            # "Finished in the last hour" reads a short range of this index, whatever the table's size.
+            (("finished_at", "status"), False),
         )
 
 
@@ -84,4 +89,18 @@ class AdminLoginLock(BaseModel):
         table_name = "admin_login_lock"
 
 
-ALL_MODELS: list[type[peewee.Model]] = [Bulk, Operation, AdminLoginLock]
+class WorkerHeartbeat(BaseModel):
+    """One serving process's last sign of life and its drainer's state (written by `bulk.heartbeats`)."""
+
+    worker = peewee.CharField(max_length=255, primary_key=True)  # host:pid, as operations' claimed_by
+    started_at = peewee.DoubleField()  # epoch seconds
+    beat_at = peewee.DoubleField()
+    drainer = peewee.CharField(max_length=16)  # running / stopped
+    # Seconds since the drainer last finished a tick, when the beat was written (None: not yet).
+    drainer_tick_age = peewee.DoubleField(null=True)
+
+    class Meta:
+        table_name = "bulk_worker_heartbeat"
+
+
+ALL_MODELS: list[type[peewee.Model]] = [Bulk, Operation, AdminLoginLock, WorkerHeartbeat]

@@ -151,6 +151,7 @@ def _record_statement(complete: bool) -> peewee.Query:
         Operation.claim_token: None,
         Operation.claimed_by: None,
         Operation.available_at: None,
+        Operation.finished_at: Slot("finished_at", Operation.finished_at),
     }
     if complete:
         # Magento clears the payload of a successful operation and keeps a failed one's.
@@ -164,13 +165,15 @@ _RECORD_COMPLETE = Prepared(lambda: _record_statement(complete=True))
 _RECORD_FAILED = Prepared(lambda: _record_statement(complete=False))
 
 
-def record(token: str, outcomes: Iterable[Outcome]) -> int:
+def record(token: str, outcomes: Iterable[Outcome], now: float | None = None) -> int:
     """Write outcomes for operations still held by `token`; returns how many rows changed.
 
     A drainer whose lease expired and was re-claimed by another no longer matches the token,
     so its late write is dropped instead of overwriting the newer holder's result (fencing).
+    `now` is stored as the operations' finish time (left empty when not given).
     """
     ordered = sorted(outcomes, key=_same_write)
+    finished_at = None if now is None else utc_datetime(now)
     changed = 0
     with write_transaction():
         # Identical outcomes (the usual case) go out as one UPDATE per group.
@@ -180,7 +183,7 @@ def record(token: str, outcomes: Iterable[Outcome]) -> int:
             statement = _RECORD_COMPLETE if first.status == OperationStatus.COMPLETE else _RECORD_FAILED
             cursor = statement.execute(
                 status=int(first.status), error_code=first.error_code, result_message=first.result_message,
-                result_serialized_data=first.result_serialized_data, token=token,
+                result_serialized_data=first.result_serialized_data, token=token, finished_at=finished_at,
                 ids=_ids_parameter([outcome.operation_id for outcome in group]))
             changed += cursor.rowcount
     return changed
@@ -287,7 +290,7 @@ def reopen(bulk_uuid: str, statuses: Sequence[OperationStatus], operation_keys: 
         rows = (Operation
                 .update(status=int(OperationStatus.OPEN), result_message=None, error_code=None,
                         result_serialized_data=None, claim_token=None, claimed_by=None, available_at=None,
-                        started_at=None, attempts=0)
+                        started_at=None, attempts=0, finished_at=None)
                 .where(condition)
                 .returning(Operation.operation_key)
                 .execute())
@@ -338,13 +341,15 @@ def purge_finished(started_before: float, chunk: int = 200) -> int:
 UNKNOWN_ERROR = "Unknown Error"
 
 
-def fail_stuck(started_before: float) -> int:
+def fail_stuck(started_before: float, now: float | None = None) -> int:
     """Magento's `bulk_mark_incomplete_operations_as_failed`: open operations started before the time
-    given end at status 2 `Unknown Error`, code 0 (their holder's late result is then fenced out)."""
+    given end at status 2 `Unknown Error`, code 0 (their holder's late result is then fenced out).
+    `now` is stored as their finish time (left empty when not given)."""
+    finished_at = None if now is None else utc_datetime(now)
     with write_transaction():
         return (Operation
                 .update(status=int(OperationStatus.RETRIABLY_FAILED), result_message=UNKNOWN_ERROR, error_code=0,
-                        claim_token=None, claimed_by=None, available_at=None)
+                        claim_token=None, claimed_by=None, available_at=None, finished_at=finished_at)
                 .where(Operation.status == OperationStatus.OPEN, Operation.started_at.is_null(False),
                        Operation.started_at < utc_datetime(started_before))
                 .execute())

@@ -18,6 +18,7 @@ from bulk.config import ConfigError, Settings
 from bulk.db import database, open_database
 from bulk.drainer import Drainer, DrainerSettings
 from bulk.forward import forward_mode
+from bulk.heartbeats import Heartbeat
 from bulk.housekeeping import Housekeeper, HousekeepingSettings
 from bulk.loops import Loop
 from bulk.migrations import create_schema
@@ -72,8 +73,11 @@ class BulkService:
                               settings.retry_max_seconds)))
         self.housekeeper = Housekeeper(clock, HousekeepingSettings(
             settings.retention_days, settings.stuck_hours, settings.housekeeping_seconds))
-        # Started in this order, stopped in reverse: the drainer releases its claims before the rest stop.
-        self.loops: list[Loop] = [self.housekeeper, self.drainer]
+        # Each process's row in the workers table the dashboard shows.
+        self.heartbeat = Heartbeat(self.drainer, clock)
+        # Started in this order, stopped in reverse: the drainer releases its claims before the rest stop,
+        # and the heartbeat removes this process's row last, when no drainer of its own writes any more.
+        self.loops: list[Loop] = [self.heartbeat, self.housekeeper, self.drainer]
         self._ready = False
         self._schema_ready = False
         self._ready_lock = threading.Lock()

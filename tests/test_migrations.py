@@ -44,14 +44,15 @@ def test_an_older_database_gets_each_missing_step_once(bound, monkeypatch):
         calls.append("add_note")
         add_column_if_missing(migrator, "magento_bulk", "note", peewee.TextField(null=True))
 
-    monkeypatch.setattr(migrations, "UPGRADES", [add_note])
-    monkeypatch.setattr(migrations, "LATEST_VERSION", 2)
-    assert create_schema(ALL_MODELS) == 1
+    current = migrations.LATEST_VERSION
+    monkeypatch.setattr(migrations, "UPGRADES", [*migrations.UPGRADES, add_note])
+    monkeypatch.setattr(migrations, "LATEST_VERSION", current + 1)
+    assert create_schema(ALL_MODELS) == current
     assert "note" in columns(bound, "magento_bulk")
-    assert create_schema(ALL_MODELS) == 2
+    assert create_schema(ALL_MODELS) == current + 1
     assert calls == ["add_note"]
     with database.connection_context():
-        assert schema_version() == 2
+        assert schema_version() == current + 1
 
 
 def test_steps_are_safe_on_a_database_that_already_has_the_change(bound, monkeypatch):
@@ -80,3 +81,21 @@ def test_several_processes_creating_the_schema_at_once(database_url):
     results = [process.communicate(timeout=60) for process in processes]
     assert all(process.returncode == 0 for process in processes), results
     assert fetch_all(database_url, "SELECT count(*) FROM bulk_schema_version") == [(1,)]
+
+
+def test_version_1_operations_gain_their_finish_time(bound):
+    """A database from before `finished_at`: the column and its index are added, rows kept."""
+    create_schema(ALL_MODELS)
+    with database.connection_context():
+        [index] = [index.name for index in database.get_indexes("magento_operation")
+                   if tuple(index.columns) == ("finished_at", "status")]
+        database.execute_sql(f"DROP INDEX {index}")
+        database.execute_sql("ALTER TABLE magento_operation DROP COLUMN finished_at")
+        database.execute_sql("UPDATE bulk_schema_version SET version = 1")
+    assert create_schema(ALL_MODELS) == 1
+    assert "finished_at" in columns(bound, "magento_operation")
+    with database.connection_context():
+        indexes = {tuple(index.columns) for index in database.get_indexes("magento_operation")}
+        assert schema_version() == migrations.LATEST_VERSION
+    assert ("finished_at", "status") in indexes
+    assert create_schema(ALL_MODELS) == migrations.LATEST_VERSION

@@ -29,3 +29,10 @@ def test_documented_local_credentials_are_the_development_defaults():
     from bulk.config import DEVELOPMENT_ADMIN_PASSWORD
 
     assert f"`admin` / `{DEVELOPMENT_ADMIN_PASSWORD}`" in README
+
+
+def test_the_dashboard_section_shows_its_committed_screenshot():
+    assert "## Dashboard" in README
+    assert "](docs/dashboard.png)" in README
+    picture = PROJECT_ROOT / "docs" / "dashboard.png"
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -42,10 +42,17 @@ def retry_bulk(bulk_uuid: str) -> Response:
         decode_body(request.get_data(cache=False), request.headers.get("Content-Type")))
     # Passing credentials through: the operations now go out with the token of whoever re-opened them.
     authorization = request.headers.get("Authorization") if service.settings.passes_submitter_credentials else None
+    reopened = reopen_operations(bulk_uuid, statuses, operation_ids, authorization)
+    return json_response({"bulk_id": bulk_uuid, "reopened_operation_ids": reopened})
+
+
+def reopen_operations(bulk_uuid: str, statuses: tuple[OperationStatus, ...], operation_ids: list[int] | None = None,
+                      authorization: str | None = None) -> list[int]:
+    """Re-open a bulk's failed operations and wake this process's drainer (the API's retry, the dashboard's)."""
     reopened = queue.reopen(bulk_uuid, statuses, operation_ids, authorization)
     if reopened:
-        service.drainer.notify()
-    return json_response({"bulk_id": bulk_uuid, "reopened_operation_ids": reopened})
+        current_service().drainer.notify()
+    return reopened
 
 
 def delete_bulk(bulk_uuid: str) -> Response:
