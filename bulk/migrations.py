@@ -33,8 +33,13 @@ class SchemaVersion(BaseModel):
 
 Step = Callable[[SchemaMigrator], None]
 
+def _bulk_finished_at(migrator: SchemaMigrator) -> None:
+    """Issue 13: when a bulk's last open operation got a final status (the status summary, webhooks)."""
+    add_column_if_missing(migrator, "magento_bulk", "finished_at", peewee.DateTimeField(null=True))
+
+
 # Step n upgrades a database from version n to n + 1; version 1 is the first released schema.
-UPGRADES: list[Step] = []
+UPGRADES: list[Step] = [_bulk_finished_at]
 LATEST_VERSION = 1 + len(UPGRADES)
 
 
