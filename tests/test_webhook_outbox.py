@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -157,6 +158,12 @@ def test_a_bulk_without_operations_never_finishes(db):
     assert finished_at(bulk_uuid) is None
 
 
+def record_in_own_connection(barrier: threading.Barrier, token: str, claimed: list) -> None:
+    with database.connection_context():  # each thread takes its own pooled connection
+        barrier.wait()
+        queue.record(token, outcomes(claimed), NOW, BOTH)
+
+
 def test_concurrent_recorders_of_a_bulks_last_operations_announce_it_exactly_once(db):
     """Two transactions each end one of the last two operations at the same moment (PostgreSQL's
     snapshots would let both miss the finish without the bulk lock)."""
@@ -165,22 +172,9 @@ def test_concurrent_recorders_of_a_bulks_last_operations_announce_it_exactly_onc
         tokens = [uuid.uuid4().hex, uuid.uuid4().hex]
         held = [queue.claim(token, 1, 60, NOW) for token in tokens]
         barrier = threading.Barrier(2)
-        errors: list[BaseException] = []
-
-        def record(index: int) -> None:
-            try:
-                with database.connection_context():  # each thread its own pooled connection
-                    barrier.wait()
-                    queue.record(tokens[index], outcomes(held[index]), NOW, BOTH)
-            except BaseException as error:  # reported below
-                errors.append(error)
-
-        threads = [threading.Thread(target=record, args=(index,)) for index in range(2)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(60)
-        assert not errors
+        with ThreadPoolExecutor(2) as pool:
+            for future in [pool.submit(record_in_own_connection, barrier, tokens[i], held[i]) for i in range(2)]:
+                future.result(timeout=60)
         assert [d.bulk_uuid for d in deliveries(BULK_FINISHED)].count(bulk_uuid) == 1
         assert finished_at(bulk_uuid) is not None
 
