@@ -96,7 +96,7 @@ class Receiver:
                 self.arrived.wait(left)
             return list(self.received)
 
-    def events(self, event_type: str | None = None) -> list[dict]:
-        """The verified events received, optionally of one type."""
-        return [json.loads(r.body) for r in self.received
-                if r.verified and (event_type is None or json.loads(r.body)["type"] == event_type)]
+    def accepted(self, event_type: str | None = None) -> list[dict]:
+        """The verified events this receiver accepted (answered 2xx), optionally of one type."""
+        return [json.loads(r.body) for r in self.received if r.verified and 200 <= r.answered < 300
+                and (event_type is None or json.loads(r.body)["type"] == event_type)]
