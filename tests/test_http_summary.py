@@ -38,9 +38,9 @@ def test_some_operations_open_is_in_progress_not_finished(client, auth, service,
     """Magento reports this bulk "finished with failure" (issue #36911)."""
     bulk_uuid = submit(client, auth, ["a", "b", "c"])
     token = "t" * 32
-    first, second = queue.claim(token, 2, 60, clock.time())
+    first, _held = queue.claim(token, 2, 60, clock.time())
     queue.record(token, [Outcome(first.id, OperationStatus.COMPLETE, "ok")], clock.time())
-    # `second` is held by a drainer and not finished: still open.
+    # The other one is held by a drainer and not finished: still open.
     assert summary(client, auth, bulk_uuid, endpoint) == {
         "status": "in_progress", "counts": counts(complete=1, open=2), "finished_at": None}
 
