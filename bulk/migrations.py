@@ -75,7 +75,11 @@ def upgrade_schema(models: list[type[peewee.Model]]) -> int:
             migrator = SchemaMigrator.from_database(database.obj)
             for step in UPGRADES[found - 1:]:
                 step(migrator)
-        database.create_tables([*models, SchemaVersion], safe=True)
+        # Only the missing tables: CREATE INDEX IF NOT EXISTS locks a table even when the index exists,
+        # and a worker starting while another serves would deadlock with its writers (PostgreSQL).
+        existing = set(database.get_tables())
+        database.create_tables([model for model in [*models, SchemaVersion]
+                                if model._meta.table_name not in existing], safe=True)
         if found != LATEST_VERSION or not SchemaVersion.select().exists():
             SchemaVersion.delete().execute()
             SchemaVersion.create(version=LATEST_VERSION)
