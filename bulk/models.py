@@ -77,6 +77,14 @@ class Operation(BaseModel):
         )
 
 
+# A bulk's open operations: "is any still open?" decides when it finishes. Only open operations are in
+# it, so it stays as small as the backlog; a query that uses it spells out `status = 4` (a parameter
+# would not match the index's condition). Same definition as issue 14's index of that name.
+OPEN_BY_BULK = "magento_operation_open_by_bulk"
+Operation.add_index(Operation.index(Operation.bulk, Operation.id, name=OPEN_BY_BULK,
+                                    where=Operation.status == int(OperationStatus.OPEN)))
+
+
 class AdminLoginLock(BaseModel):
     """Consecutive failed sign-ins of an admin account, and until when it is locked."""
 

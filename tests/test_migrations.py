@@ -11,7 +11,7 @@ import pytest
 from bulk import migrations
 from bulk.db import database, open_database
 from bulk.migrations import add_column_if_missing, create_schema, schema_version
-from bulk.models import ALL_MODELS
+from bulk.models import ALL_MODELS, OPEN_BY_BULK
 from tests.databases import fetch_all
 from tests.live import PROJECT_ROOT
 
@@ -65,6 +65,15 @@ def test_a_version_1_database_gets_the_bulk_finish_time(bound):
     assert "finished_at" in columns(bound, "magento_bulk")
     with database.connection_context():
         assert schema_version() == migrations.LATEST_VERSION
+
+
+def test_a_missing_index_of_an_existing_table_is_created_and_nothing_else_is_touched(bound):
+    create_schema(ALL_MODELS)
+    with database.connection_context():
+        database.execute_sql(f'DROP INDEX "{OPEN_BY_BULK}"')
+    create_schema(ALL_MODELS)
+    with database.connection_context():
+        assert OPEN_BY_BULK in {index.name for index in database.get_indexes("magento_operation")}
 
 
 def test_steps_are_safe_on_a_database_that_already_has_the_change(bound, monkeypatch):

@@ -18,8 +18,8 @@ import peewee
 
 from bulk.clock import utc_datetime
 from bulk.config import BULK_FINISHED, OPERATION_FAILED
-from bulk.db import Prepared, Slot, is_postgresql, list_parameter, one_of, tuples, write_transaction
-from bulk.models import Bulk, Operation, WebhookDelivery
+from bulk.db import Prepared, Slot, is_postgresql, is_sqlite, list_parameter, one_of, tuples, write_transaction
+from bulk.models import OPEN_BY_BULK, Bulk, Operation, WebhookDelivery
 from bulk.statuses import OperationStatus
 from bulk.webhooks import events
 from bulk.webhooks.subscriptions import Subscriptions
@@ -48,13 +48,23 @@ def _finish_statement() -> peewee.Query:
     One set-based statement for the whole batch; `finished_at IS NULL` makes it announce a bulk
     once (a fenced late write on a finished bulk finds it stamped already).
     """
-    still_open = Operation.alias("still_open")
-    open_operation = (still_open.select(peewee.SQL("1"))
-                      .where(still_open.bulk == Bulk.uuid, still_open.status == OperationStatus.OPEN))
     return (Bulk.update({Bulk.finished_at: Slot("finished_at", Bulk.finished_at)})
-            .where(Bulk.finished_at.is_null(), Bulk.uuid.in_(_bulks_of_operations()),
-                   ~peewee.fn.EXISTS(open_operation))
+            .where(Bulk.finished_at.is_null(), Bulk.uuid.in_(_bulks_of_operations()), _no_open_operation())
             .returning(Bulk.uuid))
+
+
+def _no_open_operation() -> peewee.SQL:
+    """The bulk has no open operation: one probe of the index of open operations by bulk.
+
+    Written out because the index is partial: its `status = 4` must appear as such (a bound parameter
+    does not match it), and SQLite, without statistics, would rather walk every open operation of
+    the queue through another index, so it is told which one to use.
+    """
+    indexed_by = f' INDEXED BY "{OPEN_BY_BULK}"' if is_sqlite() else ""
+    return peewee.SQL(
+        f'NOT EXISTS (SELECT 1 FROM "{Operation._meta.table_name}" AS "still_open"{indexed_by} '
+        f'WHERE "still_open"."bulk_uuid" = "{Bulk._meta.table_name}"."uuid" '
+        f'AND "still_open"."status" = {int(OperationStatus.OPEN)})')
 
 
 _FINISH_BULKS = Prepared(_finish_statement)
