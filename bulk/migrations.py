@@ -98,7 +98,9 @@ def _create_missing(models: list[type[peewee.Model]]) -> None:
         present = {index.name for index in database.get_indexes(model._meta.table_name)}
         for index in model._meta.fields_to_index():
             if index._name not in present:
-                database.execute(model._schema._create_index(index, safe=True))
+                # Through the schema manager, which writes the condition of a partial index as SQLite needs.
+                schema = model._schema  # type: ignore[attr-defined]
+                database.execute(schema._create_index(index, safe=True))
 
 
 def schema_version() -> int | None:

@@ -91,16 +91,20 @@ def enqueue_finished(operation_ids: list[int], now: float, subscriptions: Subscr
 
 
 def _enqueue_bulks_finished(bulk_uuids: list[str], now: float, subscriptions: Subscriptions) -> None:
+    """One `bulk.finished` per bulk (its counts in the same query), one delivery per subscriber."""
+    columns = (Bulk.uuid, Bulk.description, Bulk.operation_count, Bulk.start_time, Bulk.finished_at,
+               Bulk.user_type, Bulk.user_id)
+    bulks: dict[str, tuple] = {}
     counts: dict[str, dict[int, int]] = defaultdict(dict)
-    for bulk_uuid, status, count in tuples(
-            Operation.select(Operation.bulk, Operation.status, peewee.fn.COUNT(peewee.SQL("*")))
-            .where(Operation.bulk.in_(bulk_uuids)).group_by(Operation.bulk, Operation.status)):
-        counts[bulk_uuid][status] = count
+    for *found, status, count in tuples(
+            Bulk.select(*columns, Operation.status, peewee.fn.COUNT(peewee.SQL("*")))
+            .join(Operation, on=(Operation.bulk == Bulk.uuid))
+            .where(Bulk.uuid.in_(bulk_uuids)).group_by(*columns, Operation.status).order_by(Bulk.uuid)):
+        bulks[found[0]] = tuple(found)
+        counts[found[0]][status] = count
     deliveries: list[dict] = []
-    for row in tuples(Bulk.select(Bulk.uuid, Bulk.description, Bulk.operation_count, Bulk.start_time,
-                                  Bulk.finished_at, Bulk.user_type, Bulk.user_id)
-                      .where(Bulk.uuid.in_(bulk_uuids)).order_by(Bulk.id)):
-        bulk_uuid, description, operation_count, start_time, finished_at, user_type, user_id = row
+    for bulk_uuid, row in bulks.items():
+        _, description, operation_count, start_time, finished_at, user_type, user_id = row
         bulk = events.FinishedBulk(bulk_uuid, description, operation_count, start_time, finished_at, user_type,
                                    user_id, counts[bulk_uuid])
         deliveries += _deliveries(BULK_FINISHED, bulk.uuid, events.bulk_finished(bulk, now),
