@@ -120,3 +120,11 @@ def test_a_request_that_lost_the_race_answers_the_winners_202(client, auth, serv
     loser = post(client, auth, "race")
     assert loser.status_code == 202 and loser.get_data() == winner.get_data()
     assert len(calls) == 2 and bulks() == 1
+
+
+def test_the_fixtures_reset_forgets_keys(bulk):
+    first = bulk.client.post(BULK_URL, json=ITEMS, headers={**bulk.headers, "Idempotency-Key": "k"})
+    assert bulk.client.post("/rest/V1/testing/reset", headers=bulk.headers).get_json() is True
+    again = bulk.client.post(BULK_URL, json=ITEMS, headers={**bulk.headers, "Idempotency-Key": "k"})
+    assert again.status_code == 202
+    assert again.get_json()["bulk_uuid"] != first.get_json()["bulk_uuid"]
