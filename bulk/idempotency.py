@@ -56,10 +56,8 @@ class KeyStoredMeanwhile(Exception):
     """Another request stored this key between the look-up and this request's transaction."""
 
 
-def keyed_request(header: str | None, caller: Caller, method: str, path: str, body: bytes) -> KeyedRequest | None:
-    """The keyed request when the header is present (400 when it is malformed), else None."""
-    if header is None:
-        return None
+def keyed_request(header: str, caller: Caller, method: str, path: str, body: bytes) -> KeyedRequest:
+    """The keyed request of a submit that sent the header (400 when the key is malformed)."""
     key = _key(header)
     fingerprint = hashlib.sha256(b"\n".join((method.encode(), path.encode(), body))).hexdigest()
     return KeyedRequest(f"{int(caller.user_type)}:{'' if caller.user_id is None else caller.user_id}", key,

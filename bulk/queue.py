@@ -1,7 +1,9 @@
 """The queue: store accepted bulks, claim open operations with a lease, record outcomes.
 
 This is the only module that writes an operation's `status`. Every function takes `now` (epoch
-seconds) from its caller, so tests and the drainer decide what time it is.
+seconds) from its caller, so tests and the drainer decide what time it is (`record` and
+`fail_stuck` fall back to the wall clock). The transactions that give operations a final status also
+stamp the bulks they finish and write their webhook events (`bulk.webhooks.outbox`).
 """
 
 from __future__ import annotations

@@ -63,8 +63,11 @@ def _accepted(route: Route, items: list, target: Target, caller: Caller, keyed: 
 
 
 def _keyed(caller: Caller, data: bytes) -> KeyedRequest | None:
+    header = request.headers.get(idempotency.HEADER)
+    if header is None:
+        return None  # the usual case (Magento clients never send it): nothing else to do
     path = request.path + (f"?{request.query_string.decode('latin-1')}" if request.query_string else "")
-    return idempotency.keyed_request(request.headers.get(idempotency.HEADER), caller, request.method, path, data)
+    return idempotency.keyed_request(header, caller, request.method, path, data)
 
 
 def _replay(keyed: KeyedRequest) -> Response | None:
