@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import peewee
 
 from bulk.auth import Caller
-from bulk.db import database, is_postgresql, write_transaction
+from bulk.db import Prepared, Slot, database, is_postgresql, write_transaction
 from bulk.errors import WebapiError
 from bulk.models import IdempotencyKey
 
@@ -74,12 +74,24 @@ def _key(header: str) -> str:
     return value
 
 
+def _this_key() -> peewee.Expression:
+    return (IdempotencyKey.caller == Slot("caller")) & (IdempotencyKey.key == Slot("key"))
+
+
+# Rendered once: a client that sends keys sends one with every submit.
+_FIND = Prepared(lambda: IdempotencyKey.select(IdempotencyKey.fingerprint, IdempotencyKey.response)
+                 .where(_this_key(), IdempotencyKey.created_at > Slot("after")))
+_FORGET_EXPIRED = Prepared(lambda: IdempotencyKey.delete()
+                           .where(_this_key(), IdempotencyKey.created_at <= Slot("before")))
+_INSERT = Prepared(lambda: IdempotencyKey.insert({
+    IdempotencyKey.caller: Slot("caller"), IdempotencyKey.key: Slot("key"),
+    IdempotencyKey.fingerprint: Slot("fingerprint"), IdempotencyKey.bulk_uuid: Slot("bulk_uuid"),
+    IdempotencyKey.response: Slot("response"), IdempotencyKey.created_at: Slot("created_at")}))
+
+
 def find(request: KeyedRequest, now: float, hours: float) -> bytes | None:
     """The 202 first answered to this key, or None; 422 when the key came with another request."""
-    row = (IdempotencyKey.select(IdempotencyKey.fingerprint, IdempotencyKey.response)
-           .where(IdempotencyKey.caller == request.caller, IdempotencyKey.key == request.key,
-                  IdempotencyKey.created_at > now - hours * HOUR)
-           .tuples().first())
+    row = _FIND.execute(caller=request.caller, key=request.key, after=now - hours * HOUR).fetchone()
     if row is None:
         return None
     fingerprint, response = row
@@ -107,13 +119,10 @@ def store(stored: StoredKey, bulk_uuid: str, now: float) -> None:
         if not database.execute_sql("SELECT pg_try_advisory_xact_lock(%s)", (lock,)).fetchone()[0]:
             raise key_in_use()
     # An expired key no longer counts: the caller may use it again.
-    (IdempotencyKey.delete()
-     .where(IdempotencyKey.caller == request.caller, IdempotencyKey.key == request.key,
-            IdempotencyKey.created_at <= now - stored.hours * HOUR)
-     .execute())
+    _FORGET_EXPIRED.execute(caller=request.caller, key=request.key, before=now - stored.hours * HOUR)
     try:
-        IdempotencyKey.insert(caller=request.caller, key=request.key, fingerprint=request.fingerprint,
-                              bulk_uuid=bulk_uuid, response=stored.response.decode(), created_at=now).execute()
+        _INSERT.execute(caller=request.caller, key=request.key, fingerprint=request.fingerprint,
+                        bulk_uuid=bulk_uuid, response=stored.response.decode(), created_at=now)
     except peewee.IntegrityError:
         raise KeyStoredMeanwhile from None  # the whole transaction rolls back: no bulk either
 

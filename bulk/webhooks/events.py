@@ -18,10 +18,13 @@ FINISHED_COUNTS = {
 }
 
 
-def iso_time(value: float | datetime | None) -> str | None:
-    """UTC in ISO 8601 with a `Z` (epoch seconds, or a naive UTC datetime as the database keeps them)."""
+def iso_time(value: float | datetime | str | None) -> str | None:
+    """UTC in ISO 8601 with a `Z` (epoch seconds, or a naive UTC timestamp as the database keeps them:
+    a datetime, or SQLite's text)."""
     if value is None:
         return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
     if isinstance(value, datetime):
         moment = value.replace(tzinfo=UTC)
     else:
@@ -34,8 +37,8 @@ class FinishedBulk(NamedTuple):
     uuid: str
     description: str
     operation_count: int
-    start_time: datetime
-    finished_at: datetime
+    start_time: datetime | str
+    finished_at: datetime | str
     user_type: int | None
     user_id: int | None
     counts: dict[int, int]

@@ -90,19 +90,33 @@ def enqueue_finished(operation_ids: list[int], now: float, subscriptions: Subscr
     return finished
 
 
+_BULK_COLUMNS = (Bulk.uuid, Bulk.description, Bulk.operation_count, Bulk.start_time, Bulk.finished_at,
+                 Bulk.user_type, Bulk.user_id)
+# A finished bulk's row with its operations counted by status (rendered once: a bulk finishes per batch).
+_FINISHED_BULKS = Prepared(lambda: Bulk.select(*_BULK_COLUMNS, Operation.status, peewee.fn.COUNT(peewee.SQL("*")))
+                           .join(Operation, on=(Operation.bulk == Bulk.uuid))
+                           .where(one_of(Bulk.uuid, Slot("uuids")))
+                           .group_by(*_BULK_COLUMNS, Operation.status).order_by(Bulk.uuid))
+_FAILED_OPERATIONS = Prepared(lambda: Operation.select(
+    Operation.bulk, Operation.operation_key, Operation.topic_name, Operation.status, Operation.result_message,
+    Operation.error_code, Bulk.user_type, Bulk.user_id)
+    .join(Bulk, on=(Operation.bulk == Bulk.uuid))
+    .where(one_of(Operation.id, Slot("ids")), Operation.status.in_(FAILED_STATUSES))
+    .order_by(Operation.id))
+_DELIVERY_COLUMNS = ("webhook_id", "event_type", "bulk_uuid", "url", "payload", "status", "attempts", "created_at",
+                     "next_attempt_at")
+_INSERT_DELIVERY = Prepared(lambda: WebhookDelivery.insert(
+    {getattr(WebhookDelivery, name): Slot(name) for name in _DELIVERY_COLUMNS}))
+
+
 def _enqueue_bulks_finished(bulk_uuids: list[str], now: float, subscriptions: Subscriptions) -> None:
-    """One `bulk.finished` per bulk (its counts in the same query), one delivery per subscriber."""
-    columns = (Bulk.uuid, Bulk.description, Bulk.operation_count, Bulk.start_time, Bulk.finished_at,
-               Bulk.user_type, Bulk.user_id)
+    """One `bulk.finished` per bulk, one delivery per subscriber."""
     bulks: dict[str, tuple] = {}
     counts: dict[str, dict[int, int]] = defaultdict(dict)
-    for *found, status, count in tuples(
-            Bulk.select(*columns, Operation.status, peewee.fn.COUNT(peewee.SQL("*")))
-            .join(Operation, on=(Operation.bulk == Bulk.uuid))
-            .where(Bulk.uuid.in_(bulk_uuids)).group_by(*columns, Operation.status).order_by(Bulk.uuid)):
+    for *found, status, count in _FINISHED_BULKS.execute(uuids=list_parameter(bulk_uuids)).fetchall():
         bulks[found[0]] = tuple(found)
         counts[found[0]][status] = count
-    deliveries: list[dict] = []
+    deliveries: list[tuple] = []
     for bulk_uuid, row in bulks.items():
         _, description, operation_count, start_time, finished_at, user_type, user_id = row
         bulk = events.FinishedBulk(bulk_uuid, description, operation_count, start_time, finished_at, user_type,
@@ -113,13 +127,8 @@ def _enqueue_bulks_finished(bulk_uuids: list[str], now: float, subscriptions: Su
 
 
 def _enqueue_failures(operation_ids: Collection[int], now: float, subscriptions: Subscriptions) -> None:
-    deliveries: list[dict] = []
-    for *fields, user_type, user_id in tuples(
-            Operation.select(Operation.bulk, Operation.operation_key, Operation.topic_name, Operation.status,
-                             Operation.result_message, Operation.error_code, Bulk.user_type, Bulk.user_id)
-            .join(Bulk, on=(Operation.bulk == Bulk.uuid))
-            .where(Operation.id.in_(list(operation_ids)), Operation.status.in_(FAILED_STATUSES))
-            .order_by(Operation.id)):
+    deliveries: list[tuple] = []
+    for *fields, user_type, user_id in _FAILED_OPERATIONS.execute(ids=list_parameter(list(operation_ids))).fetchall():
         operation = events.FailedOperation(*fields)
         deliveries += _deliveries(OPERATION_FAILED, operation.bulk_uuid, events.operation_failed(operation, now),
                                   subscriptions.subscribers(user_type, user_id), now)
@@ -131,17 +140,16 @@ def new_webhook_id() -> str:
     return f"msg_{uuid.uuid4().hex}"
 
 
-def _deliveries(event_type: str, bulk_uuid: str, payload: bytes, urls: Iterable[str], now: float) -> list[dict]:
+def _deliveries(event_type: str, bulk_uuid: str, payload: bytes, urls: Iterable[str], now: float) -> list[tuple]:
+    """Rows of `_DELIVERY_COLUMNS`: one per subscriber, all with the event's one id."""
     webhook_id = new_webhook_id()
     body = payload.decode()
-    return [{"webhook_id": webhook_id, "event_type": event_type, "bulk_uuid": bulk_uuid, "url": url,
-             "payload": body, "status": PENDING, "attempts": 0, "created_at": now, "next_attempt_at": now}
-            for url in urls]
+    return [(webhook_id, event_type, bulk_uuid, url, body, PENDING, 0, now, now) for url in urls]
 
 
-def _insert(deliveries: list[dict]) -> None:
+def _insert(deliveries: list[tuple]) -> None:
     if deliveries:
-        WebhookDelivery.insert_many(deliveries).execute()
+        _INSERT_DELIVERY.execute_many(_DELIVERY_COLUMNS, deliveries)
 
 
 @dataclass(frozen=True)
