@@ -298,7 +298,8 @@ SETTINGS: tuple[Setting, ...] = (
             f"Comma-separated event types to send: `{BULK_FINISHED}` (no operation of a bulk open any more), "
             f"`{OPERATION_FAILED}` (an operation ended at status 2 or 3)."),
     Setting("BULK_WEBHOOK_TIMEOUT", "webhook_timeout", 10.0, _positive_float,
-            "Seconds to connect and for each read of one delivery attempt; at most half of `BULK_LEASE_SECONDS`."),
+            "Seconds to connect and for each read of one delivery attempt (a sender holds a delivery for 3 times "
+            "this, so no other sends it meanwhile)."),
     Setting("BULK_WEBHOOK_RETRY_BASE_SECONDS", "webhook_retry_base_seconds", 1.0, _positive_float,
             "First delay after a failed attempt (5xx, 429, 408, timeout, refused connection); it doubles with "
             f"jitter up to {WEBHOOK_RETRY_MAX_SECONDS} s, never shorter than the receiver's `Retry-After`."),
@@ -472,13 +473,10 @@ def _processing_defaults(settings: Settings) -> Settings:
 
 
 def _check_webhooks(settings: Settings) -> None:
-    """Deliveries are always signed, and an attempt ends well inside the lease that keeps it to one sender."""
+    """Deliveries are always signed."""
     if settings.webhook_url and not settings.webhook_secret:
         raise ConfigError("BULK_WEBHOOK_SECRET must be set when BULK_WEBHOOK_URL is "
                           f"({WEBHOOK_SECRET_PREFIX} and 24-64 random bytes in base64).")
-    if settings.webhook_timeout > settings.lease_seconds / 2:
-        raise ConfigError(f"BULK_WEBHOOK_TIMEOUT ({settings.webhook_timeout:g}) must be at most half of "
-                          f"BULK_LEASE_SECONDS ({settings.lease_seconds:g}).")
 
 
 def _persistent_development_secret(data_dir: Path) -> str:

@@ -80,7 +80,7 @@ class BulkService:
         self.webhooks = WebhookSender(
             Signer(settings.webhook_secret) if settings.webhook_secret else None, clock, DeliverySettings(
                 settings.webhook_timeout, settings.webhook_max_hours, settings.webhook_concurrency,
-                settings.lease_seconds, settings.poll_seconds, settings.webhook_allow_private,
+                3 * settings.webhook_timeout, settings.poll_seconds, settings.webhook_allow_private,
                 RetryPolicy(2**31, settings.webhook_retry_base_seconds, WEBHOOK_RETRY_MAX_SECONDS)))
         self.on_shutdown(self.webhooks.close)
         # Started in this order, stopped in reverse: the drainer releases its claims before the rest stop.

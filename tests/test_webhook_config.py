@@ -53,6 +53,12 @@ def test_events_are_known_types():
         settings(BULK_WEBHOOK_EVENTS="bulk.finished,bulk.started")
 
 
-def test_an_attempt_must_end_well_inside_the_lease():
-    with pytest.raises(ConfigError, match="BULK_WEBHOOK_TIMEOUT"):
-        settings(BULK_WEBHOOK_TIMEOUT="31", BULK_LEASE_SECONDS="60")
+def test_a_sender_holds_a_delivery_for_three_attempt_timeouts(tmp_path):
+    from bulk.factory import create_app
+
+    app = create_app({"BULK_ENV": "development", "BULK_DATA_DIR": str(tmp_path), "BULK_WEBHOOK_TIMEOUT": "7",
+                      "BULK_LEASE_SECONDS": "2", "BULK_WORKER": False})
+    try:
+        assert app.extensions["bulk"].webhooks._settings.lease_seconds == 21
+    finally:
+        app.extensions["bulk"].shutdown()

@@ -38,7 +38,8 @@ class DeliverySettings:
     max_hours: float = 24.0
     # Deliveries sent at the same time, each in its own thread.
     concurrency: int = 4
-    lease_seconds: float = 60.0
+    # How long a sender holds a claimed delivery: well past an attempt's timeouts.
+    lease_seconds: float = 30.0
     poll_seconds: float = 0.5
     allow_private: bool = False
     # Unlimited tries; the age limit (`max_hours`) ends them.
