@@ -36,8 +36,9 @@ def _bulks_of_operations() -> peewee.ModelSelect[Operation]:
 
 
 # PostgreSQL: two transactions finishing a bulk's last two operations would each still see the other's
-# operation open (neither committed) and neither would mark the bulk finished. Locking the bulks first
-# makes the second wait, and its next statement sees the first one's commit.
+# operation open (neither committed) and neither would mark the bulk finished. Locking the bulks before
+# looking makes the second wait for the first's commit, which its next statement then sees. (SQLite
+# has one writer at a time: the second transaction starts after the first committed.)
 _LOCK_BULKS = Prepared(lambda: Bulk.select(Bulk.id).where(Bulk.uuid.in_(_bulks_of_operations()))
                        .order_by(Bulk.uuid).for_update())
 
