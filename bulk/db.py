@@ -176,6 +176,17 @@ class Prepared:
             database.cursor().executemany(sql, rows)
 
 
+def execute_together(statements: tuple[Prepared, ...], **values: Any) -> Any:
+    """Run several statements in one round trip to the server; returns the last one's cursor.
+
+    PostgreSQL runs each statement of such a string with its own snapshot, as if sent one by one.
+    """
+    rendered = [(statement, statement._render()) for statement in statements]
+    sql = "; ".join(sql for _, (sql, _) in rendered)
+    params = [value for statement, (_, params) in rendered for value in statement._arguments(params, values)]
+    return database.execute_sql(sql, params)
+
+
 # What peewee wraps driver calls in, so sqlite3/psycopg2 errors surface as peewee's (not in its stubs).
 _DRIVER_ERRORS_AS_PEEWEE_ERRORS = peewee.__exception_wrapper__  # type: ignore[attr-defined]
 

@@ -18,7 +18,17 @@ import peewee
 
 from bulk.clock import utc_datetime
 from bulk.config import BULK_FINISHED, OPERATION_FAILED
-from bulk.db import Prepared, Slot, is_postgresql, is_sqlite, list_parameter, one_of, tuples, write_transaction
+from bulk.db import (
+    Prepared,
+    Slot,
+    execute_together,
+    is_postgresql,
+    is_sqlite,
+    list_parameter,
+    one_of,
+    tuples,
+    write_transaction,
+)
 from bulk.models import OPEN_BY_BULK, Bulk, Operation, WebhookDelivery
 from bulk.statuses import OperationStatus
 from bulk.webhooks import events
@@ -82,10 +92,13 @@ def enqueue_finished(operation_ids: list[int], now: float, subscriptions: Subscr
         return []
     if failed_operation_ids and subscriptions.wants(OPERATION_FAILED):
         _enqueue_failures(failed_operation_ids, now, subscriptions)
-    ids = list_parameter(operation_ids)
+    values = {"ids": list_parameter(operation_ids), "finished_at": utc_datetime(now)}
     if is_postgresql():
-        _LOCK_BULKS.execute(ids=ids)
-    finished = [row[0] for row in _FINISH_BULKS.execute(finished_at=utc_datetime(now), ids=ids).fetchall()]
+        # Lock, then look: two statements, one round trip.
+        cursor = execute_together((_LOCK_BULKS, _FINISH_BULKS), **values)
+    else:
+        cursor = _FINISH_BULKS.execute(**values)
+    finished = [row[0] for row in cursor.fetchall()]
     if finished and subscriptions.wants(BULK_FINISHED):
         _enqueue_bulks_finished(finished, now, subscriptions)
     return finished
