@@ -306,6 +306,9 @@ def reopen(bulk_uuid: str, statuses: Sequence[OperationStatus], operation_keys: 
     if operation_keys is not None:
         condition &= Operation.operation_key.in_(list(operation_keys))
     with write_transaction():
+        if is_postgresql():
+            # Not while a transaction decides whether the bulk is finished (bulk.webhooks.outbox).
+            database.execute(peewee.Select(columns=[outbox.bulk_lock(peewee.Value(bulk_uuid))]))
         rows = (Operation
                 .update(status=int(OperationStatus.OPEN), result_message=None, error_code=None,
                         result_serialized_data=None, claim_token=None, claimed_by=None, available_at=None,

@@ -21,6 +21,7 @@ from bulk.config import BULK_FINISHED, OPERATION_FAILED
 from bulk.db import (
     Prepared,
     Slot,
+    database,
     execute_together,
     is_postgresql,
     is_sqlite,
@@ -48,9 +49,25 @@ def _bulks_of_operations() -> peewee.ModelSelect[Operation]:
 # PostgreSQL: two transactions finishing a bulk's last two operations would each still see the other's
 # operation open (neither committed) and neither would mark the bulk finished. Locking the bulks before
 # looking makes the second wait for the first's commit, which its next statement then sees. (SQLite
-# has one writer at a time: the second transaction starts after the first committed.)
-_LOCK_BULKS = Prepared(lambda: Bulk.select(Bulk.id).where(Bulk.uuid.in_(_bulks_of_operations()))
-                       .order_by(Bulk.uuid).for_update())
+# has one writer at a time: the second transaction starts after the first committed.) The lock is an
+# advisory one per bulk (a row lock would write the bulk's row in every recording transaction), taken
+# in one order, so two transactions never wait for each other in a circle.
+BULK_LOCK_CLASS = 13
+
+
+def bulk_lock(bulk_uuid: peewee.Node) -> peewee.Node:
+    """`pg_advisory_xact_lock` of one bulk (`bulk.queue.reopen` takes it too)."""
+    return peewee.fn.pg_advisory_xact_lock(BULK_LOCK_CLASS, peewee.fn.hashtext(bulk_uuid))
+
+
+def _lock_statement() -> peewee.Query:
+    bulks = _bulks_of_operations().distinct().alias("finishing")
+    # The locks are taken after the sort (PostgreSQL evaluates volatile functions of the select list last).
+    return (peewee.Select([bulks], [bulk_lock(bulks.c.bulk_uuid)])
+            .order_by(peewee.fn.hashtext(bulks.c.bulk_uuid)).bind(database))
+
+
+_LOCK_BULKS = Prepared(_lock_statement)
 
 
 def _finish_statement() -> peewee.Query:
