@@ -38,6 +38,7 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/store_drain.py
 	$(BIN)/python bench/forward.py
 	$(BIN)/python bench/operations_overhead.py --http-seconds 8
+	$(BIN)/python bench/webhooks.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -13,6 +13,7 @@ from bulk import queue
 from bulk.auth import Caller
 from bulk.entity_keys import entity_key
 from bulk.errors import WebapiError, not_authorized
+from bulk.idempotency import StoredKey
 from bulk.jsonutil import php_json_encode
 from bulk.phrases import MAX_ITEMS
 from bulk.routes.catalogue import Route
@@ -50,10 +51,12 @@ class Accepted:
 
 
 def accept(route: Route, items: Sequence[tuple[int | str, Any]], store_id: int, caller: Caller,
-           policy: AcceptPolicy, now: float, submitter_authorization: str | None = None) -> Accepted:
+           policy: AcceptPolicy, now: float, submitter_authorization: str | None = None,
+           idempotency_key: Callable[[Accepted], StoredKey] | None = None) -> Accepted:
     """Validate every item, then store the bulk with one open operation per accepted item.
 
     `submitter_authorization` is stored with the bulk only when forwarded calls pass it on.
+    `idempotency_key` gives the submit's key and answer, stored in the same transaction.
     """
     if len(items) > policy.max_items:
         raise WebapiError(MAX_ITEMS, {"type": route.item_type, "max": policy.max_items})
@@ -79,10 +82,11 @@ def accept(route: Route, items: Sequence[tuple[int | str, Any]], store_id: int, 
         request_items.append(RequestItem(operation_key, hasher(serialized), ACCEPTED))
         accepted_items.append(arguments)
     check_restricted_fields(route, accepted_items, caller)
-    bulk_uuid = str(uuid.uuid4())
-    queue.enqueue(queue.NewBulk(bulk_uuid, caller.user_id, int(caller.user_type), route.description,
-                                operations, submitter_authorization), now)
-    return Accepted(bulk_uuid, request_items)
+    accepted = Accepted(str(uuid.uuid4()), request_items)
+    queue.enqueue(queue.NewBulk(accepted.bulk_uuid, caller.user_id, int(caller.user_type), route.description,
+                                operations, submitter_authorization,
+                                idempotency_key(accepted) if idempotency_key is not None else None), now)
+    return accepted
 
 
 def _as_argument_map(item: Any) -> dict | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import math
 import os
 import secrets
@@ -23,6 +24,13 @@ FORWARD = "forward"
 # Ways to authenticate forwarded calls (BULK_UPSTREAM_AUTH).
 UPSTREAM_TOKEN = "token"
 UPSTREAM_PASSTHROUGH = "passthrough"
+
+# Webhook event types (BULK_WEBHOOK_EVENTS), the secret's prefix and the longest delay between attempts.
+BULK_FINISHED = "bulk.finished"
+OPERATION_FAILED = "operation.failed"
+WEBHOOK_EVENT_TYPES = (BULK_FINISHED, OPERATION_FAILED)
+WEBHOOK_SECRET_PREFIX = "whsec_"
+WEBHOOK_RETRY_MAX_SECONDS = 300
 
 # Local runs get documented credentials so `make run` works out of the box; production has none.
 DEVELOPMENT_ADMIN_PASSWORD = "admin123"
@@ -73,6 +81,40 @@ def _http_url(name: str, raw: Any) -> str:
     if parsed.scheme not in ("http", "https") or not parsed.hostname or parsed.query or parsed.fragment:
         raise ConfigError(f"{name} must be an http(s) base URL like https://shop.example.com, got {raw!r}")
     return value
+
+
+def _webhook_url(name: str, raw: Any) -> str:
+    value = str(raw).strip()
+    parsed = urlparse(value)
+    # Credentials in the URL would be shown wherever the URL is; a fragment is never sent.
+    if (parsed.scheme not in ("http", "https") or not parsed.hostname or parsed.username or parsed.password
+            or parsed.fragment):
+        raise ConfigError(f"{name} must be an http(s) URL like https://hooks.example.com/bulk "
+                          "(no user:password@, no #fragment)")
+    return value
+
+
+def _webhook_secret(name: str, raw: Any) -> str:
+    value = str(raw).strip()
+    body = value.removeprefix(WEBHOOK_SECRET_PREFIX)
+    try:
+        key = base64.b64decode(body, validate=True) if value.startswith(WEBHOOK_SECRET_PREFIX) else b""
+    except ValueError:
+        key = b""
+    if not 24 <= len(key) <= 64:
+        # Never echo the value: it is a secret.
+        raise ConfigError(f"{name} must be {WEBHOOK_SECRET_PREFIX} followed by 24-64 random bytes in base64, "
+                          f"e.g. {WEBHOOK_SECRET_PREFIX}$(head -c 32 /dev/urandom | base64)")
+    return value
+
+
+def _webhook_events(name: str, raw: Any) -> frozenset[str]:
+    events = frozenset(part.strip() for part in str(raw).split(",") if part.strip())
+    unknown = sorted(events - set(WEBHOOK_EVENT_TYPES))
+    if unknown:
+        raise ConfigError(f"{name}: unknown event type(s) {', '.join(unknown)}; "
+                          f"known: {', '.join(WEBHOOK_EVENT_TYPES)}")
+    return events
 
 
 def _lower(name: str, raw: Any) -> str:
@@ -271,6 +313,31 @@ SETTINGS: tuple[Setting, ...] = (
             "The dashboard's session cookie is `Secure` when the request came over HTTPS (`auto`: as the server "
             "reports it; gunicorn trusts `X-Forwarded-Proto` from the addresses in `FORWARDED_ALLOW_IPS`), or on "
             'every answer (`always`: for a TLS proxy gunicorn is not told to trust). See "Dashboard".'),
+    # Completion webhooks and idempotent submits (see "Webhooks and idempotency").
+    Setting("BULK_WEBHOOK_URL", "webhook_url", None, _webhook_url,
+            "Where bulk events are sent (`https://...`, signed per Standard Webhooks); none when unset. Needs "
+            "`BULK_WEBHOOK_SECRET`."),
+    Setting("BULK_WEBHOOK_SECRET", "webhook_secret", None, _webhook_secret,
+            "The signing secret, `whsec_` and 24-64 random bytes in base64 (the receiver verifies with the same). "
+            "Never shown or logged."),
+    Setting("BULK_WEBHOOK_EVENTS", "webhook_events", BULK_FINISHED, _webhook_events,
+            f"Comma-separated event types to send: `{BULK_FINISHED}` (no operation of a bulk open any more), "
+            f"`{OPERATION_FAILED}` (an operation ended at status 2 or 3)."),
+    Setting("BULK_WEBHOOK_TIMEOUT", "webhook_timeout", 10.0, _positive_float,
+            "Seconds to connect and for each read of one delivery attempt (a sender holds a delivery for 3 times "
+            "this, so no other sends it meanwhile)."),
+    Setting("BULK_WEBHOOK_RETRY_BASE_SECONDS", "webhook_retry_base_seconds", 1.0, _positive_float,
+            "First delay after a failed attempt (5xx, 429, 408, timeout, refused connection); it doubles with "
+            f"jitter up to {WEBHOOK_RETRY_MAX_SECONDS} s, never shorter than the receiver's `Retry-After`."),
+    Setting("BULK_WEBHOOK_MAX_HOURS", "webhook_max_hours", 24.0, _positive_float,
+            "A delivery not accepted this long after its event is given up and shows as `failed`."),
+    Setting("BULK_WEBHOOK_CONCURRENCY", "webhook_concurrency", 4, _positive_int,
+            "Deliveries each serving process sends at the same time."),
+    Setting("BULK_WEBHOOK_ALLOW_PRIVATE", "webhook_allow_private", False, _flag,
+            "Allow webhook addresses that are loopback, private, link-local or otherwise not public (local runs, "
+            "tests). Off: such an address is refused when connecting, whatever the host name."),
+    Setting("BULK_IDEMPOTENCY_HOURS", "idempotency_hours", 24.0, _positive_float,
+            "How long an `Idempotency-Key` of a submit is remembered (per caller)."),
 )
 
 
@@ -339,6 +406,15 @@ class Settings:
     log_format: str | None = None
     log_level: str = "info"
     dashboard_secure_cookie: str = "auto"
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    webhook_events: frozenset[str] = frozenset({BULK_FINISHED})
+    webhook_timeout: float = 10.0
+    webhook_retry_base_seconds: float = 1.0
+    webhook_max_hours: float = 24.0
+    webhook_concurrency: int = 4
+    webhook_allow_private: bool = False
+    idempotency_hours: float = 24.0
 
     @property
     def is_production(self) -> bool:
@@ -388,6 +464,7 @@ def _finalise(settings: Settings) -> Settings:
     settings = replace(settings, webapi_files=settings.webapi_files or (),
                        processing_mode=settings.processing_mode or DEFAULT_PROCESSING[settings.env])
     settings = _processing_defaults(settings)
+    _check_webhooks(settings)
     if settings.is_production:
         if not settings.secret_key or len(settings.secret_key) < 16:
             raise ConfigError("BULK_SECRET_KEY must be set (16+ characters) in production "
@@ -424,6 +501,13 @@ def _processing_defaults(settings: Settings) -> Settings:
         worker_concurrency=concurrency,
         retry_attempts=settings.retry_attempts or (5 if forward else 1),
     )
+
+
+def _check_webhooks(settings: Settings) -> None:
+    """Deliveries are always signed."""
+    if settings.webhook_url and not settings.webhook_secret:
+        raise ConfigError("BULK_WEBHOOK_SECRET must be set when BULK_WEBHOOK_URL is "
+                          f"({WEBHOOK_SECRET_PREFIX} and 24-64 random bytes in base64).")
 
 
 def _persistent_development_secret(data_dir: Path) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlparse
 
+import orjson
 import peewee
 from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
 
@@ -64,6 +65,20 @@ class _PostgresqlDatabase(PooledPostgresqlDatabase):
         with conn.cursor() as cursor:
             cursor.execute("SET lock_timeout = %s", (self.lock_timeout_ms,))
         conn.commit()
+
+
+def one_of(column: peewee.Field, values: Slot) -> peewee.Expression:
+    """`column IN (...)` with every value in one bound parameter (`list_parameter`): one statement fits
+    any number of values, so it is rendered once."""
+    if is_postgresql():
+        return column == peewee.fn.ANY(values)
+    listed = peewee.NodeList((peewee.SQL("(SELECT value FROM json_each("), values, peewee.SQL("))")), glue="")
+    return column.in_(listed)
+
+
+def list_parameter(values: list) -> Any:
+    """The value for a `one_of` slot: an array on PostgreSQL, a JSON array on SQLite."""
+    return values if is_postgresql() else orjson.dumps(values).decode()
 
 
 def tuples(query: peewee.Query) -> list[tuple[Any, ...]]:
@@ -159,6 +174,17 @@ class Prepared:
             raise ValueError(f"statement parameters {params} do not match slots {slots}")
         with _DRIVER_ERRORS_AS_PEEWEE_ERRORS:
             database.cursor().executemany(sql, rows)
+
+
+def execute_together(statements: tuple[Prepared, ...], **values: Any) -> Any:
+    """Run several statements in one round trip to the server; returns the last one's cursor.
+
+    PostgreSQL runs each statement of such a string with its own snapshot, as if sent one by one.
+    """
+    rendered = [(statement, statement._render()) for statement in statements]
+    sql = "; ".join(sql for _, (sql, _) in rendered)
+    params = [value for statement, (_, params) in rendered for value in statement._arguments(params, values)]
+    return database.execute_sql(sql, params)
 
 
 # What peewee wraps driver calls in, so sqlite3/psycopg2 errors surface as peewee's (not in its stubs).

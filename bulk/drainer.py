@@ -24,6 +24,7 @@ from bulk.phrases import Phrase
 from bulk.retries import RetryPolicy
 from bulk.routes.catalogue import Catalogue
 from bulk.statuses import OperationStatus
+from bulk.webhooks.subscriptions import NO_SUBSCRIPTIONS, Subscriptions
 from schemas.base import ArgumentsError
 
 log = logging.getLogger(__name__)
@@ -139,12 +140,15 @@ class Drainer(Loop):
     """Drains the queue in its own thread (`start`/`stop`) or synchronously (`run_once`/`drain`)."""
 
     def __init__(self, catalogue: Catalogue, handler_for: HandlerFor, clock: Clock,
-                 settings: DrainerSettings = DrainerSettings()) -> None:
+                 settings: DrainerSettings = DrainerSettings(),
+                 subscriptions: Subscriptions = NO_SUBSCRIPTIONS) -> None:
         super().__init__("bulk-drainer", settings.poll_seconds, min_backoff=0.5, max_backoff=MAX_BACKOFF_SECONDS)
         self._catalogue = catalogue
         self._handler_for = handler_for
         self._clock = clock
         self._settings = settings
+        # Whose webhooks the recording transactions write (the outbox).
+        self._subscriptions = subscriptions
 
     def tick(self) -> bool:
         return self.run_once() > 0
@@ -256,7 +260,7 @@ class Drainer(Loop):
         """Record final outcomes; retriable failures with tries left wait for their retry instead."""
         finished, deferred = self._retry_or_finish(batch.attempts, outcomes)
         if finished:
-            queue.record(batch.token, finished, self._clock.time())
+            queue.record(batch.token, finished, self._clock.time(), self._subscriptions)
         if deferred:
             queue.defer(batch.token, deferred)
         metrics.operations_finished(outcome.status for outcome in finished)

@@ -1,4 +1,5 @@
-"""Background sweeps, as Magento's crons: purge old finished bulks, fail stuck operations.
+"""Background sweeps, as Magento's crons: purge old finished bulks, fail stuck operations; and forget
+expired idempotency keys and old settled webhook deliveries.
 
 Every serving process runs them on its own timer; each sweep is one idempotent statement (or a few
 short chunks), so several processes doing it at once only repeat harmless work.
@@ -9,11 +10,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from bulk import metrics, queue
+from bulk import idempotency, metrics, queue
 from bulk.clock import Clock
 from bulk.db import database
 from bulk.loops import Loop
 from bulk.statuses import OperationStatus
+from bulk.webhooks import outbox
+from bulk.webhooks.subscriptions import NO_SUBSCRIPTIONS, Subscriptions
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +29,7 @@ class HousekeepingSettings:
     retention_days: float = 60.0  # 0: keep every bulk
     stuck_hours: float = 12.0  # 0: never fail an open operation
     interval_seconds: float = 60.0
+    idempotency_hours: float = 24.0
 
 
 @dataclass(frozen=True)
@@ -37,12 +41,15 @@ class Swept:
 class Housekeeper(Loop):
     """Runs the sweeps now (`run_once`) or every `interval_seconds` in a thread (`start`/`stop`)."""
 
-    def __init__(self, clock: Clock, settings: HousekeepingSettings = HousekeepingSettings()) -> None:
+    def __init__(self, clock: Clock, settings: HousekeepingSettings = HousekeepingSettings(),
+                 subscriptions: Subscriptions = NO_SUBSCRIPTIONS) -> None:
         # A failed sweep is tried again at the next tick; the first sweep waits one interval too.
         super().__init__("bulk-housekeeping", settings.interval_seconds, min_backoff=settings.interval_seconds,
                          max_backoff=settings.interval_seconds, wait_first=True)
         self._clock = clock
         self._settings = settings
+        # A stuck operation that finishes its bulk announces it like any other.
+        self._subscriptions = subscriptions
 
     def tick(self) -> bool:
         self.run_once()
@@ -54,9 +61,11 @@ class Housekeeper(Loop):
         failed = purged = 0
         with database.connection_context():
             if self._settings.stuck_hours:
-                failed = queue.fail_stuck(now - self._settings.stuck_hours * HOUR, now)
+                failed = queue.fail_stuck(now - self._settings.stuck_hours * HOUR, now, self._subscriptions)
             if self._settings.retention_days:
                 purged = queue.purge_finished(now - self._settings.retention_days * DAY)
+                outbox.purge_settled(now - self._settings.retention_days * DAY)
+            idempotency.purge_expired(now - self._settings.idempotency_hours * HOUR)
         metrics.operations_finished([OperationStatus.RETRIABLY_FAILED] * failed)
         if failed or purged:
             log.info("housekeeping: %d stuck operation(s) failed, %d old bulk(s) purged", failed, purged)

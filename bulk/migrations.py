@@ -56,8 +56,15 @@ def _operation_finish_time(migrator: SchemaMigrator) -> None:
     add_index_if_missing(migrator, "magento_operation", ("finished_at", "status"))
 
 
+def _bulk_finished_at(migrator: SchemaMigrator) -> None:
+    """Version 3: when a bulk's last open operation got a final status (the status summary, webhooks).
+    Its index of open operations by bulk (`bulk.models.OPEN_BY_BULK`) is created when missing, as
+    every index of the models is."""
+    add_column_if_missing(migrator, "magento_bulk", "finished_at", peewee.DateTimeField(null=True))
+
+
 # Step n upgrades a database from version n to n + 1; version 1 is the first released schema.
-UPGRADES: list[Step] = [_operation_finish_time]
+UPGRADES: list[Step] = [_operation_finish_time, _bulk_finished_at]
 LATEST_VERSION = 1 + len(UPGRADES)
 
 
@@ -86,11 +93,30 @@ def upgrade_schema(models: list[type[peewee.Model]]) -> int:
             migrator = SchemaMigrator.from_database(database.obj)
             for step in UPGRADES[found - 1:]:
                 step(migrator)
-        database.create_tables([*models, SchemaVersion], safe=True)
+        _create_missing([*models, SchemaVersion])
         if found != LATEST_VERSION or not SchemaVersion.select().exists():
             SchemaVersion.delete().execute()
             SchemaVersion.create(version=LATEST_VERSION)
     return found
+
+
+def _create_missing(models: list[type[peewee.Model]]) -> None:
+    """Create the tables and indexes that do not exist yet, and touch nothing else.
+
+    CREATE INDEX IF NOT EXISTS locks its table even when the index exists, so a worker starting while
+    another serves would deadlock with that one's writers (PostgreSQL) if it ran them all.
+    """
+    tables = set(database.get_tables())
+    database.create_tables([model for model in models if model._meta.table_name not in tables], safe=True)
+    for model in models:
+        if model._meta.table_name not in tables:
+            continue  # created whole just now
+        present = {index.name for index in database.get_indexes(model._meta.table_name)}
+        for index in model._meta.fields_to_index():
+            if index._name not in present:
+                # Through the schema manager, which writes the condition of a partial index as SQLite needs.
+                schema = model._schema  # type: ignore[attr-defined]
+                database.execute(schema._create_index(index, safe=True))
 
 
 def schema_version() -> int | None:

@@ -30,6 +30,10 @@ class Bulk(BaseModel):
     # Forward mode with BULK_UPSTREAM_AUTH=passthrough: the submitter's Authorization header, sent
     # upstream with each operation. Never part of an API answer.
     submitter_authorization = peewee.TextField(null=True)
+    # When its last open operation got a final status (set by `bulk.queue`, cleared when operations are
+    # re-opened); null while any is open, for a bulk without operations, and for bulks finished before
+    # this column existed.
+    finished_at = peewee.DateTimeField(null=True)
 
     class Meta:
         table_name = "magento_bulk"
@@ -78,6 +82,14 @@ class Operation(BaseModel):
         )
 
 
+# A bulk's open operations: "is any still open?" decides when it finishes. Only open operations are in
+# it, so it stays as small as the backlog; a query that uses it spells out `status = 4` (a parameter
+# would not match the index's condition). Same definition as issue 14's index of that name.
+OPEN_BY_BULK = "magento_operation_open_by_bulk"
+Operation.add_index(Operation.index(Operation.bulk, Operation.id, name=OPEN_BY_BULK,
+                                    where=Operation.status == int(OperationStatus.OPEN)))
+
+
 class AdminLoginLock(BaseModel):
     """Consecutive failed sign-ins of an admin account, and until when it is locked."""
 
@@ -103,4 +115,56 @@ class WorkerHeartbeat(BaseModel):
         table_name = "bulk_worker_heartbeat"
 
 
-ALL_MODELS: list[type[peewee.Model]] = [Bulk, Operation, AdminLoginLock, WorkerHeartbeat]
+class WebhookDelivery(BaseModel):
+    """The outbox: one event for one subscriber, written in the transaction that caused the event, then
+    sent (and retried) by `bulk.webhooks.delivery`. No foreign key: a delivery outlives a deleted bulk."""
+
+    id = peewee.BigAutoField()
+    # Standard Webhooks' `webhook-id`: the same on every attempt, so receivers can drop repeats.
+    webhook_id = peewee.CharField(max_length=64)
+    event_type = peewee.CharField(max_length=64)
+    bulk_uuid = peewee.CharField(max_length=36, index=True)
+    url = peewee.TextField()
+    # The exact body, signed anew (with a fresh timestamp) on each attempt.
+    payload = peewee.TextField()
+    status = peewee.CharField(max_length=16)
+    attempts = peewee.IntegerField(default=0)
+    # Epoch seconds. A pending delivery is sent once `next_attempt_at` has passed; a claim moves it to
+    # the end of the sender's lease, so no other sender takes it meanwhile.
+    created_at = peewee.DoubleField()
+    next_attempt_at = peewee.DoubleField()
+    claim_token = peewee.CharField(max_length=32, null=True)
+    last_attempt_at = peewee.DoubleField(null=True)
+    last_status = peewee.IntegerField(null=True)
+    last_error = peewee.TextField(null=True)
+    delivered_at = peewee.DoubleField(null=True)
+
+    class Meta:
+        table_name = "bulk_webhook_delivery"
+        indexes = (
+            (("status", "next_attempt_at"), False),
+        )
+
+
+class IdempotencyKey(BaseModel):
+    """An `Idempotency-Key` a caller sent with a submit, stored with its bulk, and the 202 it got."""
+
+    # Whose key (`user_type:user_id`): keys of different callers never meet.
+    caller = peewee.CharField(max_length=64)
+    key = peewee.CharField(max_length=255)
+    # SHA-256 of method, path and body: the same key with another request is refused.
+    fingerprint = peewee.CharField(max_length=64)
+    bulk_uuid = peewee.CharField(max_length=36)
+    response = peewee.TextField()
+    created_at = peewee.DoubleField(index=True)
+
+    class Meta:
+        table_name = "bulk_idempotency_key"
+        indexes = (
+            # Decides between concurrent duplicates: only one of them can store its bulk.
+            (("caller", "key"), True),
+        )
+
+
+ALL_MODELS: list[type[peewee.Model]] = [Bulk, Operation, AdminLoginLock, WorkerHeartbeat, WebhookDelivery,
+                                        IdempotencyKey]

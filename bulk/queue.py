@@ -1,25 +1,31 @@
 """The queue: store accepted bulks, claim open operations with a lease, record outcomes.
 
 This is the only module that writes an operation's `status`. Every function takes `now` (epoch
-seconds) from its caller, so tests and the drainer decide what time it is.
+seconds) from its caller, so tests and the drainer decide what time it is (`record` and
+`fail_stuck` fall back to the wall clock). The transactions that give operations a final status also
+stamp the bulks they finish and write their webhook events (`bulk.webhooks.outbox`).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import groupby
 from typing import Any, NamedTuple
 
-import orjson
 import peewee
 
-from bulk import metrics
+from bulk import idempotency, metrics
 from bulk.clock import utc_datetime
-from bulk.db import Prepared, Slot, database, is_postgresql, write_transaction
+from bulk.config import OPERATION_FAILED
+from bulk.db import Prepared, Slot, database, is_postgresql, list_parameter, one_of, write_transaction
 from bulk.handlers import ClaimedOperation, Outcome
+from bulk.idempotency import StoredKey
 from bulk.models import Bulk, Operation
 from bulk.statuses import OperationStatus
+from bulk.webhooks import outbox
+from bulk.webhooks.subscriptions import NO_SUBSCRIPTIONS, Subscriptions
 
 
 class NewOperation(NamedTuple):
@@ -42,6 +48,8 @@ class NewBulk:
     operations: Sequence[NewOperation]
     # Kept only when forwarded calls carry the submitter's credentials (BULK_UPSTREAM_AUTH=passthrough).
     submitter_authorization: str | None = None
+    # The submit's Idempotency-Key, stored with the bulk (bulk.idempotency).
+    idempotency_key: StoredKey | None = None
 
 
 _INSERT_BULK = Prepared(lambda: Bulk.insert({
@@ -60,6 +68,9 @@ def enqueue(bulk: NewBulk, now: float) -> None:
     """Store a bulk and all its operations in one transaction: whole or not at all."""
     opened = int(OperationStatus.OPEN)
     with write_transaction():
+        if bulk.idempotency_key is not None:
+            # First: a duplicate that lost the race fails before writing anything else.
+            idempotency.store(bulk.idempotency_key, bulk.uuid, now)
         _INSERT_BULK.execute(uuid=bulk.uuid, user_id=bulk.user_id, user_type=bulk.user_type,
                              description=bulk.description, operation_count=len(bulk.operations),
                              start_time=utc_datetime(now),
@@ -165,17 +176,21 @@ _RECORD_COMPLETE = Prepared(lambda: _record_statement(complete=True))
 _RECORD_FAILED = Prepared(lambda: _record_statement(complete=False))
 
 
-def record(token: str, outcomes: Iterable[Outcome], now: float | None = None) -> int:
+def record(token: str, outcomes: Iterable[Outcome], now: float | None = None,
+           subscriptions: Subscriptions = NO_SUBSCRIPTIONS) -> int:
     """Write outcomes for operations still held by `token`; returns how many rows changed.
 
     A drainer whose lease expired and was re-claimed by another no longer matches the token,
     so its late write is dropped instead of overwriting the newer holder's result (fencing).
-    `now` is stored as the operations' finish time (left empty when not given).
+    Bulks this finishes get `finished_at` = `now` (default: the wall clock) and, with `subscriptions`,
+    their webhook events, in the same transaction; the operations get it as their finish time.
     """
     ordered = sorted(outcomes, key=_same_write)
-    finished_at = None if now is None else utc_datetime(now)
+    now = time.time() if now is None else now
+    finished_at = utc_datetime(now)
     changed = 0
     with write_transaction():
+        failing = _failures_held(token, ordered, subscriptions)
         # Identical outcomes (the usual case) go out as one UPDATE per group.
         for _, same in groupby(ordered, key=_same_write):
             group = list(same)
@@ -186,19 +201,25 @@ def record(token: str, outcomes: Iterable[Outcome], now: float | None = None) ->
                 result_serialized_data=first.result_serialized_data, token=token, finished_at=finished_at,
                 ids=_ids_parameter([outcome.operation_id for outcome in group]))
             changed += cursor.rowcount
+        outbox.enqueue_finished([outcome.operation_id for outcome in ordered], now, subscriptions, failing)
     return changed
+
+
+def _failures_held(token: str, outcomes: list[Outcome], subscriptions: Subscriptions) -> set[int]:
+    """The failures to announce one by one: only those `token` still holds (a fenced write announces none)."""
+    if not subscriptions.wants(OPERATION_FAILED):
+        return set()
+    failed = [outcome.operation_id for outcome in outcomes if outcome.status in FAILED_STATUSES]
+    return held(token, failed) if failed else set()
 
 
 def _id_among() -> peewee.Expression:
     """`id IN (...)` with every id in one bound parameter: one statement fits any batch size."""
-    if is_postgresql():
-        return Operation.id == peewee.fn.ANY(Slot("ids"))
-    ids = peewee.NodeList((peewee.SQL("(SELECT value FROM json_each("), Slot("ids"), peewee.SQL("))")), glue="")
-    return Operation.id.in_(ids)
+    return one_of(Operation.id, Slot("ids"))
 
 
 def _ids_parameter(ids: list[int]) -> Any:
-    return ids if is_postgresql() else orjson.dumps(ids).decode()
+    return list_parameter(ids)
 
 
 def _held_statement() -> peewee.Query:
@@ -287,6 +308,9 @@ def reopen(bulk_uuid: str, statuses: Sequence[OperationStatus], operation_keys: 
     if operation_keys is not None:
         condition &= Operation.operation_key.in_(list(operation_keys))
     with write_transaction():
+        if is_postgresql():
+            # Not while a transaction decides whether the bulk is finished (bulk.webhooks.outbox).
+            database.execute(peewee.Select(columns=[outbox.bulk_lock(peewee.Value(bulk_uuid))]))
         rows = (Operation
                 .update(status=int(OperationStatus.OPEN), result_message=None, error_code=None,
                         result_serialized_data=None, claim_token=None, claimed_by=None, available_at=None,
@@ -295,8 +319,12 @@ def reopen(bulk_uuid: str, statuses: Sequence[OperationStatus], operation_keys: 
                 .returning(Operation.operation_key)
                 .execute())
         keys = sorted(row.operation_key for row in rows)
-        if keys and submitter_authorization is not None:
-            Bulk.update(submitter_authorization=submitter_authorization).where(Bulk.uuid == bulk_uuid).execute()
+        if keys:
+            # Open again: it finishes (and is announced) anew when these end.
+            reopened: dict[peewee.Field, Any] = {Bulk.finished_at: None}
+            if submitter_authorization is not None:
+                reopened[Bulk.submitter_authorization] = submitter_authorization
+            Bulk.update(reopened).where(Bulk.uuid == bulk_uuid).execute()
     metrics.operations_reopened(len(keys))
     return keys
 
@@ -341,15 +369,20 @@ def purge_finished(started_before: float, chunk: int = 200) -> int:
 UNKNOWN_ERROR = "Unknown Error"
 
 
-def fail_stuck(started_before: float, now: float | None = None) -> int:
+def fail_stuck(started_before: float, now: float | None = None,
+               subscriptions: Subscriptions = NO_SUBSCRIPTIONS) -> int:
     """Magento's `bulk_mark_incomplete_operations_as_failed`: open operations started before the time
     given end at status 2 `Unknown Error`, code 0 (their holder's late result is then fenced out).
-    `now` is stored as their finish time (left empty when not given)."""
-    finished_at = None if now is None else utc_datetime(now)
+    `now` (default: the wall clock) is their finish time; bulks this finishes are stamped and
+    announced as `record` does."""
+    now = time.time() if now is None else now
     with write_transaction():
-        return (Operation
-                .update(status=int(OperationStatus.RETRIABLY_FAILED), result_message=UNKNOWN_ERROR, error_code=0,
-                        claim_token=None, claimed_by=None, available_at=None, finished_at=finished_at)
-                .where(Operation.status == OperationStatus.OPEN, Operation.started_at.is_null(False),
-                       Operation.started_at < utc_datetime(started_before))
-                .execute())
+        failed = [row[0] for row in
+                  Operation
+                  .update(status=int(OperationStatus.RETRIABLY_FAILED), result_message=UNKNOWN_ERROR, error_code=0,
+                          claim_token=None, claimed_by=None, available_at=None, finished_at=utc_datetime(now))
+                  .where(Operation.status == OperationStatus.OPEN, Operation.started_at.is_null(False),
+                         Operation.started_at < utc_datetime(started_before))
+                  .returning(Operation.id).tuples().execute()]
+        outbox.enqueue_finished(failed, now, subscriptions, failed)
+    return len(failed)

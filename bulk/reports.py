@@ -37,6 +37,12 @@ def _column(name: str) -> peewee.Field:
     return Operation.bulk if name == "bulk_uuid" else getattr(Operation, name)
 
 
+def status_counts(bulk_uuid: str) -> dict[int, int]:
+    """How many of the bulk's operations have each status, in one aggregate query."""
+    return dict(tuples(Operation.select(Operation.status, peewee.fn.COUNT(peewee.SQL("*")))
+                       .where(Operation.bulk == bulk_uuid).group_by(Operation.status)))
+
+
 def count_with_status(bulk_uuid: str, status: int) -> int:
     return Operation.select().where(Operation.bulk == bulk_uuid, Operation.status == status).count()
 

@@ -14,7 +14,7 @@ from flask import current_app
 from bulk.accept import AcceptPolicy, DataHasher
 from bulk.auth import AdminAccount, TokenService
 from bulk.clock import Clock
-from bulk.config import ConfigError, Settings
+from bulk.config import WEBHOOK_RETRY_MAX_SECONDS, ConfigError, Settings
 from bulk.db import database, open_database
 from bulk.drainer import Drainer, DrainerSettings
 from bulk.forward import forward_mode
@@ -30,6 +30,9 @@ from bulk.routes.catalogue import Catalogue
 from bulk.store.handlers import store_mode
 from bulk.store.models import STORE_MODELS
 from bulk.urls import Stores
+from bulk.webhooks.delivery import DeliverySettings, WebhookSender
+from bulk.webhooks.signing import Signer
+from bulk.webhooks.subscriptions import Subscriptions
 
 # Processing modes by the name BULK_PROCESSING uses.
 MODES: dict[str, ModeFactory] = {
@@ -66,18 +69,26 @@ class BulkService:
         self.processing = Processing(settings.processing_mode,
                                      mode(ModeContext(settings, self.stores, clock, self.on_shutdown)))
         load_plugins(settings.plugins, self.processing, catalogue, self.stores)
+        self.subscriptions = Subscriptions(settings.webhook_url, settings.webhook_events)
         self.drainer = Drainer(catalogue, self.processing.handler_for, clock, DrainerSettings(
             settings.worker_batch, settings.lease_seconds, settings.poll_seconds,
             concurrency=settings.worker_concurrency or 1,
             retry=RetryPolicy(settings.retry_attempts or 1, settings.retry_base_seconds,
-                              settings.retry_max_seconds)))
+                              settings.retry_max_seconds)), self.subscriptions)
         self.housekeeper = Housekeeper(clock, HousekeepingSettings(
-            settings.retention_days, settings.stuck_hours, settings.housekeeping_seconds))
+            settings.retention_days, settings.stuck_hours, settings.housekeeping_seconds,
+            settings.idempotency_hours), self.subscriptions)
+        self.webhooks = WebhookSender(
+            Signer(settings.webhook_secret) if settings.webhook_secret else None, clock, DeliverySettings(
+                settings.webhook_timeout, settings.webhook_max_hours, settings.webhook_concurrency,
+                3 * settings.webhook_timeout, settings.poll_seconds, settings.webhook_allow_private,
+                RetryPolicy(2**31, settings.webhook_retry_base_seconds, WEBHOOK_RETRY_MAX_SECONDS)))
+        self.on_shutdown(self.webhooks.close)
         # Each process's row in the workers table the dashboard shows.
         self.heartbeat = Heartbeat(self.drainer, clock)
         # Started in this order, stopped in reverse: the drainer releases its claims before the rest stop,
         # and the heartbeat removes this process's row last, when no drainer of its own writes any more.
-        self.loops: list[Loop] = [self.heartbeat, self.housekeeper, self.drainer]
+        self.loops: list[Loop] = [self.heartbeat, self.housekeeper, self.webhooks, self.drainer]
         self._ready = False
         self._schema_ready = False
         self._ready_lock = threading.Lock()

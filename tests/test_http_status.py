@@ -46,8 +46,9 @@ def test_short_status_of_an_open_bulk(client, auth, service, clock):
     response = client.get(f"/rest/V1/bulk/{bulk_uuid}/status", headers=auth)
     assert response.status_code == 200
     body = response.get_json()
-    assert list(body) == ["bulk_id", "description", "operation_count", "operations_list", "start_time",
-                          "user_id", "user_type"]
+    # Magento's keys, plus our bulk summary inside `extension_attributes` (Magento's place for additions).
+    assert list(body) == ["bulk_id", "description", "extension_attributes", "operation_count", "operations_list",
+                          "start_time", "user_id", "user_type"]
     assert body["bulk_id"] == bulk_uuid
     assert body["operation_count"] == 2
     assert body["start_time"] == "2023-11-14 22:13:20"

@@ -11,7 +11,7 @@ import pytest
 from bulk import migrations
 from bulk.db import database, open_database
 from bulk.migrations import add_column_if_missing, create_schema, schema_version
-from bulk.models import ALL_MODELS
+from bulk.models import ALL_MODELS, OPEN_BY_BULK
 from tests.databases import fetch_all
 from tests.live import PROJECT_ROOT
 
@@ -44,15 +44,36 @@ def test_an_older_database_gets_each_missing_step_once(bound, monkeypatch):
         calls.append("add_note")
         add_column_if_missing(migrator, "magento_bulk", "note", peewee.TextField(null=True))
 
-    current = migrations.LATEST_VERSION
+    released = migrations.LATEST_VERSION
     monkeypatch.setattr(migrations, "UPGRADES", [*migrations.UPGRADES, add_note])
-    monkeypatch.setattr(migrations, "LATEST_VERSION", current + 1)
-    assert create_schema(ALL_MODELS) == current
+    monkeypatch.setattr(migrations, "LATEST_VERSION", released + 1)
+    assert create_schema(ALL_MODELS) == released
     assert "note" in columns(bound, "magento_bulk")
-    assert create_schema(ALL_MODELS) == current + 1
+    assert create_schema(ALL_MODELS) == released + 1
     assert calls == ["add_note"]
     with database.connection_context():
-        assert schema_version() == current + 1
+        assert schema_version() == released + 1
+
+
+def test_a_version_1_database_gets_the_bulk_finish_time(bound):
+    create_schema(ALL_MODELS)
+    with database.connection_context():
+        database.execute_sql("ALTER TABLE magento_bulk DROP COLUMN finished_at")
+        database.execute_sql("UPDATE bulk_schema_version SET version = 1")
+    assert "finished_at" not in columns(bound, "magento_bulk")
+    assert create_schema(ALL_MODELS) == 1
+    assert "finished_at" in columns(bound, "magento_bulk")
+    with database.connection_context():
+        assert schema_version() == migrations.LATEST_VERSION
+
+
+def test_a_missing_index_of_an_existing_table_is_created_and_nothing_else_is_touched(bound):
+    create_schema(ALL_MODELS)
+    with database.connection_context():
+        database.execute_sql(f'DROP INDEX "{OPEN_BY_BULK}"')
+    create_schema(ALL_MODELS)
+    with database.connection_context():
+        assert OPEN_BY_BULK in {index.name for index in database.get_indexes("magento_operation")}
 
 
 def test_steps_are_safe_on_a_database_that_already_has_the_change(bound, monkeypatch):

@@ -14,7 +14,7 @@ from flask import Flask
 
 from bulk.clock import ManualClock
 from bulk.db import database, tuples, write_transaction
-from bulk.models import AdminLoginLock, Bulk, Operation
+from bulk.models import AdminLoginLock, Bulk, IdempotencyKey, Operation, WebhookDelivery
 from bulk.service import BulkService
 from bulk.statuses import OperationStatus
 from bulk.store.models import STORE_MODELS
@@ -104,13 +104,15 @@ class Controls:
 
     def reset(self) -> None:
         """Remove every fault (releasing held operations), every bulk and operation, sign-in locks,
-        and the embedded store's entities."""
+        webhook deliveries, idempotency keys and the embedded store's entities."""
         self.faults.reset()
         self.service.ensure_ready_without_worker()
         with database.connection_context(), write_transaction():
             Operation.delete().execute()
             Bulk.delete().execute()
             AdminLoginLock.delete().execute()
+            WebhookDelivery.delete().execute()
+            IdempotencyKey.delete().execute()
             for model in reversed(STORE_MODELS):  # children before the rows they refer to
                 model.delete().execute()
         self.recorder.clear()

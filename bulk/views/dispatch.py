@@ -15,7 +15,7 @@ from bulk.observe import note_caller, note_route
 from bulk.routes.paths import split_path
 from bulk.service import BulkService, current_service
 from bulk.urls import BULK, SYNC, Target, parse_target
-from bulk.views import manage, status, store, tokens
+from bulk.views import manage, status, store, tokens, webhooks
 from bulk.views.endpoints import current_endpoints, install_endpoints
 from bulk.views.submit import submit_bulk, submit_single
 
@@ -27,7 +27,8 @@ api = Blueprint("api", __name__)
 
 def register_api(app: Flask) -> None:
     """Serve the API: the catch-all rule, and the service's own synchronous endpoints in matching order."""
-    install_endpoints(app, (*tokens.ENDPOINTS, *status.ENDPOINTS, *store.ENDPOINTS, *manage.ENDPOINTS))
+    install_endpoints(app, (*tokens.ENDPOINTS, *status.ENDPOINTS, *store.ENDPOINTS, *manage.ENDPOINTS,
+                            *webhooks.ENDPOINTS))
     app.register_blueprint(api)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from bulk.accept import Accepted, RequestItem
 from bulk.clock import format_time
 from bulk.models import Bulk
+from bulk.statuses import OperationStatus
 
 
 def _request_item(item: RequestItem) -> dict[str, Any]:
@@ -49,11 +50,46 @@ def detailed_operation(row: tuple) -> dict[str, Any]:
             "serialized_data": serialized_data, "status": status, "topic_name": topic}
 
 
-def bulk_status(bulk: Bulk, operations: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """`/status` and `/detailed-status`: keys as a real 2.4 answers them; nulls kept."""
+# The summary's `counts` keys, by status.
+SUMMARY_COUNTS = {
+    OperationStatus.COMPLETE: "complete",
+    OperationStatus.RETRIABLY_FAILED: "failed_retriably",
+    OperationStatus.NOT_RETRIABLY_FAILED: "failed_not_retriably",
+    OperationStatus.OPEN: "open",
+    OperationStatus.REJECTED: "rejected",
+}
+
+
+def bulk_summary(counts: dict[int, int], finished_at: datetime | None) -> dict[str, Any]:
+    """The bulk's own status, right while operations are open (Magento's is not: issue #36911).
+
+    Every operation open (or none at all): not started; some open: in progress; none open: finished,
+    successfully when every one is complete.
+    """
+    named = {name: counts.get(status, 0) for status, name in SUMMARY_COUNTS.items()}
+    total = sum(named.values())
+    if named["open"] == total:
+        status = "not_started"
+    elif named["open"]:
+        status = "in_progress"
+    elif named["complete"] == total:
+        status = "finished_successfully"
+    else:
+        status = "finished_with_failure"
+    finished = status.startswith("finished")
+    return {"status": status, "counts": named, "finished_at": format_time(finished_at) if finished else None}
+
+
+def bulk_status(bulk: Bulk, operations: Iterable[dict[str, Any]],
+                summary: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`/status` and `/detailed-status`: keys as a real 2.4 answers them; nulls kept.
+
+    `summary` goes inside `extension_attributes` (Magento's place for additions, which clients ignore).
+    """
     return {
         "bulk_id": bulk.uuid,
         "description": bulk.description,
+        **({"extension_attributes": summary} if summary is not None else {}),
         "operation_count": bulk.operation_count,
         "operations_list": list(operations),
         "start_time": format_time(bulk.start_time),

@@ -15,6 +15,7 @@ from bulk.views.responses import (
     DETAILED_COLUMNS,
     SHORT_COLUMNS,
     bulk_status,
+    bulk_summary,
     detailed_operation,
     search_item,
     short_operation,
@@ -35,7 +36,8 @@ def _bulk_status(bulk_uuid: str, columns: tuple[str, ...], shape: Callable[[tupl
     bulk = reports.find_bulk(bulk_uuid)
     if bulk is None:
         raise bulk_not_found(bulk_uuid)
-    return json_response(bulk_status(bulk, map(shape, reports.operation_rows(bulk_uuid, columns))))
+    summary = bulk_summary(reports.status_counts(bulk_uuid), bulk.finished_at)
+    return json_response(bulk_status(bulk, map(shape, reports.operation_rows(bulk_uuid, columns)), summary))
 
 
 def operation_status_count(bulk_uuid: str, status: str) -> Response:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Response, request
 
-from bulk.accept import accept, single_async_arguments
+from bulk import idempotency
+from bulk.accept import Accepted, accept, single_async_arguments
 from bulk.auth import Caller
-from bulk.jsonutil import json_response
+from bulk.idempotency import KeyedRequest, StoredKey
+from bulk.jsonutil import JSON_CONTENT_TYPE, dumps, json_response
 from bulk.observe import note_accepted
 from bulk.routes.catalogue import Route
 from bulk.service import current_service
@@ -17,21 +21,70 @@ from bulk.views.responses import async_response
 
 
 def submit_bulk(route: Route, target: Target, caller: Caller) -> Response:
-    body = decode_body(request.get_data(cache=False), request.headers.get("Content-Type"))
-    return _accepted(route, as_argument_items(body), target, caller)
+    data = request.get_data(cache=False)
+    keyed = _keyed(caller, data)
+    replay = _replay(keyed) if keyed is not None else None
+    if replay is not None:
+        return replay
+    body = decode_body(data, request.headers.get("Content-Type"))
+    return _accepted(route, as_argument_items(body), target, caller, keyed)
 
 
 def submit_single(route: Route, path_values: dict[str, str], target: Target, caller: Caller) -> Response:
-    body = decode_body(request.get_data(cache=False), request.headers.get("Content-Type"))
-    return _accepted(route, [(0, single_async_arguments(route, body, path_values))], target, caller)
+    data = request.get_data(cache=False)
+    keyed = _keyed(caller, data)
+    replay = _replay(keyed) if keyed is not None else None
+    if replay is not None:
+        return replay
+    body = decode_body(data, request.headers.get("Content-Type"))
+    return _accepted(route, [(0, single_async_arguments(route, body, path_values))], target, caller, keyed)
 
 
-def _accepted(route: Route, items: list, target: Target, caller: Caller) -> Response:
+def _accepted(route: Route, items: list, target: Target, caller: Caller, keyed: KeyedRequest | None) -> Response:
     service = current_service()
     # A guest's header (absent, forged or expired) is nothing worth passing on.
     keep_credentials = service.settings.passes_submitter_credentials and caller.user_type != UserType.GUEST
-    accepted = accept(route, items, target.store_id, caller, service.accept_policy, service.clock.time(),
-                      request.headers.get("Authorization") if keep_credentials else None)
+    shape = service.settings.response_shape
+    try:
+        accepted = accept(route, items, target.store_id, caller, service.accept_policy, service.clock.time(),
+                          request.headers.get("Authorization") if keep_credentials else None,
+                          _key_to_store(keyed, shape) if keyed is not None else None)
+    except idempotency.KeyStoredMeanwhile:
+        # A duplicate stored its bulk first: answer as it was answered (or 422 for another request).
+        assert keyed is not None
+        replay = _replay(keyed)
+        if replay is None:
+            raise idempotency.key_in_use() from None
+        return replay
     service.drainer.notify()
     note_accepted(route.topic_name, accepted)
-    return json_response(async_response(accepted, service.settings.response_shape), 202)
+    if keyed is not None:
+        # Exactly the bytes stored with the key, so a replay is the same answer byte for byte.
+        return Response(_body(accepted, shape), status=202, content_type=JSON_CONTENT_TYPE)
+    return json_response(async_response(accepted, shape), 202)
+
+
+def _keyed(caller: Caller, data: bytes) -> KeyedRequest | None:
+    header = request.headers.get(idempotency.HEADER)
+    if header is None:
+        return None  # the usual case (Magento clients never send it): nothing else to do
+    path = request.path + (f"?{request.query_string.decode('latin-1')}" if request.query_string else "")
+    return idempotency.keyed_request(header, caller, request.method, path, data)
+
+
+def _replay(keyed: KeyedRequest) -> Response | None:
+    """The first answer to this key again (422 if the key came with another request), or None."""
+    settings = current_service().settings
+    stored = idempotency.find(keyed, current_service().clock.time(), settings.idempotency_hours)
+    if stored is None:
+        return None
+    return Response(stored, status=202, content_type=JSON_CONTENT_TYPE, headers={"Idempotent-Replayed": "true"})
+
+
+def _key_to_store(keyed: KeyedRequest, shape: str) -> Callable[[Accepted], StoredKey]:
+    hours = current_service().settings.idempotency_hours
+    return lambda accepted: StoredKey(keyed, _body(accepted, shape), hours)
+
+
+def _body(accepted: Accepted, shape: str) -> bytes:
+    return dumps(async_response(accepted, shape))

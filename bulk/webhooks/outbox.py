@@ -1,0 +1,278 @@
+"""The outbox: events written in the transaction that causes them, then claimed, settled and listed.
+
+`enqueue_finished` runs inside every transaction of `bulk.queue` that gives operations a final
+status, so a bulk's `finished_at` and its events commit with the statuses that caused them: a crash
+loses no event and invents none. Deliveries are claimed with a lease (several senders, processes
+and instances never send one at the same time) and settled only while the claim holds.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+import peewee
+
+from bulk.clock import utc_datetime
+from bulk.config import BULK_FINISHED, OPERATION_FAILED
+from bulk.db import (
+    Prepared,
+    Slot,
+    database,
+    execute_together,
+    is_postgresql,
+    is_sqlite,
+    list_parameter,
+    one_of,
+    tuples,
+    write_transaction,
+)
+from bulk.models import OPEN_BY_BULK, Bulk, Operation, WebhookDelivery
+from bulk.statuses import OperationStatus
+from bulk.webhooks import events
+from bulk.webhooks.subscriptions import Subscriptions
+
+PENDING = "pending"
+DELIVERED = "delivered"
+FAILED = "failed"
+
+FAILED_STATUSES = (int(OperationStatus.RETRIABLY_FAILED), int(OperationStatus.NOT_RETRIABLY_FAILED))
+
+
+def _bulks_of_operations() -> peewee.ModelSelect[Operation]:
+    return Operation.select(Operation.bulk).where(one_of(Operation.id, Slot("ids")))
+
+
+# PostgreSQL: two transactions finishing a bulk's last two operations would each still see the other's
+# operation open (neither committed) and neither would mark the bulk finished. Locking the bulks before
+# looking makes the second wait for the first's commit, which its next statement then sees. (SQLite
+# has one writer at a time: the second transaction starts after the first committed.) The lock is an
+# advisory one per bulk (a row lock would write the bulk's row in every recording transaction), taken
+# in one order, so two transactions never wait for each other in a circle.
+BULK_LOCK_CLASS = 13
+
+
+def bulk_lock(bulk_uuid: peewee.Node) -> peewee.Node:
+    """`pg_advisory_xact_lock` of one bulk (`bulk.queue.reopen` takes it too)."""
+    return peewee.fn.pg_advisory_xact_lock(BULK_LOCK_CLASS, peewee.fn.hashtext(bulk_uuid))
+
+
+def _lock_statement() -> peewee.Query:
+    bulks = _bulks_of_operations().distinct().alias("finishing")
+    # The locks are taken after the sort (PostgreSQL evaluates volatile functions of the select list last).
+    return (peewee.Select([bulks], [bulk_lock(bulks.c.bulk_uuid)])
+            .order_by(peewee.fn.hashtext(bulks.c.bulk_uuid)).bind(database))
+
+
+_LOCK_BULKS = Prepared(_lock_statement)
+
+
+def _finish_statement() -> peewee.Query:
+    """Stamp `finished_at` on the bulks of these operations that have no open operation left.
+
+    One set-based statement for the whole batch; `finished_at IS NULL` makes it announce a bulk
+    once (a fenced late write on a finished bulk finds it stamped already).
+    """
+    return (Bulk.update({Bulk.finished_at: Slot("finished_at", Bulk.finished_at)})
+            .where(Bulk.finished_at.is_null(), Bulk.uuid.in_(_bulks_of_operations()), _no_open_operation())
+            .returning(Bulk.uuid))
+
+
+def _no_open_operation() -> peewee.SQL:
+    """The bulk has no open operation: one probe of the index of open operations by bulk.
+
+    Written out because the index is partial: its `status = 4` must appear as such (a bound parameter
+    does not match it), and SQLite, without statistics, would rather walk every open operation of
+    the queue through another index, so it is told which one to use.
+    """
+    indexed_by = f' INDEXED BY "{OPEN_BY_BULK}"' if is_sqlite() else ""
+    return peewee.SQL(
+        f'NOT EXISTS (SELECT 1 FROM "{Operation._meta.table_name}" AS "still_open"{indexed_by} '
+        f'WHERE "still_open"."bulk_uuid" = "{Bulk._meta.table_name}"."uuid" '
+        f'AND "still_open"."status" = {int(OperationStatus.OPEN)})')
+
+
+_FINISH_BULKS = Prepared(_finish_statement)
+
+
+def enqueue_finished(operation_ids: list[int], now: float, subscriptions: Subscriptions,
+                     failed_operation_ids: Collection[int] = ()) -> list[str]:
+    """Events of operations that just got a final status; returns the bulks this finished.
+
+    Call inside the transaction that wrote the statuses, after writing them. `failed_operation_ids`:
+    those among them that this transaction failed (each gets an `operation.failed` when subscribed).
+    """
+    if not operation_ids:
+        return []
+    if failed_operation_ids and subscriptions.wants(OPERATION_FAILED):
+        _enqueue_failures(failed_operation_ids, now, subscriptions)
+    values = {"ids": list_parameter(operation_ids), "finished_at": utc_datetime(now)}
+    if is_postgresql():
+        # Lock, then look: two statements, one round trip.
+        cursor = execute_together((_LOCK_BULKS, _FINISH_BULKS), **values)
+    else:
+        cursor = _FINISH_BULKS.execute(**values)
+    finished = [row[0] for row in cursor.fetchall()]
+    if finished and subscriptions.wants(BULK_FINISHED):
+        _enqueue_bulks_finished(finished, now, subscriptions)
+    return finished
+
+
+_BULK_COLUMNS = (Bulk.uuid, Bulk.description, Bulk.operation_count, Bulk.start_time, Bulk.finished_at,
+                 Bulk.user_type, Bulk.user_id)
+# A finished bulk's row with its operations counted by status (rendered once: a bulk finishes per batch).
+_FINISHED_BULKS = Prepared(lambda: Bulk.select(*_BULK_COLUMNS, Operation.status, peewee.fn.COUNT(peewee.SQL("*")))
+                           .join(Operation, on=(Operation.bulk == Bulk.uuid))
+                           .where(one_of(Bulk.uuid, Slot("uuids")))
+                           .group_by(*_BULK_COLUMNS, Operation.status).order_by(Bulk.uuid))
+_FAILED_OPERATIONS = Prepared(lambda: Operation.select(
+    Operation.bulk, Operation.operation_key, Operation.topic_name, Operation.status, Operation.result_message,
+    Operation.error_code, Bulk.user_type, Bulk.user_id)
+    .join(Bulk, on=(Operation.bulk == Bulk.uuid))
+    .where(one_of(Operation.id, Slot("ids")), Operation.status.in_(FAILED_STATUSES))
+    .order_by(Operation.id))
+_DELIVERY_COLUMNS = ("webhook_id", "event_type", "bulk_uuid", "url", "payload", "status", "attempts", "created_at",
+                     "next_attempt_at")
+_INSERT_DELIVERY = Prepared(lambda: WebhookDelivery.insert(
+    {getattr(WebhookDelivery, name): Slot(name) for name in _DELIVERY_COLUMNS}))
+
+
+def _enqueue_bulks_finished(bulk_uuids: list[str], now: float, subscriptions: Subscriptions) -> None:
+    """One `bulk.finished` per bulk, one delivery per subscriber."""
+    bulks: dict[str, tuple] = {}
+    counts: dict[str, dict[int, int]] = defaultdict(dict)
+    for *found, status, count in _FINISHED_BULKS.execute(uuids=list_parameter(bulk_uuids)).fetchall():
+        bulks[found[0]] = tuple(found)
+        counts[found[0]][status] = count
+    deliveries: list[tuple] = []
+    for bulk_uuid, row in bulks.items():
+        _, description, operation_count, start_time, finished_at, user_type, user_id = row
+        bulk = events.FinishedBulk(bulk_uuid, description, operation_count, start_time, finished_at, user_type,
+                                   user_id, counts[bulk_uuid])
+        deliveries += _deliveries(BULK_FINISHED, bulk.uuid, events.bulk_finished(bulk, now),
+                                  subscriptions.subscribers(bulk.user_type, bulk.user_id), now)
+    _insert(deliveries)
+
+
+def _enqueue_failures(operation_ids: Collection[int], now: float, subscriptions: Subscriptions) -> None:
+    deliveries: list[tuple] = []
+    for *fields, user_type, user_id in _FAILED_OPERATIONS.execute(ids=list_parameter(list(operation_ids))).fetchall():
+        operation = events.FailedOperation(*fields)
+        deliveries += _deliveries(OPERATION_FAILED, operation.bulk_uuid, events.operation_failed(operation, now),
+                                  subscriptions.subscribers(user_type, user_id), now)
+    _insert(deliveries)
+
+
+def new_webhook_id() -> str:
+    """A unique message id (`webhook-id`), shared by every subscriber's delivery of one event."""
+    return f"msg_{uuid.uuid4().hex}"
+
+
+def _deliveries(event_type: str, bulk_uuid: str, payload: bytes, urls: Iterable[str], now: float) -> list[tuple]:
+    """Rows of `_DELIVERY_COLUMNS`: one per subscriber, all with the event's one id."""
+    webhook_id = new_webhook_id()
+    body = payload.decode()
+    return [(webhook_id, event_type, bulk_uuid, url, body, PENDING, 0, now, now) for url in urls]
+
+
+def _insert(deliveries: list[tuple]) -> None:
+    if deliveries:
+        _INSERT_DELIVERY.execute_many(_DELIVERY_COLUMNS, deliveries)
+
+
+@dataclass(frozen=True)
+class DueDelivery:
+    """A claimed delivery, ready to send."""
+
+    id: int
+    webhook_id: str
+    url: str
+    payload: str
+    attempts: int
+    created_at: float
+
+
+def has_due(now: float) -> bool:
+    """A cheap read, so an idle sender does not take the write lock to find nothing."""
+    return (WebhookDelivery.select(WebhookDelivery.id)
+            .where(WebhookDelivery.status == PENDING, WebhookDelivery.next_attempt_at <= now)
+            .limit(1).scalar()) is not None
+
+
+def claim_due(token: str, limit: int, lease_seconds: float, now: float) -> list[DueDelivery]:
+    """Take up to `limit` due deliveries for `token` until `now + lease_seconds`, oldest due first."""
+    candidates = (WebhookDelivery.select(WebhookDelivery.id)
+                  .where(WebhookDelivery.status == PENDING, WebhookDelivery.next_attempt_at <= now)
+                  .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id).limit(limit))
+    if is_postgresql():
+        candidates = candidates.for_update(skip_locked=True)
+    with write_transaction():
+        rows = tuples(WebhookDelivery
+                      .update({WebhookDelivery.claim_token: token,
+                               WebhookDelivery.next_attempt_at: now + lease_seconds})
+                      .where(WebhookDelivery.id.in_(candidates))
+                      .returning(WebhookDelivery.id, WebhookDelivery.webhook_id, WebhookDelivery.url,
+                                 WebhookDelivery.payload, WebhookDelivery.attempts, WebhookDelivery.created_at))
+    return sorted((DueDelivery(*row) for row in rows), key=lambda delivery: delivery.id)
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """The result of one attempt: delivered, failed for good, or pending again until `next_attempt_at`."""
+
+    delivery_id: int
+    status: str
+    attempted_at: float
+    http_status: int | None
+    error: str | None
+    next_attempt_at: float
+    delivered_at: float | None = None
+
+
+def settle(token: str, settlements: Iterable[Settlement]) -> int:
+    """Record attempts of deliveries `token` still holds; returns how many (a late sender's are dropped)."""
+    changed = 0
+    with write_transaction():
+        for result in settlements:
+            changed += (WebhookDelivery
+                        .update({WebhookDelivery.status: result.status,
+                                 WebhookDelivery.attempts: WebhookDelivery.attempts + 1,
+                                 WebhookDelivery.last_attempt_at: result.attempted_at,
+                                 WebhookDelivery.last_status: result.http_status,
+                                 WebhookDelivery.last_error: result.error,
+                                 WebhookDelivery.next_attempt_at: result.next_attempt_at,
+                                 WebhookDelivery.delivered_at: result.delivered_at,
+                                 WebhookDelivery.claim_token: None})
+                        .where(WebhookDelivery.id == result.delivery_id, WebhookDelivery.claim_token == token)
+                        .execute())
+    return changed
+
+
+def shown_url(url: str) -> str:
+    """A URL as answers and logs show it: without its query string, which may carry a token."""
+    parsed = urlparse(url)
+    return f"{parsed.scheme}://{parsed.netloc}{parsed.path}"
+
+
+def deliveries_of(bulk_uuid: str) -> list[WebhookDelivery]:
+    """A bulk's deliveries, oldest first."""
+    return list(WebhookDelivery.select().where(WebhookDelivery.bulk_uuid == bulk_uuid).order_by(WebhookDelivery.id))
+
+
+def purge_settled(created_before: float, chunk: int = 500) -> int:
+    """Delete delivered and failed deliveries of events older than the time given; returns how many."""
+    purged = 0
+    while True:
+        with write_transaction():
+            ids = [row[0] for row in tuples(
+                WebhookDelivery.select(WebhookDelivery.id)
+                .where(WebhookDelivery.status != PENDING, WebhookDelivery.created_at < created_before)
+                .order_by(WebhookDelivery.id).limit(chunk))]
+            if ids:
+                WebhookDelivery.delete().where(WebhookDelivery.id.in_(ids)).execute()
+        purged += len(ids)
+        if len(ids) < chunk:
+            return purged
