@@ -7,6 +7,7 @@ short chunks), so several processes doing it at once only repeat harmless work.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bulk import queue
@@ -31,17 +32,21 @@ class HousekeepingSettings:
 class Swept:
     purged_bulks: int
     failed_operations: int
+    expired_rows: int = 0
 
 
 class Housekeeper(Loop):
     """Runs the sweeps now (`run_once`) or every `interval_seconds` in a thread (`start`/`stop`)."""
 
-    def __init__(self, clock: Clock, settings: HousekeepingSettings = HousekeepingSettings()) -> None:
+    def __init__(self, clock: Clock, settings: HousekeepingSettings = HousekeepingSettings(),
+                 sweeps: Sequence[Callable[[float], int]] = ()) -> None:
         # A failed sweep is tried again at the next tick; the first sweep waits one interval too.
         super().__init__("bulk-housekeeping", settings.interval_seconds, min_backoff=settings.interval_seconds,
                          max_backoff=settings.interval_seconds, wait_first=True)
         self._clock = clock
         self._settings = settings
+        # More sweeps of expired rows, each given the time (used OAuth nonces, ended rate windows).
+        self._sweeps = tuple(sweeps)
 
     def tick(self) -> bool:
         self.run_once()
@@ -56,6 +61,9 @@ class Housekeeper(Loop):
                 failed = queue.fail_stuck(now - self._settings.stuck_hours * HOUR)
             if self._settings.retention_days:
                 purged = queue.purge_finished(now - self._settings.retention_days * DAY)
+            expired = sum(sweep(now) for sweep in self._sweeps)
         if failed or purged:
             log.info("housekeeping: %d stuck operation(s) failed, %d old bulk(s) purged", failed, purged)
-        return Swept(purged, failed)
+        if expired:
+            log.debug("housekeeping: %d expired nonce(s) and rate window(s) deleted", expired)
+        return Swept(purged, failed, expired)

@@ -6,7 +6,7 @@ seconds) from its caller, so tests and the drainer decide what time it is.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import groupby
 from typing import Any, NamedTuple
@@ -55,10 +55,16 @@ _INSERT_OPERATION = Prepared(lambda: Operation.insert(
 ).returning())
 
 
-def enqueue(bulk: NewBulk, now: float) -> None:
-    """Store a bulk and all its operations in one transaction: whole or not at all."""
+def enqueue(bulk: NewBulk, now: float, within: Callable[[int], None] | None = None) -> None:
+    """Store a bulk and all its operations in one transaction: whole or not at all.
+
+    `within(operation count)` runs first in the same transaction: the request's own bookkeeping
+    (its OAuth nonce, rate counters), committed with the bulk or refused (raising) with it.
+    """
     opened = int(OperationStatus.OPEN)
     with write_transaction():
+        if within is not None:
+            within(len(bulk.operations))
         _INSERT_BULK.execute(uuid=bulk.uuid, user_id=bulk.user_id, user_type=bulk.user_type,
                              description=bulk.description, operation_count=len(bulk.operations),
                              start_time=utc_datetime(now),
