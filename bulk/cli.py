@@ -1,4 +1,4 @@
-"""`flask --app app bulk ...` commands: drain now, list routes, create the schema."""
+"""`flask --app app bulk ...` commands: drain now, list routes, create the schema, manage integrations."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import click
 from flask.cli import AppGroup
 
 from bulk.db import database
+from bulk.integrations_cli import integration_cli
 from bulk.service import current_service
 
 bulk_cli = AppGroup("bulk", help="Bulk API service commands.")
+bulk_cli.add_command(integration_cli)
 
 
 @bulk_cli.command("init-db")
