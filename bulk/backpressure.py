@@ -92,8 +92,9 @@ class RateLimiter:
                      .on_conflict(conflict_target=[RateCounter.caller, RateCounter.unit, RateCounter.window_start],
                                   update={RateCounter.count: RateCounter.count + amount})
                      .returning(RateCounter.count)
+                     .tuples()
                      .execute())
-            used = next(iter(total))[0] if total is not None else amount
+            used = next(iter(total))[0]
             if enforce and used > rule.limit:
                 raise too_many_requests(_retry_after(rule, start, now))
 
