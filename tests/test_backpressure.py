@@ -38,7 +38,7 @@ def limited(make_app):
 
 def test_requests_over_the_limit_get_429_with_retry_after_and_store_nothing(limited, clock):
     clock.set(1_800_000_000)  # the start of a minute
-    service, client, auth = limited(BULK_RATE_LIMIT="3 requests/minute")
+    _, client, auth = limited(BULK_RATE_LIMIT="3 requests/minute")
     assert client.post(PRODUCTS, json=items(1), headers=auth).status_code == 202
     assert client.get("/rest/V1/bulk/x/operation-status/4", headers=auth).status_code == 200
     assert client.post(PRODUCTS, json=items(1), headers=auth).status_code == 202
