@@ -32,6 +32,7 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/scale.py
 	$(BIN)/python bench/store_drain.py
 	$(BIN)/python bench/forward.py
+	$(BIN)/python bench/oauth_submit.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -132,3 +132,13 @@ def test_a_valid_password_creates_the_customer(make_app):
     with database.connection_context():
         service.drainer.drain()
         assert Operation.select(Operation.status).scalar() == 1
+
+
+def test_a_field_a_schema_marks_secret_is_masked_too(client, auth):
+    item = {"customerId": 5, "customer": {"id": 5, "email": "a@example.com", "firstname": "A", "lastname": "B"},
+            "passwordHash": "stored-hash-value"}
+    response = client.put("/rest/async/bulk/V1/customers/byCustomerId", json=[item], headers=auth)
+    assert response.status_code == 202
+    body = client.get(f"/rest/V1/bulk/{response.get_json()['bulk_uuid']}/detailed-status", headers=auth).get_json()
+    meta = json.loads(json.loads(body["operations_list"][0]["serialized_data"])["meta_information"])
+    assert meta == {**item, "passwordHash": "******"}

@@ -1,0 +1,100 @@
+"""The cost of OAuth 1.0a: 100-item submits signed by an integration against the same with a Bearer token.
+
+    .venv/bin/python bench/oauth_submit.py [--clients 4] [--seconds 5] [--rounds 3]
+
+One real gunicorn (2 sync workers, drainer off, SQLite). Clients POST the same 100 products to
+/rest/async/bulk/V1/products as fast as they can, in alternating rounds: with an admin Bearer token,
+then signed with HMAC-SHA256 (a fresh nonce per request, signed by oauthlib's client as real clients
+sign). Printed: best requests/s of each and the ratio OAuth / Bearer (target: at least 0.90, i.e. at
+most 10% slower). The verification work (a consumer look-up, opening two sealed secrets, the HMAC,
+and the nonce written in the bulk's own transaction) is the difference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.http_submit import product_bulk
+from bulk.testing.signing import TestIntegration
+from tests.live import Gunicorn
+from tests.test_integrations_cli import flask_bulk
+
+PATH = "/rest/async/bulk/V1/products"
+
+
+def load(port: int, authorization: Callable[[], str], body: bytes, clients: int, seconds: float) -> int:
+    """`clients` threads posting for `seconds`; returns how many were accepted."""
+    accepted = [0]
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+
+    def client() -> None:
+        mine = 0
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        while time.monotonic() < deadline:
+            headers = {"Content-Type": "application/json", "Authorization": authorization()}
+            connection.request("POST", PATH, body=body, headers=headers)
+            response = connection.getresponse()
+            response.read()
+            if response.status != 202:
+                raise SystemExit(f"unexpected {response.status}")
+            mine += 1
+        connection.close()
+        with lock:
+            accepted[0] += mine
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return accepted[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    body = json.dumps(product_bulk(100, "oauth")).encode()
+    with tempfile.TemporaryDirectory() as folder:
+        data_dir = Path(folder)
+        database_url = f"sqlite:///{data_dir / 'bulk.sqlite3'}"
+        created = flask_bulk(database_url, data_dir, "create", "bench", "--all-resources")
+        if created.returncode:
+            sys.exit(created.stderr)
+        integration = TestIntegration.from_json(json.loads(created.stdout))
+        with Gunicorn(data_dir, workers=2, database_url=database_url, BULK_WORKER="0") as server:
+            bearer = f"Bearer {server.token()}"
+            url = server.base_url + PATH
+            ways: dict[str, Callable[[], str]] = {
+                "Bearer": lambda: bearer,
+                "OAuth HMAC-SHA256": lambda: integration.headers("POST", url)["Authorization"],
+            }
+            best = dict.fromkeys(ways, 0.0)
+            load(server.port, ways["Bearer"], body, args.clients, 1.0)  # warm-up
+            for _ in range(args.rounds):
+                for name, authorization in ways.items():
+                    rate = load(server.port, authorization, body, args.clients, args.seconds) / args.seconds
+                    best[name] = max(best[name], rate)
+    print(f"100-item submits, gunicorn 2 sync workers, drainer off, {args.clients} clients, "
+          f"best of {args.rounds} rounds of {args.seconds:g}s")
+    for name, rate in best.items():
+        print(f"{name:>20}: {rate:8.1f} req/s {rate * 100:10,.0f} items/s")
+    ratio = best["OAuth HMAC-SHA256"] / best["Bearer"]
+    print(f"{'OAuth / Bearer':>20}: {ratio:8.2f}  ({(1 - ratio) * 100:+.1f}% slower; target at most 10%)")
+
+
+if __name__ == "__main__":
+    main()
