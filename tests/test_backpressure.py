@@ -7,6 +7,7 @@ import json
 import pytest
 
 from bulk.backpressure import RateCounter
+from bulk.config import ConfigError, load_settings
 from bulk.db import database
 from bulk.models import Bulk, Operation
 from tests.magento import assert_magento_error
@@ -142,3 +143,25 @@ def test_a_field_a_schema_marks_secret_is_masked_too(client, auth):
     body = client.get(f"/rest/V1/bulk/{response.get_json()['bulk_uuid']}/detailed-status", headers=auth).get_json()
     meta = json.loads(json.loads(body["operations_list"][0]["serialized_data"])["meta_information"])
     assert meta == {**item, "passwordHash": "******"}
+
+
+@pytest.mark.parametrize("trusted, separate", [("", False), ("127.0.0.1", True)])
+def test_guests_behind_a_trusted_proxy_are_counted_by_their_forwarded_address(limited, trusted, separate):
+    # The fixture's own sign-in counts for 127.0.0.1 (the token endpoint is open to guests).
+    settings = {"BULK_RATE_LIMIT": "2 requests/hour", **({"BULK_TRUSTED_PROXIES": trusted} if trusted else {})}
+    _, client, _ = limited(**settings)
+    customer = [{"customer": {"email": "g@example.com", "firstname": "G", "lastname": "H"}}]
+    statuses = [client.post("/rest/async/bulk/V1/customers", json=customer,
+                            headers={"X-Forwarded-For": f"203.0.113.{n}, 127.0.0.1"}).status_code for n in (1, 2)]
+    assert statuses == ([202, 202] if separate else [202, 429])
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"BULK_RATE_LIMIT": "lots"}, "BULK_RATE_LIMIT must look like"),
+    ({"BULK_RATE_LIMIT": "10 items/fortnight"}, "BULK_RATE_LIMIT must look like"),
+    ({"BULK_TRUSTED_PROXIES": "proxy.local"}, "BULK_TRUSTED_PROXIES must list"),
+    ({"BULK_OAUTH_SIGNATURE_METHODS": "PLAINTEXT"}, "BULK_OAUTH_SIGNATURE_METHODS must be one of"),
+])
+def test_malformed_settings_stop_the_start(settings, message):
+    with pytest.raises(ConfigError, match=message):
+        load_settings({"BULK_ENV": "development", "BULK_SECRET_KEY": "s" * 32, **settings}, environ={})

@@ -12,6 +12,7 @@ import time
 import pytest
 import requests
 
+from bulk.config import ConfigError, load_settings
 from bulk.db import database
 from bulk.models import Operation
 from tests.live import PROJECT_ROOT
@@ -116,3 +117,14 @@ def test_a_refused_admin_sign_in_fails_the_operation_without_hammering(upstream,
     outcomes = drain(service)
     assert [status for status, _ in outcomes] == [2, 2]
     assert outcomes[0][1].startswith("The upstream refused the admin sign-in (HTTP 401)")
+
+
+@pytest.mark.parametrize("auth, missing", [
+    ("oauth1", "BULK_UPSTREAM_CONSUMER_KEY, BULK_UPSTREAM_CONSUMER_SECRET, BULK_UPSTREAM_ACCESS_TOKEN, "
+               "BULK_UPSTREAM_ACCESS_TOKEN_SECRET"),
+    ("admin", "BULK_UPSTREAM_USERNAME, BULK_UPSTREAM_PASSWORD"),
+])
+def test_the_credentials_each_way_needs_are_required(auth, missing):
+    with pytest.raises(ConfigError, match=f"{missing} must be set when BULK_UPSTREAM_AUTH={auth}"):
+        load_settings({"BULK_ENV": "development", "BULK_SECRET_KEY": "s" * 32, "BULK_PROCESSING": "forward",
+                       "BULK_UPSTREAM_URL": "http://127.0.0.1:9", "BULK_UPSTREAM_AUTH": auth}, environ={})

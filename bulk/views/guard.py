@@ -12,6 +12,7 @@ import logging
 from ipaddress import ip_address
 from urllib.parse import quote, urlsplit
 
+import peewee
 from flask import request
 
 from bulk.auth import Caller
@@ -138,8 +139,8 @@ class RequestGuard:
                     self._limiter.count(self._rate_key, 1, 0, self._now, enforce=False)
         except WebapiError:
             pass  # the nonce was recorded by a concurrent request: nothing left to do
-        except Exception:  # the database is down or busy: the failure being answered matters more
-            log.warning("could not record a failed request's nonce and rate count", exc_info=True)
+        except peewee.PeeweeException as problem:  # the database is down or busy: the answer matters more
+            log.warning("could not record a failed request's nonce and rate count: %s", problem)
 
 
 def rate_key(caller: Caller, address: str) -> str:
