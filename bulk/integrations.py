@@ -19,7 +19,7 @@ import peewee
 
 from bulk.auth import Caller
 from bulk.crypto import Digester, SecretBox
-from bulk.db import write_transaction
+from bulk.db import Prepared, Slot, write_transaction
 from bulk.jsonutil import dumps, loads
 from bulk.models import BaseModel
 from bulk.statuses import UserType
@@ -62,6 +62,11 @@ class Integration(BaseModel):
         return {"id": self.id, "name": self.name, "consumer_key": self.consumer_key,
                 "resources": "all" if resources is None else resources,
                 "status": "active" if self.status == ACTIVE else "inactive", "created_at": self.created_at}
+
+
+_FIELD_NAMES = tuple(field.name for field in Integration._meta.sorted_fields)
+_BY_CONSUMER_KEY = Prepared(lambda: Integration.select(*Integration._meta.sorted_fields)
+                            .where(Integration.consumer_key == Slot("key")))
 
 
 @dataclass(frozen=True)
@@ -154,7 +159,9 @@ class IntegrationStore:
     # -- request verification ----------------------------------------------------------------
 
     def by_consumer_key(self, consumer_key: str) -> Integration | None:
-        return Integration.get_or_none(Integration.consumer_key == consumer_key)
+        """The integration of a consumer key (rendered once: every signed request asks it)."""
+        row = _BY_CONSUMER_KEY.execute(key=consumer_key).fetchone()
+        return None if row is None else Integration(**dict(zip(_FIELD_NAMES, row, strict=True)))
 
     def by_access_token(self, access_token: str) -> Integration | None:
         return Integration.get_or_none(Integration.access_token_digest == self._token_digest(access_token))

@@ -25,6 +25,7 @@ from oauthlib.common import Request as OAuthlibRequest
 from oauthlib.oauth1.rfc5849 import signature as oauth_signature
 from oauthlib.oauth1.rfc5849 import utils as oauth_utils
 
+from bulk.db import Prepared, Slot
 from bulk.errors import WebapiError
 from bulk.integrations import ACTIVE, CREDENTIAL_LENGTH, Integration, IntegrationStore
 from bulk.models import BaseModel
@@ -73,6 +74,13 @@ class OAuthNonce(BaseModel):
         )
 
 
+# Rendered once: every signed request runs them.
+_NONCE_USED = Prepared(lambda: OAuthNonce.select(peewee.SQL("1")).where(
+    OAuthNonce.consumer_id == Slot("consumer"), OAuthNonce.nonce == Slot("nonce")).limit(1))
+_RECORD_NONCE = Prepared(lambda: OAuthNonce.insert(
+    consumer_id=Slot("consumer"), nonce=Slot("nonce"), timestamp=Slot("timestamp")).on_conflict_ignore().returning())
+
+
 def is_oauth(authorization: str | None) -> bool:
     """Whether a request presents OAuth 1.0a credentials (`Authorization: OAuth ...`)."""
     return authorization is not None and authorization.lstrip()[:6].lower() == "oauth "
@@ -99,8 +107,8 @@ class Verified:
 
     def record_nonce(self) -> None:
         """Store the nonce (call inside a write transaction); 401 if another request got there first."""
-        inserted = (OAuthNonce.insert(consumer_id=self.integration.id, nonce=self.nonce, timestamp=self.timestamp)
-                    .on_conflict_ignore().as_rowcount().execute())
+        inserted = _RECORD_NONCE.execute(consumer=self.integration.id, nonce=self.nonce,
+                                         timestamp=self.timestamp).rowcount
         if not inserted:
             raise WebapiError(NONCE_USED, [self.integration.id], status=401)
 
@@ -137,7 +145,7 @@ class OAuthVerifier:
         if len(nonce) > MAX_NONCE_LENGTH:
             raise WebapiError(INVALID_FIELD_VALUE, {"value": nonce[:MAX_NONCE_LENGTH] + "…",
                                                     "fieldName": "oauth_nonce"})
-        if OAuthNonce.select().where(OAuthNonce.consumer_id == integration.id, OAuthNonce.nonce == nonce).exists():
+        if _NONCE_USED.execute(consumer=integration.id, nonce=nonce).fetchone() is not None:
             raise _refused(NONCE_USED, [integration.id], integration)
         if not self._integrations.owns_access_token(integration, token):
             other = self._integrations.by_access_token(token)
