@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 import peewee
 
 from bulk.config import RateRule
+from bulk.db import Prepared, Slot
 from bulk.errors import WebapiError
 from bulk.models import BaseModel, Operation
 from bulk.statuses import OperationStatus
@@ -51,6 +52,16 @@ class RateCounter(BaseModel):
         )
 
 
+# Rendered once: with limits on, every request runs them.
+_USED = Prepared(lambda: RateCounter.select(RateCounter.count).where(
+    RateCounter.caller == Slot("caller"), RateCounter.unit == Slot("unit"), RateCounter.window_start == Slot("start")))
+_ADD = Prepared(lambda: RateCounter.insert(
+    caller=Slot("caller"), unit=Slot("unit"), window_start=Slot("start"), count=Slot("amount"))
+    .on_conflict(conflict_target=[RateCounter.caller, RateCounter.unit, RateCounter.window_start],
+                 update={RateCounter.count: RateCounter.count + Slot("amount")})
+    .returning(RateCounter.count))
+
+
 def too_many_requests(retry_after: int) -> WebapiError:
     return WebapiError(TOO_MANY_REQUESTS, status=429, headers={"Retry-After": str(retry_after)})
 
@@ -71,10 +82,8 @@ class RateLimiter:
             if rule.unit != REQUESTS:
                 continue
             start = _window_start(rule, now)
-            used = (RateCounter.select(RateCounter.count)
-                    .where(RateCounter.caller == caller, RateCounter.unit == _unit(rule),
-                           RateCounter.window_start == start).scalar()) or 0
-            if used >= rule.limit:
+            row = _USED.execute(caller=caller, unit=_unit(rule), start=start).fetchone()
+            if row is not None and row[0] >= rule.limit:
                 raise too_many_requests(_retry_after(rule, start, now))
 
     def count(self, caller: str, requests: int, items: int, now: float, *, enforce: bool = True) -> None:
@@ -87,14 +96,7 @@ class RateLimiter:
             if not amount:
                 continue
             start = _window_start(rule, now)
-            total = (RateCounter
-                     .insert(caller=caller, unit=_unit(rule), window_start=start, count=amount)
-                     .on_conflict(conflict_target=[RateCounter.caller, RateCounter.unit, RateCounter.window_start],
-                                  update={RateCounter.count: RateCounter.count + amount})
-                     .returning(RateCounter.count)
-                     .tuples()
-                     .execute())
-            used = next(iter(total))[0]
+            used = _ADD.execute(caller=caller, unit=_unit(rule), start=start, amount=amount).fetchone()[0]
             if enforce and used > rule.limit:
                 raise too_many_requests(_retry_after(rule, start, now))
 
