@@ -142,9 +142,10 @@ class OAuthVerifier:
         integration = self._consumer(protocol["oauth_consumer_key"])
         timestamp = self._timestamp(protocol["oauth_timestamp"], now)
         nonce = protocol["oauth_nonce"]
-        if len(nonce) > MAX_NONCE_LENGTH:
-            raise WebapiError(INVALID_FIELD_VALUE, {"value": nonce[:MAX_NONCE_LENGTH] + "…",
-                                                    "fieldName": "oauth_nonce"})
+        if len(nonce) > MAX_NONCE_LENGTH or not nonce.isprintable():
+            # A database cannot store everything (PostgreSQL refuses NUL): refused before any query.
+            raise WebapiError(INVALID_FIELD_VALUE, {"value": nonce[:MAX_NONCE_LENGTH].encode("unicode_escape")
+                                                    .decode("ascii"), "fieldName": "oauth_nonce"})
         if _NONCE_USED.execute(consumer=integration.id, nonce=nonce).fetchone() is not None:
             raise _refused(NONCE_USED, [integration.id], integration)
         if not self._integrations.owns_access_token(integration, token):
@@ -159,7 +160,8 @@ class OAuthVerifier:
     def _consumer(self, consumer_key: str) -> Integration:
         if len(consumer_key) != CREDENTIAL_LENGTH:
             raise WebapiError(CONSUMER_KEY_LENGTH, status=401)
-        integration = self._integrations.by_consumer_key(consumer_key)
+        # Keys are letters and digits: anything else is unknown without asking the database.
+        integration = self._integrations.by_consumer_key(consumer_key) if consumer_key.isalnum() else None
         if integration is None:
             raise WebapiError(CONSUMER_UNKNOWN, status=401)
         return integration

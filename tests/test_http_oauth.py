@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from urllib.parse import quote
 
 import pytest
 from oauthlib.oauth1 import Client
@@ -261,3 +262,22 @@ def test_nonces_are_swept_once_out_of_the_window(client, service, clock):
     assert service.housekeeper.run_once().expired_rows == 1
     with database.connection_context():
         assert OAuthNonce.select().count() == 0
+
+
+@pytest.mark.parametrize("field, value, status, message", [
+    ("oauth_nonce", "bad\x00nonce", 400, 'Invalid value of "%value" provided for the %fieldName field.'),
+    ("oauth_nonce", "n" * 300, 400, 'Invalid value of "%value" provided for the %fieldName field.'),
+    ("oauth_consumer_key", "\x00" * 32, 401, "A consumer having the specified key does not exist"),
+    ("oauth_timestamp", "9" * 5000, 400, "Incorrect timestamp value in the oauth_timestamp parameter"),
+    ("oauth_token", "\x00" * 32, 401, "Specified token does not exist"),
+])
+def test_hostile_protocol_values_get_magento_errors_not_500(client, service, field, value, status, message):
+    integration = create_integration(service)
+    values = {"oauth_consumer_key": integration.consumer_key, "oauth_token": integration.access_token,
+              "oauth_signature_method": "HMAC-SHA256", "oauth_timestamp": str(int(time.time())),
+              "oauth_nonce": "n1", "oauth_signature": "abc", field: value}
+    header = "OAuth " + ", ".join(f'{name}="{quote(text, safe="")}"' for name, text in values.items())
+    response = client.post(PRODUCTS, json=ITEMS, headers={"Authorization": header})
+    assert response.status_code == status, response.get_json()
+    assert response.get_json()["message"] == message
+    assert bulk_count(service) == 0
