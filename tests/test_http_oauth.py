@@ -281,3 +281,22 @@ def test_hostile_protocol_values_get_magento_errors_not_500(client, service, fie
     assert response.status_code == status, response.get_json()
     assert response.get_json()["message"] == message
     assert bulk_count(service) == 0
+
+
+def test_a_signed_form_body_is_verified_and_still_refused_as_magento_refuses_forms(client, service):
+    integration = create_integration(service)
+    client_ = Client(integration.consumer_key, client_secret=integration.consumer_secret,
+                     resource_owner_key=integration.access_token,
+                     resource_owner_secret=integration.access_token_secret, signature_method="HMAC-SHA256")
+    _, headers, body = client_.sign(BASE + PRODUCTS, http_method="POST", body="sku=A&name=B",
+                                    headers={"Content-Type": "application/x-www-form-urlencoded"})
+    response = client.post(PRODUCTS, data=body, headers=headers)
+    assert_magento_error(response, 400, "Server cannot understand Content-Type HTTP header media type %1",
+                         ["application/x-www-form-urlencoded"])
+    # The first answer came after the signature was checked, so its nonce is spent: sign again.
+    assert_magento_error(client.post(PRODUCTS, data=body, headers=headers), 401,
+                         "The nonce is already being used by the consumer with ID %1", [integration.id])
+    _, headers, _ = client_.sign(BASE + PRODUCTS, http_method="POST", body="sku=A&name=B",
+                                 headers={"Content-Type": "application/x-www-form-urlencoded"})
+    tampered = client.post(PRODUCTS, data="sku=A&name=C", headers=headers)
+    assert_magento_error(tampered, 401, SIGNATURE_INVALID)

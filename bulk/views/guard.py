@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from ipaddress import ip_address
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import peewee
 from flask import request
@@ -63,7 +63,8 @@ def signed_request(settings: Settings) -> SignedRequest:
         path = quote(environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""))
     form: list[tuple[str, str]] = []
     if (request.content_type or "").split(";")[0].strip().lower() == FORM_CONTENT_TYPE:
-        form = list(request.form.items(multi=True))
+        # Read as raw bytes and kept (not through request.form): the view still reads the same body.
+        form = parse_qsl(request.get_data(cache=True).decode("utf-8", "replace"), keep_blank_values=True)
     return SignedRequest(request.method, f"{scheme}://{host}{path or '/'}",
                          environ.get("QUERY_STRING", ""), request.headers.get("Authorization", ""), form)
 
