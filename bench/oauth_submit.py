@@ -1,8 +1,11 @@
 """The cost of OAuth 1.0a: 100-item submits signed by an integration against the same with a Bearer token.
 
-    .venv/bin/python bench/oauth_submit.py [--clients 4] [--seconds 5] [--rounds 3]
+    .venv/bin/python bench/oauth_submit.py [--clients 4] [--seconds 5] [--rounds 3] [--requests 400]
 
-One real gunicorn (2 sync workers, drainer off, SQLite). Clients POST the same 100 products to
+First in this process, through the WSGI app (Flask's test client, SQLite): `--requests` Bearer and
+signed submits interleaved, each timed on its own (wall and CPU of this thread; the signing itself is
+done before the clock starts); medians and their ratio. On a shared machine this is the steadier
+figure. Then one real gunicorn (2 sync workers, drainer off, SQLite). Clients POST the same 100 products to
 /rest/async/bulk/V1/products as fast as they can, in alternating rounds: with an admin Bearer token,
 then signed with HMAC-SHA256 (a fresh nonce per request, signed by oauthlib's client as real clients
 sign). Printed: best requests/s of each and the ratio OAuth / Bearer (target: at least 0.90, i.e. at
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import statistics
 import sys
 import tempfile
 import threading
@@ -61,13 +65,58 @@ def load(port: int, authorization: Callable[[], str], body: bytes, clients: int,
     return accepted[0]
 
 
+def in_process(requests_count: int, body: bytes) -> dict[str, tuple[float, float]]:
+    """Median (wall ms, CPU ms) per submit of each way, interleaved, through the app in this process."""
+    from bulk.clock import ManualClock
+    from bulk.factory import create_app
+    from tests.oauth_helpers import create_integration
+
+    with tempfile.TemporaryDirectory() as folder:
+        clock = ManualClock()
+        clock.set(time.time())
+        app = create_app({"BULK_ENV": "development", "BULK_DATA_DIR": folder, "BULK_WORKER": False}, clock=clock)
+        service = app.extensions["bulk"]
+        service.ensure_ready_without_worker()
+        client = app.test_client()
+        token = client.post("/rest/V1/integration/admin/token",
+                            json={"username": "admin", "password": "admin123"}).get_json()
+        integration = create_integration(service)
+        ways: dict[str, Callable[[], str]] = {
+            "Bearer": lambda: f"Bearer {token}",
+            "OAuth HMAC-SHA256": lambda: integration.headers("POST", "http://localhost" + PATH)["Authorization"],
+        }
+        timings: dict[str, list[tuple[float, float]]] = {name: [] for name in ways}
+        for index in range(requests_count + 20):
+            for name, authorization in ways.items():
+                headers = {"Content-Type": "application/json", "Authorization": authorization()}
+                wall, cpu = time.perf_counter(), time.thread_time()
+                response = client.post(PATH, data=body, headers=headers)
+                elapsed = (time.perf_counter() - wall, time.thread_time() - cpu)
+                if response.status_code != 202:
+                    raise SystemExit(f"unexpected {response.status_code}: {response.get_data(as_text=True)}")
+                if index >= 20:  # warm-up left out
+                    timings[name].append(elapsed)
+        service.shutdown()
+    return {name: (statistics.median(t[0] for t in values) * 1000, statistics.median(t[1] for t in values) * 1000)
+            for name, values in timings.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=5)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--requests", type=int, default=400)
     args = parser.parse_args()
     body = json.dumps(product_bulk(100, "oauth")).encode()
+    medians = in_process(args.requests, body)
+    print(f"100-item submits through the app in this process, {args.requests} of each, interleaved (medians)")
+    for name, (wall, cpu) in medians.items():
+        print(f"{name:>20}: {wall:7.2f} ms wall {cpu:7.2f} ms CPU")
+    wall_ratio = medians["OAuth HMAC-SHA256"][0] / medians["Bearer"][0]
+    cpu_ratio = medians["OAuth HMAC-SHA256"][1] / medians["Bearer"][1]
+    print(f"{'OAuth / Bearer':>20}: {wall_ratio:7.2f} wall {cpu_ratio:7.2f} CPU  (target at most 1.10)")
+    print()
     with tempfile.TemporaryDirectory() as folder:
         data_dir = Path(folder)
         database_url = f"sqlite:///{data_dir / 'bulk.sqlite3'}"

@@ -28,9 +28,9 @@ TOO_MANY_OPEN_OPERATIONS = ("The service has %max operations waiting to be proce
                             "Try again in %seconds second(s).")
 # A stalled upstream does not recover in a second: callers come back later than after a busy database.
 OPEN_OPERATIONS_RETRY_AFTER = 30
-# Near the bound the open operations are counted exactly; below it a count up to a second old will do.
+# Near the bound the open operations are counted exactly; below it a count up to five seconds old will do.
 _EXACT_SHARE = 0.9
-_RECOUNT_SECONDS = 1.0
+_RECOUNT_SECONDS = 5.0
 
 REQUESTS = "requests"
 ITEMS = "items"
@@ -124,7 +124,7 @@ class OpenOperationsBound:
     """Refuses a submit that would leave more than `limit` operations open (503 with Retry-After).
 
     Counting a deep queue exactly on every submit would cost more than the submit, so below nine
-    tenths of the bound a count up to a second old (plus what this process added since) is used;
+    tenths of the bound a count up to five seconds old (plus what this process added since) is used;
     near the bound every submit counts exactly.
     """
 

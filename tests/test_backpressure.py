@@ -6,9 +6,11 @@ import json
 
 import pytest
 
-from bulk.backpressure import RateCounter
+from bulk import queue
+from bulk.backpressure import OpenOperationsBound, RateCounter
 from bulk.config import ConfigError, load_settings
 from bulk.db import database
+from bulk.errors import WebapiError
 from bulk.models import Bulk, Operation
 from tests.magento import assert_magento_error
 
@@ -165,3 +167,17 @@ def test_guests_behind_a_trusted_proxy_are_counted_by_their_forwarded_address(li
 def test_malformed_settings_stop_the_start(settings, message):
     with pytest.raises(ConfigError, match=message):
         load_settings({"BULK_ENV": "development", "BULK_SECRET_KEY": "s" * 32, **settings}, environ={})
+
+
+def test_far_below_the_bound_a_recent_count_serves_near_it_every_submit_counts(db):
+    now = [0.0]
+    bound = OpenOperationsBound(1000, monotonic=lambda: now[0])
+    bound.check(10)  # counts: none open
+    queue.enqueue(queue.NewBulk("b1", 1, 2, "d", [queue.NewOperation(n, "t", "r", "{}") for n in range(950)]), 0)
+    # Far below the bound by its recent count (not yet counting those 950): no recount, so no refusal.
+    bound.check(60)
+    now[0] += 6  # the count is stale: counted again, and now near the bound every submit counts
+    bound.check(40)
+    with pytest.raises(WebapiError) as refused:
+        bound.check(51)
+    assert refused.value.status == 503 and refused.value.headers == {"Retry-After": "30"}
