@@ -29,6 +29,8 @@ _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 # Magento's ACL ids look like `Magento_Catalog::products`.
 _RESOURCE = re.compile(r"^[A-Za-z0-9_]+::[A-Za-z0-9_]+$")
 ACTIVE = 1
+# Opened secrets kept in memory per process (two per integration).
+_OPENED_KEPT = 1024
 
 
 class Integration(BaseModel):
@@ -103,6 +105,7 @@ class IntegrationStore:
     def __init__(self, secret: bytes) -> None:
         self._box = SecretBox(secret, "integration-secret")
         self._token_digest = Digester(secret, "integration-access-token")
+        self._opened: dict[str, str] = {}
 
     # -- administration (CLI, test controls) ------------------------------------------------
 
@@ -170,10 +173,19 @@ class IntegrationStore:
         return secrets.compare_digest(integration.access_token_digest, self._token_digest(access_token))
 
     def consumer_secret(self, integration: Integration) -> str:
-        return self._box.open(integration.consumer_secret)
+        return self._open(integration.consumer_secret)
 
     def access_token_secret(self, integration: Integration) -> str:
-        return self._box.open(integration.access_token_secret)
+        return self._open(integration.access_token_secret)
+
+    def _open(self, sealed: str) -> str:
+        # Kept per sealed value (a rotation seals anew, so a stale entry is never asked for again).
+        opened = self._opened.get(sealed)
+        if opened is None:
+            if len(self._opened) >= _OPENED_KEPT:
+                self._opened.clear()
+            opened = self._opened[sealed] = self._box.open(sealed)
+        return opened
 
 
 def _checked_name(name: str) -> str:

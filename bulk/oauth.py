@@ -15,15 +15,16 @@ timestamp, so a request can be replayed once its nonce is purged).
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, NamedTuple, cast
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 import peewee
 from oauthlib.common import safe_string_equals
 from oauthlib.oauth1.rfc5849 import signature as oauth_signature
-from oauthlib.oauth1.rfc5849 import utils as oauth_utils
 
 from bulk.db import Prepared, Slot
 from bulk.errors import WebapiError
@@ -190,7 +191,7 @@ class OAuthVerifier:
             # (The type stubs say dict; oauthlib takes, and RFC 5849 needs, a list: names may repeat.)
             signed: Any = [(name, value) for name, value in params if name != "oauth_signature"]
             base_string = oauth_signature.signature_base_string(
-                cast(Any, request.method.upper()), oauth_signature.base_string_uri(request.url),
+                cast(Any, request.method.upper()), _base_string_uri(request.url),
                 oauth_signature.normalize_parameters(signed))
         except ValueError:  # a URL oauthlib cannot make a base string of
             return False
@@ -200,14 +201,19 @@ class OAuthVerifier:
         return safe_string_equals(expected, protocol["oauth_signature"])
 
 
+@lru_cache(maxsize=1024)
+def _base_string_uri(url: str) -> str:
+    """oauthlib's base string URI, kept per URL: clients call the same few endpoints over and over."""
+    return oauth_signature.base_string_uri(url)
+
+
+# Magento's `Helper/Request::_processHeader`: only `oauth_*` names, values percent-decoded, quotes optional.
+_HEADER_PARAMETER = re.compile(r'(oauth_[a-z_-]+)\s*=\s*"?([^",]*)"?')
+
+
 def _header_parameters(authorization: str) -> list[tuple[str, str]]:
     """The `oauth_*` parameters of the header, decoded (Magento takes no others from it, nor `realm`)."""
-    try:
-        pairs = oauth_utils.parse_authorization_header(authorization.strip())
-    except ValueError:
-        return []
-    return [(name, oauth_utils.unescape(value)) for name, value in pairs
-            if name.startswith("oauth_") and isinstance(value, str)]
+    return [(name, unquote(value)) for name, value in _HEADER_PARAMETER.findall(authorization)]
 
 
 def _refused(message: str, parameters: list | None, integration: Integration) -> WebapiError:
