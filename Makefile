@@ -39,6 +39,7 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/forward.py
 	$(BIN)/python bench/operations_overhead.py --http-seconds 8
 	$(BIN)/python bench/webhooks.py
+	$(BIN)/python bench/oauth_submit.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -23,11 +23,20 @@ ACCEPTED = "accepted"
 REJECTED = "rejected"
 
 
+# A route's item sealer (bulk.secret_fields), or None for a route whose items carry no secret field.
+Sealer = Callable[[Any], Any]
+
+
+def _no_sealing(route: Route) -> Sealer | None:
+    return None
+
+
 @dataclass(frozen=True)
 class AcceptPolicy:
     max_items: int
     reject_invalid_items: bool
     hasher: DataHasher
+    sealer_for: Callable[[Route], Sealer | None] = _no_sealing
 
 
 class RequestItem(NamedTuple):
@@ -52,11 +61,13 @@ class Accepted:
 
 def accept(route: Route, items: Sequence[tuple[int | str, Any]], store_id: int, caller: Caller,
            policy: AcceptPolicy, now: float, submitter_authorization: str | None = None,
-           idempotency_key: Callable[[Accepted], StoredKey] | None = None) -> Accepted:
+           idempotency_key: Callable[[Accepted], StoredKey] | None = None,
+           within: Callable[[int], None] | None = None) -> Accepted:
     """Validate every item, then store the bulk with one open operation per accepted item.
 
     `submitter_authorization` is stored with the bulk only when forwarded calls pass it on.
-    `idempotency_key` gives the submit's key and answer, stored in the same transaction.
+    `idempotency_key` gives the submit's key and answer, stored in the same transaction; `within`
+    runs in the storing transaction too (see `queue.enqueue`).
     """
     if len(items) > policy.max_items:
         raise WebapiError(MAX_ITEMS, {"type": route.item_type, "max": policy.max_items})
@@ -64,6 +75,7 @@ def accept(route: Route, items: Sequence[tuple[int | str, Any]], store_id: int, 
     operations: list[queue.NewOperation] = []
     accepted_items: list[dict] = []
     hasher = policy.hasher
+    seal = policy.sealer_for(route)
     for position, (key, item) in enumerate(items):
         arguments = _as_argument_map(item)
         if arguments is None:
@@ -76,7 +88,8 @@ def accept(route: Route, items: Sequence[tuple[int | str, Any]], store_id: int, 
             request_items.append(RequestItem(operation_key, None, REJECTED,
                                              "; ".join(p.render() for p in problems), 0))
             continue
-        serialized = serialize_operation(item, store_id)
+        # Secret fields (passwords) are stored sealed; only routes that have them pay for it.
+        serialized = serialize_operation(item if seal is None else seal(item), store_id)
         operations.append(queue.NewOperation(operation_key, route.topic_name, route.key, serialized,
                                              entity_key(arguments)))
         request_items.append(RequestItem(operation_key, hasher(serialized), ACCEPTED))
@@ -85,7 +98,7 @@ def accept(route: Route, items: Sequence[tuple[int | str, Any]], store_id: int, 
     accepted = Accepted(str(uuid.uuid4()), request_items)
     queue.enqueue(queue.NewBulk(accepted.bulk_uuid, caller.user_id, int(caller.user_type), route.description,
                                 operations, submitter_authorization,
-                                idempotency_key(accepted) if idempotency_key is not None else None), now)
+                                idempotency_key(accepted) if idempotency_key is not None else None), now, within)
     return accepted
 
 

@@ -1,4 +1,5 @@
-"""`flask --app app bulk ...` commands: look at bulks, retry or delete one, drain now, list routes, create the schema.
+"""`flask --app app bulk ...` commands: look at bulks, retry or delete one, drain now, list routes, create the
+schema, manage integrations.
 
 Output is for people (aligned columns, a progress bar); `--json` gives scripts one JSON document.
 Errors go to stderr with exit status 1.
@@ -16,12 +17,14 @@ from flask.cli import AppGroup
 
 from bulk import queue, summaries
 from bulk.db import database
+from bulk.integrations_cli import integration_cli
 from bulk.jsonutil import dumps
 from bulk.service import current_service
 from bulk.statuses import OperationStatus
 from bulk.views.manage import RETRY_SCOPES
 
 bulk_cli = AppGroup("bulk", help="Bulk API service commands.")
+bulk_cli.add_command(integration_cli)
 
 json_option = click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout, for scripts.")
 

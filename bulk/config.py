@@ -5,9 +5,11 @@ from __future__ import annotations
 import base64
 import math
 import os
+import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -24,6 +26,11 @@ FORWARD = "forward"
 # Ways to authenticate forwarded calls (BULK_UPSTREAM_AUTH).
 UPSTREAM_TOKEN = "token"
 UPSTREAM_PASSTHROUGH = "passthrough"
+UPSTREAM_OAUTH1 = "oauth1"
+UPSTREAM_ADMIN = "admin"
+
+# OAuth 1.0a signature methods this service can verify (BULK_OAUTH_SIGNATURE_METHODS).
+OAUTH_METHODS = ("HMAC-SHA256", "HMAC-SHA1")
 
 # Webhook event types (BULK_WEBHOOK_EVENTS), the secret's prefix and the longest delay between attempts.
 BULK_FINISHED = "bulk.finished"
@@ -163,6 +170,56 @@ def _stores(name: str, raw: Any) -> dict[str, int]:
     return stores
 
 
+def _oauth_method(name: str, raw: Any) -> str:
+    value = str(raw).strip().upper()
+    if value not in OAUTH_METHODS:
+        raise ConfigError(f"{name} must be one of {', '.join(OAUTH_METHODS)}, got {raw!r}")
+    return value
+
+
+def _oauth_methods(name: str, raw: Any) -> tuple[str, ...]:
+    methods = tuple(_oauth_method(name, part) for part in _comma_list(name, raw))
+    if not methods:
+        raise ConfigError(f"{name} must name at least one of {', '.join(OAUTH_METHODS)}, got {raw!r}")
+    return methods
+
+
+def _networks(name: str, raw: Any) -> tuple[IPv4Network | IPv6Network, ...]:
+    """Addresses and networks, comma-separated (`10.0.0.0/8,127.0.0.1`)."""
+    try:
+        return tuple(ip_network(part, strict=False) for part in _comma_list(name, raw))
+    except ValueError:
+        raise ConfigError(f"{name} must list addresses or networks like '10.0.0.0/8,127.0.0.1', "
+                          f"got {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class RateRule:
+    """At most `limit` of `unit` ("items" or "requests") per caller in each window of `seconds`."""
+
+    limit: int
+    unit: str
+    seconds: int
+
+
+_RATE_PERIODS = {"second": 1, "minute": 60, "hour": 3600}
+_RATE_RULE = re.compile(r"^(\d+)\s*(items|requests)\s*/\s*(second|minute|hour)$")
+
+
+def _rate_limits(name: str, raw: Any) -> tuple[RateRule, ...]:
+    """`20000 items/minute; 600 requests/minute`: rules separated by `;`."""
+    rules = []
+    for part in str(raw).split(";"):
+        part = " ".join(part.split()).lower()
+        if not part:
+            continue
+        match = _RATE_RULE.match(part)
+        if match is None or int(match.group(1)) < 1:
+            raise ConfigError(f"{name} must look like '20000 items/minute; 600 requests/minute', got {raw!r}")
+        rules.append(RateRule(int(match.group(1)), match.group(2), _RATE_PERIODS[match.group(3)]))
+    return tuple(rules)
+
+
 @dataclass(frozen=True)
 class Setting:
     """One environment variable: its default, its parser, the attribute it fills, and its documentation
@@ -243,10 +300,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("BULK_UPSTREAM_URL", "upstream_url", None, _http_url,
             "Forward mode (required there): base URL of the upstream API; operations go to "
             "`<url>/rest/<store>/V1/...`."),
-    Setting("BULK_UPSTREAM_AUTH", "upstream_auth", UPSTREAM_TOKEN, _choice(UPSTREAM_TOKEN, UPSTREAM_PASSTHROUGH),
+    Setting("BULK_UPSTREAM_AUTH", "upstream_auth", UPSTREAM_TOKEN,
+            _choice(UPSTREAM_TOKEN, UPSTREAM_PASSTHROUGH, UPSTREAM_OAUTH1, UPSTREAM_ADMIN),
             "Forward mode: `token` sends `Authorization: Bearer $BULK_UPSTREAM_TOKEN` (nothing when unset); "
             "`passthrough` sends the submitter's own `Authorization` header, stored with the bulk (never shown by any "
-            "endpoint; needs `BULK_DB_POOL_SIZE` ≥ `BULK_WORKER_CONCURRENCY` + 2)."),
+            "endpoint; needs `BULK_DB_POOL_SIZE` ≥ `BULK_WORKER_CONCURRENCY` + 2); `oauth1` signs each call as a "
+            "Magento integration (`BULK_UPSTREAM_CONSUMER_KEY` and the three other credentials); `admin` signs in "
+            "with `BULK_UPSTREAM_USERNAME`/`BULK_UPSTREAM_PASSWORD` and sends that admin token."),
     Setting("BULK_UPSTREAM_TOKEN", "upstream_token", None, _text,
             "Forward mode: the bearer token for the upstream (an integration or admin token there)."),
     Setting("BULK_UPSTREAM_TIMEOUT", "upstream_timeout", 20.0, _positive_float,
@@ -338,6 +398,44 @@ SETTINGS: tuple[Setting, ...] = (
             "tests). Off: such an address is refused when connecting, whatever the host name."),
     Setting("BULK_IDEMPOTENCY_HOURS", "idempotency_hours", 24.0, _positive_float,
             "How long an `Idempotency-Key` of a submit is remembered (per caller)."),
+    # Integrations, OAuth 1.0a, ACL, rate limits (see "Integrations and OAuth").
+    Setting("BULK_OAUTH_SIGNATURE_METHODS", "oauth_signature_methods", "HMAC-SHA256", _oauth_methods,
+            "OAuth 1.0a signature methods accepted from integrations, comma-separated: `HMAC-SHA256` (Magento "
+            "2.4.4+), `HMAC-SHA1` (older clients). Others get 400 `Signature method %1 is not supported`."),
+    Setting("BULK_OAUTH_NONCE_HOURS", "oauth_nonce_hours", 24.0, _positive_float,
+            "How long a used OAuth nonce is remembered; a request whose `oauth_timestamp` is older than this is "
+            "refused like one more than 600 s ahead."),
+    Setting("BULK_INTEGRATION_AS_BEARER", "integration_as_bearer", False, _flag,
+            "Let an integration's access token also work as `Authorization: Bearer <token>` (Magento's "
+            "`oauth/consumer/enable_integration_as_bearer`, off by default since 2.4.4)."),
+    Setting("BULK_TRUSTED_PROXIES", "trusted_proxies", "", _networks,
+            "Addresses or networks (`10.0.0.0/8,127.0.0.1`) of proxies whose `X-Forwarded-Proto`, "
+            "`X-Forwarded-Host` and `X-Forwarded-For` are believed: for the URL an OAuth signature covers and the "
+            "address a guest is rate-limited by. Without it those headers are ignored."),
+    Setting("BULK_RATE_LIMIT", "rate_limit", "", _rate_limits,
+            "Limits per caller (the admin, each integration, each guest address), shared by all workers and "
+            "instances: `20000 items/minute; 600 requests/minute` (`second`, `minute`, `hour`). Over a limit: 429 "
+            "`Too Many Requests` with `Retry-After`, nothing stored. Empty: no limit."),
+    Setting("BULK_MAX_OPEN_OPERATIONS", "max_open_operations", 1_000_000, _non_negative_int,
+            "A submit that would make more operations open (waiting) than this gets 503 with `Retry-After`, so a "
+            "stalled upstream cannot fill the disk; `0`: no bound."),
+    Setting("BULK_UPSTREAM_CONSUMER_KEY", "upstream_consumer_key", None, _text,
+            "Forward mode with `BULK_UPSTREAM_AUTH=oauth1`: the integration's consumer key on the upstream."),
+    Setting("BULK_UPSTREAM_CONSUMER_SECRET", "upstream_consumer_secret", None, _text,
+            "Its consumer secret."),
+    Setting("BULK_UPSTREAM_ACCESS_TOKEN", "upstream_access_token", None, _text,
+            "Its access token."),
+    Setting("BULK_UPSTREAM_ACCESS_TOKEN_SECRET", "upstream_access_token_secret", None, _text,
+            "Its access token secret."),
+    Setting("BULK_UPSTREAM_SIGNATURE_METHOD", "upstream_signature_method", "HMAC-SHA256", _oauth_method,
+            "Forward mode with `oauth1`: how calls are signed (`HMAC-SHA1` for stores before 2.4.4)."),
+    Setting("BULK_UPSTREAM_USERNAME", "upstream_username", None, _text,
+            "Forward mode with `BULK_UPSTREAM_AUTH=admin`: the upstream admin user that gets a token."),
+    Setting("BULK_UPSTREAM_PASSWORD", "upstream_password", None, _text,
+            "Its password."),
+    Setting("BULK_UPSTREAM_TOKEN_LIFETIME_HOURS", "upstream_token_lifetime_hours", 4.0, _positive_float,
+            "Forward mode with `admin`: the upstream's admin token lifetime; a new token is fetched when nine "
+            "tenths of it have passed, and once on a 401."),
 )
 
 
@@ -415,6 +513,20 @@ class Settings:
     webhook_concurrency: int = 4
     webhook_allow_private: bool = False
     idempotency_hours: float = 24.0
+    oauth_signature_methods: tuple[str, ...] = ("HMAC-SHA256",)
+    oauth_nonce_hours: float = 24.0
+    integration_as_bearer: bool = False
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
+    rate_limit: tuple[RateRule, ...] = ()
+    max_open_operations: int = 1_000_000
+    upstream_consumer_key: str | None = None
+    upstream_consumer_secret: str | None = None
+    upstream_access_token: str | None = None
+    upstream_access_token_secret: str | None = None
+    upstream_signature_method: str = "HMAC-SHA256"
+    upstream_username: str | None = None
+    upstream_password: str | None = None
+    upstream_token_lifetime_hours: float = 4.0
 
     @property
     def is_production(self) -> bool:
@@ -491,6 +603,8 @@ def _processing_defaults(settings: Settings) -> Settings:
         # A call must end well inside its claim, or another drainer could send the same operation again.
         raise ConfigError(f"BULK_UPSTREAM_TIMEOUT ({settings.upstream_timeout:g}) must be at most half of "
                           f"BULK_LEASE_SECONDS ({settings.lease_seconds:g}).")
+    if forward:
+        _check_upstream_credentials(settings)
     concurrency = settings.worker_concurrency or (4 if forward else 1)
     if settings.passes_submitter_credentials and concurrency + 2 > settings.db_pool_size:
         # Each concurrent call reads its bulk's credentials; requests and the drainer need one more each.
@@ -508,6 +622,20 @@ def _check_webhooks(settings: Settings) -> None:
     if settings.webhook_url and not settings.webhook_secret:
         raise ConfigError("BULK_WEBHOOK_SECRET must be set when BULK_WEBHOOK_URL is "
                           f"({WEBHOOK_SECRET_PREFIX} and 24-64 random bytes in base64).")
+# The settings each way of signing forwarded calls needs.
+_UPSTREAM_CREDENTIALS = {
+    UPSTREAM_OAUTH1: ("BULK_UPSTREAM_CONSUMER_KEY", "BULK_UPSTREAM_CONSUMER_SECRET", "BULK_UPSTREAM_ACCESS_TOKEN",
+                      "BULK_UPSTREAM_ACCESS_TOKEN_SECRET"),
+    UPSTREAM_ADMIN: ("BULK_UPSTREAM_USERNAME", "BULK_UPSTREAM_PASSWORD"),
+}
+
+
+def _check_upstream_credentials(settings: Settings) -> None:
+    attrs = {setting.env: setting.attr for setting in SETTINGS}
+    missing = [env for env in _UPSTREAM_CREDENTIALS.get(settings.upstream_auth, ())
+               if not getattr(settings, attrs[env])]
+    if missing:
+        raise ConfigError(f"{', '.join(missing)} must be set when BULK_UPSTREAM_AUTH={settings.upstream_auth}.")
 
 
 def _persistent_development_secret(data_dir: Path) -> str:

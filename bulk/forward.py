@@ -27,7 +27,7 @@ from urllib3.exceptions import HTTPError, NewConnectionError
 from urllib3.exceptions import TimeoutError as UpstreamTimeout
 
 from bulk import metrics
-from bulk.config import Settings
+from bulk.config import UPSTREAM_ADMIN, UPSTREAM_OAUTH1, Settings
 from bulk.db import database
 from bulk.handlers import Handler, Job, PermanentError, RetriableError
 from bulk.jsonutil import dumps, loads
@@ -36,6 +36,7 @@ from bulk.phrases import REQUIRED_FIELD, Parameters, render
 from bulk.processing import ModeContext, ModeHandlers
 from bulk.retries import parse_retry_after
 from bulk.routes.catalogue import Route
+from bulk.upstream_auth import AdminToken, OAuth1Signer, PostJson, StaticToken, UpstreamAuth
 from bulk.urls import Stores
 from schemas.base import find_key, normalise_key
 
@@ -196,16 +197,27 @@ class Forwarder:
         self.upstream = Upstream(settings.upstream_url, settings.upstream_timeout, settings.worker_concurrency or 1)
         self._stores = stores
         self._now = now
-        self._token = f"Bearer {settings.upstream_token}" if settings.upstream_token else None
         self._passthrough = settings.passes_submitter_credentials
+        self.auth = upstream_auth(settings, self._post_json, now)
 
     def handler_for(self, route: Route) -> Handler:
         def forward(job: Job) -> Any:
             call = sync_call(route, job.meta, self._store_code(job.store_id))
-            response = self.upstream.send(call, self._authorization(job))
+            if self._passthrough:
+                return outcome_of(self.upstream.send(call, self._submitter_authorization(job)), self._now())
+            url = self.upstream.base_url + call.path
+            authorization = self.auth.authorization(call.method, url)
+            response = self.upstream.send(call, authorization)
+            if response.status == 401 and self.auth.refresh(authorization):
+                # An expired or revoked admin token: once more with a new one.
+                response = self.upstream.send(call, self.auth.authorization(call.method, url))
             return outcome_of(response, self._now())
 
         return forward
+
+    def _post_json(self, path: str, body: dict[str, Any]) -> tuple[int, bytes]:
+        response = self.upstream.send(SyncCall("POST", path, body), None)
+        return response.status, response.data
 
     def _store_code(self, store_id: int | None) -> str:
         if store_id is None:
@@ -215,13 +227,23 @@ class Forwarder:
             raise PermanentError(UNKNOWN_STORE, [store_id])
         return code
 
-    def _authorization(self, job: Job) -> str | None:
-        if not self._passthrough:
-            return self._token
+    def _submitter_authorization(self, job: Job) -> str | None:
         # Jobs run in the drainer's pool threads: take a pooled connection for the lookup and give it back.
         with database.connection_context():
             return (Bulk.select(Bulk.submitter_authorization)
                     .where(Bulk.uuid == job.bulk_uuid).scalar())
+
+
+def upstream_auth(settings: Settings, post_json: PostJson, now: Callable[[], float]) -> UpstreamAuth:
+    """The way BULK_UPSTREAM_AUTH says forwarded calls authenticate (`passthrough` aside)."""
+    if settings.upstream_auth == UPSTREAM_OAUTH1:
+        return OAuth1Signer(settings.upstream_consumer_key or "", settings.upstream_consumer_secret or "",
+                            settings.upstream_access_token or "", settings.upstream_access_token_secret or "",
+                            settings.upstream_signature_method)
+    if settings.upstream_auth == UPSTREAM_ADMIN:
+        return AdminToken(post_json, settings.upstream_username or "", settings.upstream_password or "",
+                          settings.upstream_token_lifetime_hours * 3600, now)
+    return StaticToken(f"Bearer {settings.upstream_token}" if settings.upstream_token else None)
 
 
 def forward_mode(context: ModeContext) -> ModeHandlers:

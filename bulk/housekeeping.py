@@ -8,6 +8,7 @@ short chunks), so several processes doing it at once only repeat harmless work.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bulk import idempotency, metrics, queue
@@ -36,13 +37,15 @@ class HousekeepingSettings:
 class Swept:
     purged_bulks: int
     failed_operations: int
+    expired_rows: int = 0
 
 
 class Housekeeper(Loop):
     """Runs the sweeps now (`run_once`) or every `interval_seconds` in a thread (`start`/`stop`)."""
 
     def __init__(self, clock: Clock, settings: HousekeepingSettings = HousekeepingSettings(),
-                 subscriptions: Subscriptions = NO_SUBSCRIPTIONS) -> None:
+                 subscriptions: Subscriptions = NO_SUBSCRIPTIONS,
+                 sweeps: Sequence[Callable[[float], int]] = ()) -> None:
         # A failed sweep is tried again at the next tick; the first sweep waits one interval too.
         super().__init__("bulk-housekeeping", settings.interval_seconds, min_backoff=settings.interval_seconds,
                          max_backoff=settings.interval_seconds, wait_first=True)
@@ -50,6 +53,8 @@ class Housekeeper(Loop):
         self._settings = settings
         # A stuck operation that finishes its bulk announces it like any other.
         self._subscriptions = subscriptions
+        # More sweeps of expired rows, each given the time (used OAuth nonces, ended rate windows).
+        self._sweeps = tuple(sweeps)
 
     def tick(self) -> bool:
         self.run_once()
@@ -66,7 +71,10 @@ class Housekeeper(Loop):
                 purged = queue.purge_finished(now - self._settings.retention_days * DAY)
                 outbox.purge_settled(now - self._settings.retention_days * DAY)
             idempotency.purge_expired(now - self._settings.idempotency_hours * HOUR)
+            expired = sum(sweep(now) for sweep in self._sweeps)
         metrics.operations_finished([OperationStatus.RETRIABLY_FAILED] * failed)
         if failed or purged:
             log.info("housekeeping: %d stuck operation(s) failed, %d old bulk(s) purged", failed, purged)
-        return Swept(purged, failed)
+        if expired:
+            log.debug("housekeeping: %d expired nonce(s) and rate window(s) deleted", expired)
+        return Swept(purged, failed, expired)

@@ -9,7 +9,7 @@ stamp the bulks they finish and write their webhook events (`bulk.webhooks.outbo
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import groupby
 from typing import Any, NamedTuple
@@ -64,13 +64,19 @@ _INSERT_OPERATION = Prepared(lambda: Operation.insert(
 ).returning())
 
 
-def enqueue(bulk: NewBulk, now: float) -> None:
-    """Store a bulk and all its operations in one transaction: whole or not at all."""
+def enqueue(bulk: NewBulk, now: float, within: Callable[[int], None] | None = None) -> None:
+    """Store a bulk and all its operations in one transaction: whole or not at all.
+
+    `within(operation count)` runs first in the same transaction: the request's own bookkeeping
+    (its OAuth nonce, rate counters), committed with the bulk or refused (raising) with it.
+    """
     opened = int(OperationStatus.OPEN)
     with write_transaction():
         if bulk.idempotency_key is not None:
             # First: a duplicate that lost the race fails before writing anything else.
             idempotency.store(bulk.idempotency_key, bulk.uuid, now)
+        if within is not None:
+            within(len(bulk.operations))
         _INSERT_BULK.execute(uuid=bulk.uuid, user_id=bulk.user_id, user_type=bulk.user_type,
                              description=bulk.description, operation_count=len(bulk.operations),
                              start_time=utc_datetime(now),

@@ -47,10 +47,14 @@ def count_with_status(bulk_uuid: str, status: int) -> int:
     return Operation.select().where(Operation.bulk == bulk_uuid, Operation.status == status).count()
 
 
-def search_operations(criteria: SearchCriteria, columns: tuple[str, ...]) -> tuple[list[tuple], int]:
-    """Matching operations (each row: `columns` then the bulk's start_time) and the total count."""
+def search_operations(criteria: SearchCriteria, columns: tuple[str, ...],
+                      visible: peewee.Expression | None = None) -> tuple[list[tuple], int]:
+    """Matching operations (each row: `columns` then the bulk's start_time) and the total count,
+    among the bulks `visible` selects (all when None)."""
     query = (Operation.select(*[_column(name) for name in columns], Bulk.start_time)
              .join(Bulk, on=(Operation.bulk == Bulk.uuid)))
+    if visible is not None:
+        query = query.where(visible)
     for group in criteria.filter_groups:
         # Filters in a group are alternatives (OR); groups all apply (AND), as in Magento.
         conditions = [_condition(f) for f in group]

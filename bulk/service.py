@@ -13,6 +13,8 @@ from flask import current_app
 
 from bulk.accept import AcceptPolicy, DataHasher
 from bulk.auth import AdminAccount, TokenService
+from bulk.backpressure import BACKPRESSURE_MODELS, OpenOperationsBound, RateLimiter
+from bulk.callers import CallerResolver
 from bulk.clock import Clock
 from bulk.config import WEBHOOK_RETRY_MAX_SECONDS, ConfigError, Settings
 from bulk.db import database, open_database
@@ -20,13 +22,16 @@ from bulk.drainer import Drainer, DrainerSettings
 from bulk.forward import forward_mode
 from bulk.heartbeats import Heartbeat
 from bulk.housekeeping import Housekeeper, HousekeepingSettings
+from bulk.integrations import INTEGRATION_MODELS, IntegrationStore
 from bulk.loops import Loop
 from bulk.migrations import create_schema
 from bulk.models import ALL_MODELS
+from bulk.oauth import OAUTH_MODELS, OAuthVerifier, sweep_nonces
 from bulk.plugins import load_plugins
 from bulk.processing import ModeContext, ModeFactory, Processing, accept_mode
 from bulk.retries import RetryPolicy
 from bulk.routes.catalogue import Catalogue
+from bulk.secret_fields import SecretFields
 from bulk.store.handlers import store_mode
 from bulk.store.models import STORE_MODELS
 from bulk.urls import Stores
@@ -60,14 +65,26 @@ class BulkService:
         self.tokens = TokenService(settings.secret, settings.token_lifetime_hours * 3600)
         self.admin_account = AdminAccount(settings.admin_username, settings.admin_password or "",
                                           settings.login_max_failures, settings.login_lock_minutes * 60)
+        # Who may call (bulk.callers), and how much (bulk.backpressure).
+        self.integrations = IntegrationStore(settings.secret)
+        nonce_seconds = settings.oauth_nonce_hours * 3600
+        self.callers = CallerResolver(
+            self.tokens, self.integrations,
+            OAuthVerifier(self.integrations, settings.oauth_signature_methods, nonce_seconds),
+            settings.integration_as_bearer)
+        self.rate_limiter = RateLimiter(settings.rate_limit)
+        self.open_operations = OpenOperationsBound(settings.max_open_operations)
+        self.secret_fields = SecretFields(settings.secret, catalogue)
         self.accept_policy = AcceptPolicy(settings.max_items, settings.invalid_items == "reject-item",
-                                          DataHasher(settings.secret))
+                                          DataHasher(settings.secret), self.secret_fields.sealer_for)
         self.database = open_database(settings.database_url or "", settings.db_busy_timeout,
                                       settings.db_pool_size)
         self._closers: list[Callable[[], None]] = []
         mode = _mode(settings.processing_mode)
         self.processing = Processing(settings.processing_mode,
                                      mode(ModeContext(settings, self.stores, clock, self.on_shutdown)))
+        # Innermost wrapper: handlers (plug-ins too) get sealed secret fields in clear.
+        self.processing.add_wrapper(self.secret_fields.wrap)
         load_plugins(settings.plugins, self.processing, catalogue, self.stores)
         self.subscriptions = Subscriptions(settings.webhook_url, settings.webhook_events)
         self.drainer = Drainer(catalogue, self.processing.handler_for, clock, DrainerSettings(
@@ -77,7 +94,8 @@ class BulkService:
                               settings.retry_max_seconds)), self.subscriptions)
         self.housekeeper = Housekeeper(clock, HousekeepingSettings(
             settings.retention_days, settings.stuck_hours, settings.housekeeping_seconds,
-            settings.idempotency_hours), self.subscriptions)
+            settings.idempotency_hours), self.subscriptions,
+            sweeps=(lambda now: sweep_nonces(now - nonce_seconds), self.rate_limiter.sweep))
         self.webhooks = WebhookSender(
             Signer(settings.webhook_secret) if settings.webhook_secret else None, clock, DeliverySettings(
                 settings.webhook_timeout, settings.webhook_max_hours, settings.webhook_concurrency,
@@ -113,7 +131,7 @@ class BulkService:
     def ensure_ready_without_worker(self) -> None:
         """Create the schema only (commands and tests that drain synchronously)."""
         if not self._schema_ready:
-            create_schema([*ALL_MODELS, *STORE_MODELS])
+            create_schema([*ALL_MODELS, *STORE_MODELS, *INTEGRATION_MODELS, *OAUTH_MODELS, *BACKPRESSURE_MODELS])
             self._schema_ready = True
 
     def on_shutdown(self, close: Callable[[], None]) -> None:

@@ -91,7 +91,8 @@ class CustomerSaveArguments(Arguments):
     """CustomerRepositoryInterface::save(CustomerInterface $customer, string $passwordHash = null)."""
 
     customer = DataObject(Customer, required=True)
-    passwordHash = String(load_default=None)
+    # Never shown by any endpoint (bulk.secret_fields), like a password.
+    passwordHash = String(load_default=None, metadata={"secret": True})
     # The URL's customer id, used when the customer object does not carry one.
     customerId = Integer()
 

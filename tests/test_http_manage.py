@@ -8,11 +8,11 @@ from bulk.auth import ADMIN, GUEST, Caller
 from bulk.handlers import RetriableError
 from bulk.models import Bulk
 from bulk.statuses import UserType
-from bulk.views.manage import may_manage
+from bulk.visibility import may_see
 from tests.magento import assert_magento_error, bearer
 from tests.test_http_status import drain_with, outcome_by_sku, submit
 
-BULK_RESOURCE = "Magento_Logging::system_magento_logging_bulk_operations"
+BULK_RESOURCE = "Magento_AsynchronousOperations::system_magento_logging_bulk_operations"
 NOT_AUTHORIZED = "The consumer isn't authorized to access %resources."
 
 
@@ -157,9 +157,13 @@ def test_who_may_manage_a_bulk():
     same_id_other_type = Caller(UserType.CUSTOMER, 7, frozenset({BULK_RESOURCE}))
     other_integration = Caller(UserType.INTEGRATION, 8, frozenset({BULK_RESOURCE}))
     restricted_admin = Caller(UserType.ADMIN, 2, frozenset({BULK_RESOURCE}))
-    assert may_manage(owner, integration_bulk)
-    assert may_manage(ADMIN, integration_bulk)
-    assert not may_manage(same_id_other_type, integration_bulk)
-    assert not may_manage(other_integration, integration_bulk)
-    assert not may_manage(restricted_admin, integration_bulk)
-    assert not may_manage(GUEST, Bulk(uuid="g", user_type=UserType.GUEST, user_id=None))
+    integrations_admin = Caller(UserType.ADMIN, 2, frozenset({BULK_RESOURCE, BULK_RESOURCE + "_integrations"}))
+    all_resources_integration = Caller(UserType.INTEGRATION, 9, None)
+    assert may_see(owner, integration_bulk)
+    assert may_see(ADMIN, integration_bulk)
+    assert may_see(integrations_admin, integration_bulk)
+    assert may_see(all_resources_integration, integration_bulk)
+    assert not may_see(same_id_other_type, integration_bulk)
+    assert not may_see(other_integration, integration_bulk)
+    assert not may_see(restricted_admin, integration_bulk)
+    assert not may_see(GUEST, Bulk(uuid="g", user_type=UserType.GUEST, user_id=None))

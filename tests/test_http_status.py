@@ -11,7 +11,7 @@ from bulk.handlers import PermanentError, RetriableError
 from tests.magento import assert_magento_error
 
 SAVE_MESSAGE = "Service execution success Magento\\Catalog\\Model\\ProductRepository\\Interceptor::save"
-BULK_RESOURCE = "Magento_Logging::system_magento_logging_bulk_operations"
+BULK_RESOURCE = "Magento_AsynchronousOperations::system_magento_logging_bulk_operations"
 
 
 def submit(client, auth, skus, url="/rest/async/bulk/V1/products", method="POST"):

@@ -49,7 +49,8 @@ def test_a_duplicate_email_in_the_same_website_fails_like_magento(client, auth, 
     assert created["status"] == other_website["status"] == OperationStatus.COMPLETE
     assert (duplicate["status"], duplicate["error_code"], duplicate["result_message"]) == \
         (OperationStatus.NOT_RETRIABLY_FAILED, 0, DUPLICATE)
-    assert json.loads(json.loads(duplicate["serialized_data"])["meta_information"]) == again
+    # Kept for a retry, with the password sealed: shown as ******.
+    assert json.loads(json.loads(duplicate["serialized_data"])["meta_information"]) == {**again, "password": "******"}
     assert Customer.select().count() == 2
 
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 from flask import Flask
 
+from bulk.backpressure import RateCounter
 from bulk.clock import ManualClock
 from bulk.db import database, tuples, write_transaction
 from bulk.models import AdminLoginLock, Bulk, IdempotencyKey, Operation, WebhookDelivery
@@ -102,9 +104,16 @@ class Controls:
         self.service.ensure_ready_without_worker()
         return self.recorder.operations(**filters)
 
+    def create_integration(self, name: str, resources: list[str] | None) -> dict[str, Any]:
+        """A new active integration (`resources` None: all); its credentials as the CLI prints them."""
+        self.service.ensure_ready_without_worker()
+        with database.connection_context():
+            return self.service.integrations.create(name, resources, self.service.clock.time()).to_json()
+
     def reset(self) -> None:
         """Remove every fault (releasing held operations), every bulk and operation, sign-in locks,
-        webhook deliveries, idempotency keys and the embedded store's entities."""
+        webhook deliveries, idempotency keys, rate counters and the embedded store's entities (integrations
+        stay, like tokens)."""
         self.faults.reset()
         self.service.ensure_ready_without_worker()
         with database.connection_context(), write_transaction():
@@ -113,6 +122,7 @@ class Controls:
             AdminLoginLock.delete().execute()
             WebhookDelivery.delete().execute()
             IdempotencyKey.delete().execute()
+            RateCounter.delete().execute()
             for model in reversed(STORE_MODELS):  # children before the rows they refer to
                 model.delete().execute()
         self.recorder.clear()

@@ -20,6 +20,7 @@ from bulk.testing.controls import controls_of
 from bulk.testing.faults import FaultInjector
 from bulk.testing.live import LiveServer
 from bulk.testing.recorder import RecordedOperation
+from bulk.testing.signing import TestIntegration
 
 _open_lock = threading.Lock()
 _open_fixture: BulkFixture | None = None
@@ -63,6 +64,7 @@ class BulkFixture:
         self.username = self.service.settings.admin_username
         self.password = self.service.settings.admin_password
         self._server: LiveServer | None = None
+        self._integrations = 0
         self.token = ""
         self.sign_in()
 
@@ -100,6 +102,14 @@ class BulkFixture:
     def operations(self, **filters: Any) -> list[RecordedOperation]:
         """Recorded operations with decoded arguments; filters: bulk_uuid, topic, route, status."""
         return self.controls.operations(**filters)
+
+    def create_integration(self, name: str | None = None,
+                           resources: list[str] | str = "all") -> TestIntegration:
+        """A new active integration with `resources` ("all", or ACL ids); sign with its `headers()`."""
+        self._integrations += 1
+        created = self.controls.create_integration(name or f"test-integration-{self._integrations}",
+                                                   None if resources == "all" else list(resources))
+        return TestIntegration.from_json(created)
 
     def reset(self) -> None:
         """Forget faults, bulks and operations (the token stays valid)."""

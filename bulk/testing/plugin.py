@@ -6,6 +6,8 @@ Fixtures (each test gets a fresh service on its own temporary SQLite database):
 - `bulk_server`: the same object, also served over real HTTP on a free port with its drainer thread
   running (`.base_url`, `.url(path)`); any HTTP client or Magento client library can call it;
 - `bulk_app`, `bulk_client`, `bulk_token`: shortcuts to the parts of `bulk`;
+- `bulk_integration`: an integration with every resource (`.consumer_key`, ..., `.headers(method, url)`
+  gives a signed `Authorization: OAuth ...`);
 - `bulk_clock`: the service's `ManualClock` (time moves only when the test moves it);
 - `bulk_config`: setting overrides, `{}` by default; override this fixture (or parametrize it) to
   change settings: `{"BULK_MAX_ITEMS": 10}`.
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
     # Annotations only: pytest loads this plugin into every run wherever the project is installed,
     # so the service (and its database drivers) is imported when a test first asks for `bulk`.
     from bulk.testing.fixture import BulkFixture
+    from bulk.testing.signing import TestIntegration
 
 
 @pytest.fixture
@@ -62,6 +65,12 @@ def bulk_server(bulk: BulkFixture) -> BulkFixture:
     """`bulk`, served over real HTTP on a free port (`.base_url`) with its drainer thread running."""
     bulk.serve()
     return bulk
+
+
+@pytest.fixture
+def bulk_integration(bulk: BulkFixture) -> TestIntegration:
+    """An active integration of the `bulk` service with every resource: `.headers(method, url)` signs."""
+    return bulk.create_integration()
 
 
 @pytest.fixture

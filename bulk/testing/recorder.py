@@ -16,6 +16,7 @@ from bulk.handlers import Handler, Job
 from bulk.jsonutil import loads
 from bulk.models import Operation
 from bulk.routes.catalogue import Route
+from bulk.secret_fields import mask
 from bulk.statuses import OperationStatus
 
 
@@ -45,10 +46,10 @@ class RecordedOperation:
 
 
 def decode_serialized_data(serialized_data: str | None) -> tuple[int | None, dict[str, Any] | None]:
-    """The store id and the argument map inside Magento's `serialized_data` envelope."""
+    """The store id and the argument map inside Magento's `serialized_data` envelope (secrets masked)."""
     if serialized_data is None:
         return None, None
-    envelope = loads(serialized_data)
+    envelope = loads(mask(serialized_data) or "{}")
     store_id = envelope.get("store_id")
     return (None if store_id is None else int(store_id)), loads(envelope.get("meta_information") or "{}")
 

@@ -14,6 +14,7 @@ from marshmallow import ValidationError
 
 from bulk.clock import ManualClock, magento_time
 from bulk.errors import WebapiError, bulk_not_found, parse_int
+from bulk.integrations import IntegrationError
 from bulk.jsonutil import json_response
 from bulk.testing.controls import BulkNotFinished, ClockNotControllable, Controls, UnknownBulk, controls_of
 from bulk.testing.faults import FaultSchema
@@ -27,6 +28,7 @@ MAX_WAIT_SECONDS = 300.0
 INVALID_FAULT = "The fault is invalid: %reason"
 INVALID_CLOCK_MOVE = 'Send {"advance": seconds} or {"set": epoch seconds}.'
 INVALID_WAIT = 'The "timeout" must be a number of seconds from 0 to %max.'
+INVALID_INTEGRATION = "The integration is invalid: %reason"
 CLOCK_NOT_CONTROLLABLE = "The service clock follows the system time and cannot be moved."
 
 
@@ -131,6 +133,20 @@ def _clock_answer(now: float) -> Response:
     return json_response({"now": now, "time": magento_time(now)})
 
 
+def create_integration() -> Response:
+    body = _json_body()
+    name = body.get("name") if isinstance(body, dict) else None
+    resources = body.get("resources", "all") if isinstance(body, dict) else None
+    if not isinstance(name, str) or not (resources == "all" or (
+            isinstance(resources, list) and all(isinstance(resource, str) for resource in resources))):
+        raise WebapiError(INVALID_INTEGRATION, {"reason": 'send {"name": "...", "resources": [...] or "all"}'})
+    try:
+        created = _controls().create_integration(name, None if resources == "all" else resources)
+    except IntegrationError as error:
+        raise WebapiError(INVALID_INTEGRATION, {"reason": str(error)}) from None
+    return json_response(created)
+
+
 def reset() -> Response:
     _controls().reset()
     return json_response(True)
@@ -147,4 +163,5 @@ ENDPOINTS = tuple(endpoint(method, url, (RESOURCE,), view) for method, url, view
     ("GET", "/V1/testing/clock", read_clock),
     ("POST", "/V1/testing/clock", move_clock),
     ("POST", "/V1/testing/reset", reset),
+    ("POST", "/V1/testing/integrations", create_integration),
 ))

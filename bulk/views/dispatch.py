@@ -7,9 +7,11 @@ and the order of checks follows Magento's: processor -> route (404) -> ACL (401)
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 from flask import Blueprint, Flask, Response, g, request
 
-from bulk.auth import Caller
 from bulk.errors import cannot_process, no_route
 from bulk.observe import note_caller, note_route
 from bulk.routes.paths import split_path
@@ -17,6 +19,7 @@ from bulk.service import BulkService, current_service
 from bulk.urls import BULK, SYNC, Target, parse_target
 from bulk.views import manage, status, store, tokens, webhooks
 from bulk.views.endpoints import current_endpoints, install_endpoints
+from bulk.views.guard import RequestGuard, client_address, rate_key, signed_request
 from bulk.views.submit import submit_bulk, submit_single
 
 # Werkzeug answers other methods with 405, rendered as Magento's "Request method is invalid.".
@@ -49,13 +52,15 @@ def dispatch(path: str) -> Response:
         if route is None:
             raise no_route()
         note_route(f"/async/bulk{route.bulk_path}")
-        return submit_bulk(route, target, _authorised(service, route.resources))
+        guard = _authorised(service, route.resources)
+        return _guarded(guard, partial(submit_bulk, route, target, guard))
     matched = service.catalogue.match_async(request.method, target.path)
     if matched is None:
         raise no_route()
     route, path_values = matched
     note_route(f"/async{route.template.path}")
-    return submit_single(route, path_values, target, _authorised(service, route.resources))
+    guard = _authorised(service, route.resources)
+    return _guarded(guard, partial(submit_single, route, path_values, target, guard))
 
 
 def _dispatch_sync(service: BulkService, target: Target) -> Response:
@@ -63,22 +68,46 @@ def _dispatch_sync(service: BulkService, target: Target) -> Response:
     if matched is not None:
         endpoint, values = matched
         note_route(endpoint.template.path)
-        g.bulk_caller = _authorised(service, endpoint.resources)
+        guard = _authorised(service, endpoint.resources)
+        g.bulk_caller = guard.caller
         # A read with `all` runs in the admin store (id 0), as Magento 2.4 serves it.
         g.bulk_target = target
-        return endpoint.view(*values.values())
+        return _guarded(guard, lambda: endpoint.view(*values.values()), before_view=True)
     # A catalogue route called without /async: the mode runs it at once (store mode only).
     write = store.sync_write_route(service, request.method, target.path)
     if write is not None:
         route, path_values, handler = write
         note_route(route.template.path)
         g.bulk_target = target
-        return store.run_sync_write(route, path_values, handler, _authorised(service, route.resources))
+        guard = _authorised(service, route.resources)
+        return _guarded(guard, lambda: store.run_sync_write(route, path_values, handler, guard.caller),
+                        before_view=True)
     raise no_route()
 
 
-def _authorised(service: BulkService, resources: tuple[str, ...]) -> Caller:
-    caller = service.tokens.caller(request.headers.get("Authorization"), service.clock.time())
-    note_caller(caller)
-    caller.require(resources)
-    return caller
+def _authorised(service: BulkService, resources: tuple[str, ...]) -> RequestGuard:
+    """Who calls (`bulk.callers`), refused unless allowed the resources; the request's guard."""
+    now = service.clock.time()
+    identified = service.callers.identify(request.headers.get("Authorization"),
+                                          lambda: signed_request(service.settings), now)
+    note_caller(identified.caller)
+    identified.caller.require(resources)
+    key = rate_key(identified.caller, client_address(service.settings)) if service.rate_limiter.enabled else ""
+    return RequestGuard(identified.caller, identified.oauth, key, service.rate_limiter, service.open_operations,
+                        now)
+
+
+def _guarded(guard: RequestGuard, view: Callable[[], Response], before_view: bool = False) -> Response:
+    """Run the view; a failure still burns a signed request's nonce and counts the request.
+
+    A submit does its bookkeeping in the transaction that stores its bulk; other views before they run.
+    """
+    try:
+        if before_view:
+            guard.before_view()
+        response = view()
+    except BaseException as error:
+        guard.after_failure(error)
+        raise
+    guard.done()
+    return response

@@ -1,4 +1,4 @@
-"""Retrying and deleting a bulk over the API (Magento only has an admin button): owner or admin only.
+"""Retrying and deleting a bulk over the API (Magento only has an admin button): whoever may see it.
 
     POST   /V1/bulk/:bulkUuid/retry  {"scope": "retriable" | "failed", "operation_ids": [0, 3]}
     DELETE /V1/bulk/:bulkUuid
@@ -11,16 +11,16 @@ from typing import Any
 from flask import Response, request
 
 from bulk import queue, reports
-from bulk.auth import Caller
-from bulk.errors import WebapiError, bulk_not_found, not_authorized
+from bulk.errors import WebapiError, bulk_not_found
 from bulk.jsonutil import dumps, json_response
 from bulk.models import Bulk
 from bulk.phrases import INVALID_TYPE, UNSUPPORTED_FIELD
 from bulk.service import current_service
-from bulk.statuses import OperationStatus, UserType
+from bulk.statuses import OperationStatus
 from bulk.views.body import decode_body
 from bulk.views.endpoints import current_caller, endpoint
 from bulk.views.status import RESOURCE
+from bulk.visibility import may_see
 
 # Magento's InputException::invalidFieldValue text.
 INVALID_FIELD_VALUE = 'Invalid value of "%value" provided for the %fieldName field.'
@@ -68,21 +68,11 @@ def delete_bulk(bulk_uuid: str) -> Response:
     return json_response(True)
 
 
-def may_manage(caller: Caller, bulk: Bulk) -> bool:
-    """An administrator with full access, or the user who submitted the bulk (same type and id)."""
-    if caller.user_type == UserType.GUEST:
-        return False
-    if caller.user_type == UserType.ADMIN and caller.resources is None:
-        return True
-    return caller.user_id is not None and (caller.user_type, caller.user_id) == (bulk.user_type, bulk.user_id)
-
-
 def _managed_bulk(bulk_uuid: str) -> Bulk:
+    """The bulk, if the caller may see it (as Magento's admin UI decides); else as unknown, 404."""
     bulk = reports.find_bulk(bulk_uuid)
-    if bulk is None:
+    if bulk is None or not may_see(current_caller(), bulk):
         raise bulk_not_found(bulk_uuid)
-    if not may_manage(current_caller(), bulk):
-        raise not_authorized([RESOURCE])
     return bulk
 
 

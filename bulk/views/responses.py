@@ -9,6 +9,7 @@ from typing import Any
 from bulk.accept import Accepted, RequestItem
 from bulk.clock import format_time
 from bulk.models import Bulk
+from bulk.secret_fields import mask
 from bulk.statuses import OperationStatus
 
 
@@ -47,7 +48,7 @@ def detailed_operation(row: tuple) -> dict[str, Any]:
     bulk_uuid, error_code, key, result_message, result_data, serialized_data, status, topic = row
     return {"bulk_uuid": bulk_uuid, "error_code": error_code, "id": key,
             "result_message": result_message, "result_serialized_data": result_data,
-            "serialized_data": serialized_data, "status": status, "topic_name": topic}
+            "serialized_data": mask(serialized_data), "status": status, "topic_name": topic}
 
 
 # The summary's `counts` keys, by status.

@@ -8,7 +8,6 @@ from flask import Response, request
 
 from bulk import idempotency
 from bulk.accept import Accepted, accept, single_async_arguments
-from bulk.auth import Caller
 from bulk.idempotency import KeyedRequest, StoredKey
 from bulk.jsonutil import JSON_CONTENT_TYPE, dumps, json_response
 from bulk.observe import note_accepted
@@ -17,42 +16,45 @@ from bulk.service import current_service
 from bulk.statuses import UserType
 from bulk.urls import Target
 from bulk.views.body import as_argument_items, decode_body
+from bulk.views.guard import RequestGuard
 from bulk.views.responses import async_response
 
 
-def submit_bulk(route: Route, target: Target, caller: Caller) -> Response:
+def submit_bulk(route: Route, target: Target, guard: RequestGuard) -> Response:
     data = request.get_data(cache=False)
-    keyed = _keyed(caller, data)
-    replay = _replay(keyed) if keyed is not None else None
-    if replay is not None:
+    keyed = _keyed(guard, data)
+    if keyed is not None and (replay := _replay(keyed, guard)) is not None:
         return replay
     body = decode_body(data, request.headers.get("Content-Type"))
-    return _accepted(route, as_argument_items(body), target, caller, keyed)
+    return _accepted(route, as_argument_items(body), target, guard, keyed)
 
 
-def submit_single(route: Route, path_values: dict[str, str], target: Target, caller: Caller) -> Response:
+def submit_single(route: Route, path_values: dict[str, str], target: Target, guard: RequestGuard) -> Response:
     data = request.get_data(cache=False)
-    keyed = _keyed(caller, data)
-    replay = _replay(keyed) if keyed is not None else None
-    if replay is not None:
+    keyed = _keyed(guard, data)
+    if keyed is not None and (replay := _replay(keyed, guard)) is not None:
         return replay
     body = decode_body(data, request.headers.get("Content-Type"))
-    return _accepted(route, [(0, single_async_arguments(route, body, path_values))], target, caller, keyed)
+    return _accepted(route, [(0, single_async_arguments(route, body, path_values))], target, guard, keyed)
 
 
-def _accepted(route: Route, items: list, target: Target, caller: Caller, keyed: KeyedRequest | None) -> Response:
+def _accepted(route: Route, items: list, target: Target, guard: RequestGuard,
+              keyed: KeyedRequest | None) -> Response:
     service = current_service()
+    caller = guard.caller
+    # Rate limits and the open-operations bound refuse before any item is looked at.
+    guard.before_accept(len(items))
     # A guest's header (absent, forged or expired) is nothing worth passing on.
     keep_credentials = service.settings.passes_submitter_credentials and caller.user_type != UserType.GUEST
     shape = service.settings.response_shape
     try:
         accepted = accept(route, items, target.store_id, caller, service.accept_policy, service.clock.time(),
                           request.headers.get("Authorization") if keep_credentials else None,
-                          _key_to_store(keyed, shape) if keyed is not None else None)
+                          _key_to_store(keyed, shape) if keyed is not None else None, guard.within)
     except idempotency.KeyStoredMeanwhile:
         # A duplicate stored its bulk first: answer as it was answered (or 422 for another request).
         assert keyed is not None
-        replay = _replay(keyed)
+        replay = _replay(keyed, guard)
         if replay is None:
             raise idempotency.key_in_use() from None
         return replay
@@ -64,20 +66,23 @@ def _accepted(route: Route, items: list, target: Target, caller: Caller, keyed: 
     return json_response(async_response(accepted, shape), 202)
 
 
-def _keyed(caller: Caller, data: bytes) -> KeyedRequest | None:
+def _keyed(guard: RequestGuard, data: bytes) -> KeyedRequest | None:
     header = request.headers.get(idempotency.HEADER)
     if header is None:
         return None  # the usual case (Magento clients never send it): nothing else to do
     path = request.path + (f"?{request.query_string.decode('latin-1')}" if request.query_string else "")
-    return idempotency.keyed_request(header, caller, request.method, path, data)
+    return idempotency.keyed_request(header, guard.caller, request.method, path, data)
 
 
-def _replay(keyed: KeyedRequest) -> Response | None:
-    """The first answer to this key again (422 if the key came with another request), or None."""
+def _replay(keyed: KeyedRequest, guard: RequestGuard) -> Response | None:
+    """The first answer to this key again (422 if the key came with another request), or None.
+
+    A replay stores no bulk, so the request's nonce and rate count are written as any other view's."""
     settings = current_service().settings
     stored = idempotency.find(keyed, current_service().clock.time(), settings.idempotency_hours)
     if stored is None:
         return None
+    guard.before_view()
     return Response(stored, status=202, content_type=JSON_CONTENT_TYPE, headers={"Idempotent-Replayed": "true"})
 
 

@@ -1,0 +1,82 @@
+"""`flask --app app bulk integration create|list|delete|rotate`: manage integrations from a shell.
+
+Run with the server's environment (DATABASE_URL, BULK_SECRET_KEY): the secrets are sealed with a key
+derived from BULK_SECRET_KEY, so a server with another key cannot use them.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+from flask.cli import AppGroup
+
+from bulk.db import database
+from bulk.integrations import IntegrationError
+from bulk.service import BulkService, current_service
+
+integration_cli = AppGroup("integration", help="Manage integrations (OAuth 1.0a clients with their own ACL).")
+
+
+def _ready() -> BulkService:
+    service = current_service()
+    service.ensure_ready_without_worker()
+    return service
+
+
+def _echo(value: Any) -> None:
+    click.echo(json.dumps(value))
+
+
+@integration_cli.command("create")
+@click.argument("name")
+@click.option("--resource", "resources", multiple=True, metavar="ACL_ID",
+              help="An ACL resource it may use (Magento_Catalog::products); repeat for more.")
+@click.option("--all-resources", is_flag=True, help="Every resource, like the admin.")
+def create(name: str, resources: tuple[str, ...], all_resources: bool) -> None:
+    """Create an active integration; prints its credentials once, as one JSON object."""
+    if all_resources == bool(resources):
+        raise click.UsageError("give --resource (one or more) or --all-resources")
+    service = _ready()
+    with database.connection_context():
+        try:
+            issued = service.integrations.create(name, None if all_resources else list(resources),
+                                                 service.clock.time())
+        except IntegrationError as error:
+            raise click.ClickException(str(error)) from None
+    _echo(issued.to_json())
+
+
+@integration_cli.command("list")
+def list_integrations() -> None:
+    """Print the integrations as a JSON array (no secrets)."""
+    service = _ready()
+    with database.connection_context():
+        _echo([integration.describe() for integration in service.integrations.all()])
+
+
+@integration_cli.command("delete")
+@click.argument("name_or_id")
+def delete(name_or_id: str) -> None:
+    """Delete an integration (by name or id); its credentials stop working at once."""
+    service = _ready()
+    with database.connection_context():
+        try:
+            deleted = service.integrations.delete(name_or_id)
+        except IntegrationError as error:
+            raise click.ClickException(str(error)) from None
+    _echo({"deleted": deleted.id, "name": deleted.name})
+
+
+@integration_cli.command("rotate")
+@click.argument("name_or_id")
+def rotate(name_or_id: str) -> None:
+    """Give an integration a new access token and token secret; prints its credentials once."""
+    service = _ready()
+    with database.connection_context():
+        try:
+            issued = service.integrations.rotate(name_or_id)
+        except IntegrationError as error:
+            raise click.ClickException(str(error)) from None
+    _echo(issued.to_json())
