@@ -183,7 +183,9 @@ def test_each_caller_sees_its_own_bulks_and_those_its_resources_allow(client, se
         return send_signed(client, method, path, requests_auth(integration))
 
     assert as_(own, "GET", f"/rest/V1/bulk/{own_bulk}/status").status_code == 200
-    for path in (f"/rest/V1/bulk/{admin_bulk}/status", f"/rest/V1/bulk/{admin_bulk}/detailed-status"):
+    assert as_(own, "GET", f"/rest/V1/bulk/{own_bulk}/webhooks").status_code == 200
+    for path in (f"/rest/V1/bulk/{admin_bulk}/status", f"/rest/V1/bulk/{admin_bulk}/detailed-status",
+                 f"/rest/V1/bulk/{admin_bulk}/webhooks"):
         assert_magento_error(as_(own, "GET", path), 404, "Bulk uuid %bulkUuid not exist", {"bulkUuid": admin_bulk})
     assert as_(own, "GET", f"/rest/V1/bulk/{admin_bulk}/operation-status/4").get_json() == 0
     assert as_(own, "GET", f"/rest/V1/bulk/{own_bulk}/operation-status/4").get_json() == 2

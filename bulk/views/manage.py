@@ -13,14 +13,12 @@ from flask import Response, request
 from bulk import queue, reports
 from bulk.errors import WebapiError, bulk_not_found
 from bulk.jsonutil import dumps, json_response
-from bulk.models import Bulk
 from bulk.phrases import INVALID_TYPE, UNSUPPORTED_FIELD
 from bulk.service import current_service
 from bulk.statuses import OperationStatus
 from bulk.views.body import decode_body
-from bulk.views.endpoints import current_caller, endpoint
-from bulk.views.status import RESOURCE
-from bulk.visibility import may_see
+from bulk.views.endpoints import endpoint
+from bulk.views.status import RESOURCE, visible_bulk
 
 # Magento's InputException::invalidFieldValue text.
 INVALID_FIELD_VALUE = 'Invalid value of "%value" provided for the %fieldName field.'
@@ -37,7 +35,7 @@ RETRY_SCOPES = {
 def retry_bulk(bulk_uuid: str) -> Response:
     """Re-open the chosen failed operations; answers their ids (operations they were not in are left)."""
     service = current_service()
-    _managed_bulk(bulk_uuid)
+    visible_bulk(bulk_uuid)
     statuses, operation_ids = _retry_selection(
         decode_body(request.get_data(cache=False), request.headers.get("Content-Type")))
     # Passing credentials through: the operations now go out with the token of whoever re-opened them.
@@ -57,7 +55,7 @@ def reopen_operations(bulk_uuid: str, statuses: tuple[OperationStatus, ...], ope
 
 def delete_bulk(bulk_uuid: str) -> Response:
     """Delete a finished bulk with its operations: `true`, or 409 while any operation is open."""
-    _managed_bulk(bulk_uuid)
+    visible_bulk(bulk_uuid)
     deleted = queue.delete_finished_bulk(bulk_uuid)
     if deleted is None:
         raise bulk_not_found(bulk_uuid)
@@ -66,14 +64,6 @@ def delete_bulk(bulk_uuid: str) -> Response:
             "bulkUuid": bulk_uuid, "count": reports.count_with_status(bulk_uuid, OperationStatus.OPEN)},
             status=409)
     return json_response(True)
-
-
-def _managed_bulk(bulk_uuid: str) -> Bulk:
-    """The bulk, if the caller may see it (as Magento's admin UI decides); else as unknown, 404."""
-    bulk = reports.find_bulk(bulk_uuid)
-    if bulk is None or not may_see(current_caller(), bulk):
-        raise bulk_not_found(bulk_uuid)
-    return bulk
 
 
 def _retry_selection(body: Any) -> tuple[tuple[OperationStatus, ...], list[int] | None]:

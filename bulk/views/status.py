@@ -9,6 +9,7 @@ from flask import Response, request
 from bulk import reports
 from bulk.errors import bulk_not_found, parse_int
 from bulk.jsonutil import json_response
+from bulk.models import Bulk
 from bulk.search_criteria import parse_search_criteria
 from bulk.views.endpoints import current_caller, endpoint
 from bulk.views.responses import (
@@ -34,11 +35,16 @@ def detailed_status(bulk_uuid: str) -> Response:
     return _bulk_status(bulk_uuid, DETAILED_COLUMNS, detailed_operation)
 
 
-def _bulk_status(bulk_uuid: str, columns: tuple[str, ...], shape: Callable[[tuple], dict]) -> Response:
+def visible_bulk(bulk_uuid: str) -> Bulk:
+    """The bulk, if the caller may see it; another owner's bulk it may not see is 404 like an unknown one."""
     bulk = reports.find_bulk(bulk_uuid)
-    # Another owner's bulk the caller may not see answers exactly like an unknown one.
     if bulk is None or not may_see(current_caller(), bulk):
         raise bulk_not_found(bulk_uuid)
+    return bulk
+
+
+def _bulk_status(bulk_uuid: str, columns: tuple[str, ...], shape: Callable[[tuple], dict]) -> Response:
+    bulk = visible_bulk(bulk_uuid)
     summary = bulk_summary(reports.status_counts(bulk_uuid), bulk.finished_at)
     return json_response(bulk_status(bulk, map(shape, reports.operation_rows(bulk_uuid, columns)), summary))
 

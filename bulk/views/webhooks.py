@@ -6,20 +6,17 @@ from typing import Any
 
 from flask import Response
 
-from bulk import reports
 from bulk.clock import magento_time
-from bulk.errors import bulk_not_found
 from bulk.jsonutil import json_response
 from bulk.models import WebhookDelivery
 from bulk.views.endpoints import endpoint
-from bulk.views.status import RESOURCE
+from bulk.views.status import RESOURCE, visible_bulk
 from bulk.webhooks import outbox
 
 
 def bulk_webhooks(bulk_uuid: str) -> Response:
     """`{"bulk_id", "deliveries": [...]}`, oldest first; 404 as the status endpoints answer it."""
-    if reports.find_bulk(bulk_uuid) is None:
-        raise bulk_not_found(bulk_uuid)
+    visible_bulk(bulk_uuid)
     return json_response({"bulk_id": bulk_uuid,
                           "deliveries": [_delivery(row) for row in outbox.deliveries_of(bulk_uuid)]})
 
