@@ -22,6 +22,7 @@ from tests.dashboard_helpers import (
     text,
 )
 from tests.magento import assert_magento_error
+from tests.oauth_helpers import create_integration, requests_auth, send_signed
 from tests.test_http_status import drain_with, outcome_by_sku, submit
 
 SIGN_IN_FAILED = ("The account sign-in was incorrect or your account is disabled temporarily. "
@@ -262,6 +263,19 @@ def test_the_list_filters_by_state_topic_and_owner(admin, auth, service, clock):
     assert listed(owner="2:1") == {failed, done, opened}
     html = admin.get("/dashboard").get_data(as_text=True)
     assert '<option value="4:"' in html and ">Guest</option>" in html
+
+
+def test_an_integrations_bulks_are_shown_with_its_name(admin, service, clock):
+    integration = create_integration(service, name="erp-connector")
+    # Signed at the service's (manual) time, which the dashboard session also lives by.
+    signing = requests_auth(integration, timestamp=str(int(clock.time())))
+    signed = send_signed(admin, "POST", "/rest/async/bulk/V1/products", signing,
+                         json=[{"product": {"sku": "from-the-erp"}}])
+    assert signed.status_code == 202
+    html = admin.get("/dashboard").get_data(as_text=True)
+    assert f"Integration erp-connector #{integration.id}" in row_html(html, "data-bulk-uuid",
+                                                                      signed.get_json()["bulk_uuid"])
+    assert f'<option value="1:{integration.id}"' in html
 
 
 def test_the_list_has_pages(admin, auth, monkeypatch, clock):

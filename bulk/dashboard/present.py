@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from bulk.jsonutil import loads
+from bulk.secret_fields import MASK, SECRET_NAMES, mask
 from bulk.statuses import OperationStatus, UserType
 from schemas.base import normalise_key
-
-MASK = "******"
-# Argument names whose values are never shown (compared as Magento compares names: case and
-# underscores ignored, so `newPassword` and `new_password` are the same field).
-SECRET_FIELDS = frozenset(normalise_key(name) for name in (
-    "password", "password_confirmation", "current_password", "new_password"))
 
 STATUS_LABELS = {
     OperationStatus.COMPLETE: "Complete",
@@ -35,7 +31,7 @@ STATUS_SHORT = {
 def mask_secrets(value: Any) -> Any:
     """A copy of a decoded item with every password-like field's value replaced by MASK, at any depth."""
     if isinstance(value, dict):
-        return {key: MASK if isinstance(key, str) and normalise_key(key) in SECRET_FIELDS else mask_secrets(item)
+        return {key: MASK if isinstance(key, str) and normalise_key(key) in SECRET_NAMES else mask_secrets(item)
                 for key, item in value.items()}
     if isinstance(value, list):
         return [mask_secrets(item) for item in value]
@@ -51,7 +47,8 @@ def stored_item(serialized_data: str | None) -> str | None:
     if serialized_data is None:
         return None
     try:
-        envelope = loads(serialized_data)
+        # Sealed values (bulk.secret_fields) first, then any secret field by name (routes without a schema).
+        envelope = loads(mask(serialized_data) or "")
         meta = envelope.get("meta_information") if isinstance(envelope, dict) else None
         item = loads(meta) if isinstance(meta, str) else envelope
     except ValueError:
@@ -59,17 +56,16 @@ def stored_item(serialized_data: str | None) -> str | None:
     return json.dumps(mask_secrets(item), indent=2, ensure_ascii=False)
 
 
-def owner_label(user_type: int | None, user_id: int | None) -> str:
-    """Who submitted a bulk, as people read it: "Admin #1", "Integration #5", "Guest".
-
-    The one place that names owners: once integrations are stored (issue 10), look the name up here.
-    """
+def owner_label(user_type: int | None, user_id: int | None, integration_names: Mapping[int, str]) -> str:
+    """Who submitted a bulk, as people read it: "Admin #1", "Integration erp #5", "Guest"."""
     try:
         kind = UserType(user_type).name.capitalize() if user_type is not None else "Unknown"
     except ValueError:
         kind = f"User type {user_type}"
     if user_type == UserType.GUEST or user_id is None:
         return kind
+    if user_type == UserType.INTEGRATION and user_id in integration_names:
+        return f"{kind} {integration_names[user_id]} #{user_id}"
     return f"{kind} #{user_id}"
 
 

@@ -12,6 +12,7 @@ import peewee
 from bulk import heartbeats
 from bulk.clock import utc_datetime
 from bulk.db import tuples
+from bulk.integrations import Integration
 from bulk.models import Bulk, Operation, WorkerHeartbeat
 from bulk.statuses import OperationStatus
 
@@ -219,3 +220,8 @@ def overview(now: float) -> Overview:
         failed_last_hour=sum(finished.get(status, 0) for status in FAILED),
         workers=heartbeats.workers(),
     )
+
+
+def integration_names() -> dict[int, str]:
+    """Each integration's name by id, to name bulk owners."""
+    return dict(tuples(Integration.select(Integration.id, Integration.name)))

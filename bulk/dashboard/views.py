@@ -11,7 +11,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlencode, urlsplit
 
 import peewee
@@ -184,12 +184,12 @@ def bulk_list() -> str:
     rows, page = reads.bulks(filters, reads.clamp_page(request.args.get("page")))
     service = current_service()
     args = _filter_args(filters)
-    labels = _route_labels()
+    labels = _labels()
     return render_template(
         "dashboard/bulks.html", rows=[_bulk_view(row, labels) for row in rows],
         page=_pager(page, "dashboard.bulk_list", args),
         filters=filters, states=reads.BULK_STATES,
-        owners=[(owner_value(*owner), owner_label(*owner)) for owner in reads.owners()],
+        owners=[(owner_value(*owner), owner_label(*owner, labels.integrations)) for owner in reads.owners()],
         topics=sorted({route.description for route in service.catalogue}),
         overview=_overview_view(service.clock.time()),
         live_url=_page_url("dashboard.bulk_list_live", args, page.number))
@@ -201,7 +201,7 @@ def bulk_list_live() -> ResponseReturnValue:
     filters = _filters()
     rows, page = reads.bulks(filters, reads.clamp_page(request.args.get("page")))
     overview = _overview_view(current_service().clock.time())
-    labels = _route_labels()
+    labels = _labels()
     return jsonify({"overview": overview, "bulks": [_bulk_view(row, labels) for row in rows],
                     "page": _pager(page, "dashboard.bulk_list", _filter_args(filters)),
                     "open": overview["open_operations"] > 0})
@@ -231,7 +231,7 @@ def bulk_page(bulk_uuid: str) -> str:
     operations, page = reads.operations(bulk_uuid, state, reads.clamp_page(request.args.get("page")))
     args = {"state": state} if state else {}
     return render_template(
-        "dashboard/bulk.html", bulk=_bulk_view(row, _route_labels()),
+        "dashboard/bulk.html", bulk=_bulk_view(row, _labels()),
         operations=[_operation_view(op) for op in operations],
         page=_pager(page, "dashboard.bulk_page", args, bulk_uuid=bulk_uuid), state=state,
         states=reads.OPERATION_STATES,
@@ -247,7 +247,7 @@ def bulk_page_live(bulk_uuid: str) -> ResponseReturnValue:
     state = _operation_state()
     operations, page = reads.operations(bulk_uuid, state, reads.clamp_page(request.args.get("page")))
     args = {"state": state} if state else {}
-    return jsonify({"bulk": _bulk_view(row, _route_labels()), "operations": [_operation_view(op) for op in operations],
+    return jsonify({"bulk": _bulk_view(row, _labels()), "operations": [_operation_view(op) for op in operations],
                     "page": _pager(page, "dashboard.bulk_page", args, bulk_uuid=bulk_uuid), "open": row.open > 0})
 
 
@@ -270,7 +270,7 @@ def delete(bulk_uuid: str) -> Any:
     """First post: the confirmation page. Confirmed: delete as `DELETE /V1/bulk/<uuid>` does."""
     row = _bulk_or_404(bulk_uuid)
     if request.form.get("confirmed") != "yes":
-        return render_template("dashboard/confirm_delete.html", bulk=_bulk_view(row, _route_labels()))
+        return render_template("dashboard/confirm_delete.html", bulk=_bulk_view(row, _labels()))
     deleted = queue.delete_finished_bulk(bulk_uuid)
     if deleted is None:
         abort(404)
@@ -290,15 +290,22 @@ def unknown(rest: str) -> ResponseReturnValue:
 # -- views of rows ---------------------------------------------------------------------------------
 
 
-def _route_labels() -> dict[str, str]:
-    """Each bulk description ("Topic <topic>") and its route as people read it ("PUT /V1/products/:sku")."""
-    labels: dict[str, str] = {}
+class _Labels(NamedTuple):
+    """How rows name things: each bulk description ("Topic <topic>") by its route as people read it
+    ("PUT /V1/products/:sku"), and each integration by its name."""
+
+    routes: dict[str, str]
+    integrations: dict[int, str]
+
+
+def _labels() -> _Labels:
+    routes: dict[str, str] = {}
     for route in current_service().catalogue:
-        labels.setdefault(route.description, route.key)
-    return labels
+        routes.setdefault(route.description, route.key)
+    return _Labels(routes, reads.integration_names())
 
 
-def _bulk_view(row: reads.BulkRow, labels: dict[str, str]) -> dict[str, Any]:
+def _bulk_view(row: reads.BulkRow, labels: _Labels) -> dict[str, Any]:
     total = row.operation_count or sum(row.counts.values())
     counts = {str(int(status)): row.counts.get(status, 0) for status in STATUSES}
     finished = total - row.open
@@ -316,8 +323,8 @@ def _bulk_view(row: reads.BulkRow, labels: dict[str, str]) -> dict[str, Any]:
         "uuid": row.uuid,
         "url": url_for("dashboard.bulk_page", bulk_uuid=row.uuid),
         "description": row.description,
-        "route": labels.get(row.description) or row.description.removeprefix("Topic "),
-        "owner": owner_label(row.user_type, row.user_id),
+        "route": labels.routes.get(row.description) or row.description.removeprefix("Topic "),
+        "owner": owner_label(row.user_type, row.user_id, labels.integrations),
         "start_time": row.start_time.strftime("%Y-%m-%d %H:%M:%S") if row.start_time else "",
         "operation_count": row.operation_count,
         "counts": counts,
