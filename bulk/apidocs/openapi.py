@@ -40,16 +40,22 @@ KINDS = (REST, ASYNC, BULK)
 MAGENTO_VERSION = "2.4"
 TITLE = "Magento-compatible asynchronous bulk Web API"
 BEARER = "Bearer"
+OAUTH1 = "OAuth1"
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _PARAM = re.compile(r":(\w+)")
 
 
 def security_definitions() -> dict[str, dict[str, Any]]:
-    """How callers authenticate. OAuth 1.0a integrations (issue 10) add their scheme here: Swagger 2.0
-    has no OAuth 1 type, so it is described as an `Authorization` header of the `OAuth ...` form."""
-    return {BEARER: {"type": "apiKey", "name": "Authorization", "in": "header",
-                     "description": "`Bearer <token>`: an admin token from POST /V1/integration/admin/token."}}
+    """How callers authenticate: an admin's bearer token, or an integration's OAuth 1.0a signature
+    (Swagger 2.0 has no OAuth 1 type, so it is an `Authorization` header of the `OAuth ...` form)."""
+    return {
+        BEARER: {"type": "apiKey", "name": "Authorization", "in": "header",
+                 "description": "`Bearer <token>`: an admin token from POST /V1/integration/admin/token."},
+        OAUTH1: {"type": "apiKey", "name": "Authorization", "in": "header",
+                 "description": "`OAuth oauth_consumer_key=..., oauth_signature=...`: an integration's request "
+                                "signed with OAuth 1.0a (HMAC-SHA256; see \"Integrations and OAuth\")."},
+    }
 
 
 def definition_name(data_type: str) -> str:
@@ -239,7 +245,7 @@ class _Document:
         self.operation_ids.add(operation_id)
         anonymous = "anonymous" in resources
         operation.update(tags=[service], operationId=operation_id,
-                         security=[] if anonymous else [{BEARER: []}])
+                         security=[] if anonymous else [{BEARER: []}, {OAUTH1: []}])
         operation["responses"].update(_error_responses(method, anonymous, self.kind))
         self.paths.setdefault(path, {})[method.lower()] = operation
 
