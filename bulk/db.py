@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,7 +41,7 @@ def open_database(url: str, busy_timeout: float = 5.0,
         pragmas = {**SQLITE_PRAGMAS, "busy_timeout": int(busy_timeout * 1000)}
         # "Created on first start": the file appears at first connection, its folder now.
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        return PooledSqliteDatabase(
+        return _SqliteDatabase(
             path, pragmas=pragmas, check_same_thread=False,
             max_connections=pool_size, stale_timeout=300, timeout=30)
     if parsed.scheme in ("postgres", "postgresql"):
@@ -53,6 +55,32 @@ def open_database(url: str, busy_timeout: float = 5.0,
         return database
     raise ConfigError(f"DATABASE_URL: unsupported scheme {parsed.scheme!r}; "
                       "use sqlite:///path/file.sqlite3 or postgresql://user@host/db")
+
+
+class _SqliteDatabase(PooledSqliteDatabase):
+    """Pooled SQLite whose connections wait for the lock while they set their pragmas.
+
+    Switching a new file to WAL needs an exclusive lock, and SQLite does not call the busy handler
+    for a connection that already reads (it could deadlock), so the pragma fails at once with
+    "database is locked" when another process holds a lock on the file at that moment: two
+    gunicorn workers starting on a new file. The busy timeout is set first and the journal mode is
+    tried again until it has passed.
+    """
+
+    def _set_pragmas(self, conn) -> None:
+        pragmas = dict(self._pragmas)
+        busy_ms = int(pragmas.pop("busy_timeout", 5000))
+        conn.execute(f"PRAGMA busy_timeout = {busy_ms}")
+        deadline = time.monotonic() + busy_ms / 1000
+        for pragma, value in pragmas.items():
+            while True:
+                try:
+                    conn.execute(f"PRAGMA {pragma} = {value}")
+                    break
+                except sqlite3.OperationalError as error:
+                    if "locked" not in str(error) or time.monotonic() >= deadline:
+                        raise
+                    time.sleep(0.01)
 
 
 class _PostgresqlDatabase(PooledPostgresqlDatabase):
