@@ -156,7 +156,7 @@ class Prepared:
     drainer's claim and record statements run hundreds of times a second, so they are rendered once.
     """
 
-    def __init__(self, build: Callable[[], peewee.Query]) -> None:
+    def __init__(self, build: Callable[[], peewee.Node]) -> None:
         self._build = build
         self._rendered: dict[type, tuple[str, list[Any]]] = {}
 
@@ -164,7 +164,7 @@ class Prepared:
         engine = type(database.obj)
         rendered = self._rendered.get(engine)
         if rendered is None:
-            rendered = self._rendered[engine] = self._build().sql()
+            rendered = self._rendered[engine] = database.get_sql_context().parse(self._build())
         return rendered
 
     def _arguments(self, params: list[Any], values: dict[str, Any]) -> list[Any]:

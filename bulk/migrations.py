@@ -33,8 +33,20 @@ class SchemaVersion(BaseModel):
 
 Step = Callable[[SchemaMigrator], None]
 
+def drop_index_if_exists(name: str) -> None:
+    """Drop an index by name (both engines resolve it in the connection's schema)."""
+    database.execute_sql(f'DROP INDEX IF EXISTS "{name}"')
+
+
+def _open_operations_only_indexes(migrator: SchemaMigrator) -> None:
+    """2: the queue's indexes hold open operations only (`bulk.models.OPEN_BY_ENTITY` and
+    `OPEN_BY_BULK`, created when missing as every index of the models is); the full ones go."""
+    drop_index_if_exists("magento_operation_entity_key_status_id")
+    drop_index_if_exists("magento_operation_status_id")
+
+
 # Step n upgrades a database from version n to n + 1; version 1 is the first released schema.
-UPGRADES: list[Step] = []
+UPGRADES: list[Step] = [_open_operations_only_indexes]
 LATEST_VERSION = 1 + len(UPGRADES)
 
 

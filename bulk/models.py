@@ -66,11 +66,20 @@ class Operation(BaseModel):
         table_name = "magento_operation"
         indexes = (
             (("bulk_uuid", "operation_key"), True),
-            # The drainer's claim walks open operations in submission order.
-            (("status", "id"), False),
-            # The claim's "no earlier open operation for this entity" check reads only open entries.
-            (("entity_key", "status", "id"), False),
         )
+
+
+# Indexes of open operations only (status 4): a finished operation leaves them, so they stay as
+# small as the backlog and recording an outcome rewrites little. (Full `(entity_key, status, id)`
+# and `(status, id)` indexes made each 100-item insert write 4x the bytes when SKUs repeat.)
+OPEN_BY_ENTITY = "magento_operation_open_by_entity"
+OPEN_BY_BULK = "magento_operation_open_by_bulk"
+# The claim's "no earlier open operation for this entity" check.
+Operation.add_index(Operation.index(Operation.entity_key, Operation.id, name=OPEN_BY_ENTITY,
+                                    where=Operation.status == int(OperationStatus.OPEN)))
+# The claim's turn through the bulks that have open operations, and each one's oldest; the backlog.
+Operation.add_index(Operation.index(Operation.bulk, Operation.id, name=OPEN_BY_BULK,
+                                    where=Operation.status == int(OperationStatus.OPEN)))
 
 
 class AdminLoginLock(BaseModel):

@@ -11,7 +11,7 @@ import pytest
 from bulk import migrations
 from bulk.db import database, open_database
 from bulk.migrations import add_column_if_missing, create_schema, schema_version
-from bulk.models import ALL_MODELS
+from bulk.models import ALL_MODELS, OPEN_BY_BULK, OPEN_BY_ENTITY
 from tests.databases import fetch_all
 from tests.live import PROJECT_ROOT
 
@@ -44,14 +44,15 @@ def test_an_older_database_gets_each_missing_step_once(bound, monkeypatch):
         calls.append("add_note")
         add_column_if_missing(migrator, "magento_bulk", "note", peewee.TextField(null=True))
 
-    monkeypatch.setattr(migrations, "UPGRADES", [add_note])
-    monkeypatch.setattr(migrations, "LATEST_VERSION", 2)
-    assert create_schema(ALL_MODELS) == 1
+    current = migrations.LATEST_VERSION
+    monkeypatch.setattr(migrations, "UPGRADES", [*migrations.UPGRADES, add_note])
+    monkeypatch.setattr(migrations, "LATEST_VERSION", current + 1)
+    assert create_schema(ALL_MODELS) == current
     assert "note" in columns(bound, "magento_bulk")
-    assert create_schema(ALL_MODELS) == 2
+    assert create_schema(ALL_MODELS) == current + 1
     assert calls == ["add_note"]
     with database.connection_context():
-        assert schema_version() == 2
+        assert schema_version() == current + 1
 
 
 def test_steps_are_safe_on_a_database_that_already_has_the_change(bound, monkeypatch):
@@ -80,3 +81,23 @@ def test_several_processes_creating_the_schema_at_once(database_url):
     results = [process.communicate(timeout=60) for process in processes]
     assert all(process.returncode == 0 for process in processes), results
     assert fetch_all(database_url, "SELECT count(*) FROM bulk_schema_version") == [(1,)]
+
+
+def index_names(table):
+    with database.connection_context():
+        return {index.name for index in database.get_indexes(table)}
+
+
+def test_version_1_gets_the_open_operation_indexes_instead_of_the_full_entity_index(bound):
+    create_schema(ALL_MODELS)
+    with database.connection_context():  # as version 1 left it
+        for name in (OPEN_BY_ENTITY, OPEN_BY_BULK):
+            database.execute_sql(f'DROP INDEX "{name}"')
+        database.execute_sql('CREATE INDEX "magento_operation_entity_key_status_id" '
+                             'ON "magento_operation" ("entity_key", "status", "id")')
+        database.execute_sql("UPDATE bulk_schema_version SET version = 1")
+    assert create_schema(ALL_MODELS) == 1
+    names = index_names("magento_operation")
+    assert {OPEN_BY_ENTITY, OPEN_BY_BULK} <= names
+    assert "magento_operation_entity_key_status_id" not in names
+    assert create_schema(ALL_MODELS) == 2
