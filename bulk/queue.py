@@ -15,7 +15,7 @@ import orjson
 import peewee
 
 from bulk.clock import utc_datetime
-from bulk.db import Prepared, Slot, database, is_postgresql, write_transaction
+from bulk.db import Prepared, Slot, is_postgresql, write_transaction
 from bulk.handlers import ClaimedOperation, Outcome
 from bulk.models import Bulk, Operation
 from bulk.statuses import OperationStatus
@@ -110,7 +110,7 @@ class Turn:
     after: str = ""
 
 
-def _bulks_with_open_operations() -> peewee.Query:
+def _bulks_with_open_operations() -> peewee.Node:
     """Up to `limit` bulks with open operations whose uuid sorts after `after`, in uuid order.
 
     A recursive skip through the open-operations-by-bulk index: one index probe per bulk found,
