@@ -245,6 +245,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("BULK_TESTING", "testing_enabled", False, _flag,
             'Enable the admin-only test-control endpoints (`/V1/testing/...`, see "Use it in your tests"). For test '
             "fixtures only, never in production."),
+    # Throughput with the drainer on (issue 14).
+    Setting("BULK_CLAIM_COALESCE_SECONDS", "claim_coalesce_seconds", 0.02, _non_negative_float,
+            "After a claim that did not fill a batch, the drainer's next claim waits until this long after that one "
+            "began, so operations submitted meanwhile are drained together instead of one small write transaction "
+            "each; `0` claims again at once."),
+    Setting("BULK_SQLITE_CHECKPOINT_SECONDS", "sqlite_checkpoint_seconds", 0.5, _non_negative_float,
+            "SQLite: how often each serving process copies the write-ahead log into the database file in the "
+            "background (with `BULK_WORKER`), so no request waits for it when it commits; `0` leaves it to SQLite "
+            "(inside the commit that takes the log past 1000 pages)."),
 )
 
 
@@ -312,6 +321,8 @@ class Settings:
     db_busy_timeout: float = 5.0
     busy_retry_after: int = 1
     testing_enabled: bool = False
+    claim_coalesce_seconds: float = 0.02
+    sqlite_checkpoint_seconds: float = 0.5
 
     @property
     def is_production(self) -> bool:

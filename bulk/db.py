@@ -27,9 +27,13 @@ SQLITE_PRAGMAS = {
 }
 
 
-def open_database(url: str, busy_timeout: float = 5.0,
-                  pool_size: int = 8) -> PooledSqliteDatabase | PooledPostgresqlDatabase:
-    """A pooled database for `sqlite:///path` or `postgresql://...` (connections open lazily)."""
+def open_database(url: str, busy_timeout: float = 5.0, pool_size: int = 8,
+                  wal_autocheckpoint: int = 1000) -> PooledSqliteDatabase | PooledPostgresqlDatabase:
+    """A pooled database for `sqlite:///path` or `postgresql://...` (connections open lazily).
+
+    `wal_autocheckpoint`: SQLite's own checkpoint threshold in pages (raised when a background
+    checkpointer runs, `bulk.checkpoints`).
+    """
     parsed = urlparse(url)
     if parsed.scheme == "sqlite":
         path = parsed.path[1:] if parsed.path.startswith("/") else parsed.path
@@ -38,7 +42,8 @@ def open_database(url: str, busy_timeout: float = 5.0,
                               "see its own empty database); give a file path, sqlite:///path/file.sqlite3")
         # The pool's own `timeout` is how long to wait for a free pooled connection; SQLite's lock
         # wait is the busy_timeout pragma.
-        pragmas = {**SQLITE_PRAGMAS, "busy_timeout": int(busy_timeout * 1000)}
+        pragmas = {**SQLITE_PRAGMAS, "busy_timeout": int(busy_timeout * 1000),
+                   "wal_autocheckpoint": int(wal_autocheckpoint)}
         # "Created on first start": the file appears at first connection, its folder now.
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         return _SqliteDatabase(
