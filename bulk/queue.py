@@ -98,10 +98,15 @@ def _next_for_its_entity(operation: Any) -> peewee.Expression:
 # --- Claiming: a plan read outside the write lock, then one short UPDATE of the planned rows. ---
 #
 # Fairness: each claim takes turns through the bulks that have open operations (in bulk uuid
-# order, continuing after the last bulk of the previous claim, `Turn`) and gives each of them an
-# equal share of the batch, oldest operations first. A bulk of 100,000 operations therefore delays
+# order, up to BULKS_PER_CLAIM of them, continuing after the last bulk of the previous claim,
+# `Turn`) and gives each of them an equal share of the batch, oldest operations first. A bulk of 100,000 operations therefore delays
 # a small bulk submitted after it by one claim at most, instead of until it has drained; per-entity
 # order is untouched (only the first open operation of an entity is ever claimable).
+
+# Bulks one claim visits at most: the turn goes on from there with the next claim. Bounds the cost
+# of a claim when many bulks are open, and what a small bulk waits: (open bulks / this) claims.
+BULKS_PER_CLAIM = 8
+
 
 @dataclass
 class Turn:
@@ -131,10 +136,20 @@ _BULKS_WITH_OPEN_OPERATIONS = Prepared(_bulks_with_open_operations)
 
 
 def _oldest_claimable_of_bulk() -> peewee.Query:
-    """The first `take` claimable operations of one bulk after id `after_id`."""
-    return (Operation.select(Operation.id)
-            .where(Operation.bulk == Slot("bulk"), Operation.id > Slot("after_id"), _claimable())
-            .order_by(Operation.id).limit(Slot("take")))
+    """The first `take` claimable operations of one bulk after id `after_id`, among its `scan` oldest
+    available ones there (not held, not waiting for a retry): a bulk whose operations wait behind an
+    earlier bulk's for the same SKUs (a feed sent again) is passed over cheaply until they are done."""
+    available = (Operation.select(Operation.id, Operation.entity_key)
+                 .where(Operation.bulk == Slot("bulk"), _open(), Operation.id > Slot("after_id"),
+                        Operation.available_at.is_null() | (Operation.available_at <= Slot("now")))
+                 .order_by(Operation.id).limit(Slot("scan")))
+    oldest = available.alias("oldest")
+    earlier = Operation.alias("earlier")
+    blocking = (earlier.select(peewee.SQL("1"))
+                .where(earlier.entity_key == oldest.c.entity_key, _open(earlier), earlier.id < oldest.c.id))
+    return (peewee.Select([oldest], [oldest.c.id])
+            .where(oldest.c.entity_key.is_null() | ~peewee.fn.EXISTS(blocking))
+            .order_by(oldest.c.id).limit(Slot("take")))
 
 
 _OLDEST_CLAIMABLE_OF_BULK = Prepared(_oldest_claimable_of_bulk)
@@ -146,10 +161,11 @@ def plan_claim(limit: int, now: float, turn: Turn | None = None) -> list[int]:
     Empty when nothing is claimable, so an idle or blocked queue never takes the write lock.
     """
     turn = turn if turn is not None else Turn()
-    bulks = [row[0] for row in _BULKS_WITH_OPEN_OPERATIONS.execute(after=turn.after, limit=limit).fetchall()]
-    if len(bulks) < limit and turn.after:
+    most = min(limit, BULKS_PER_CLAIM)
+    bulks = [row[0] for row in _BULKS_WITH_OPEN_OPERATIONS.execute(after=turn.after, limit=most).fetchall()]
+    if len(bulks) < most and turn.after:
         # Round the turn: the bulks from the start, up to the one it began after.
-        bulks += [row[0] for row in _BULKS_WITH_OPEN_OPERATIONS.execute(after="", limit=limit - len(bulks))
+        bulks += [row[0] for row in _BULKS_WITH_OPEN_OPERATIONS.execute(after="", limit=most - len(bulks))
                   .fetchall() if row[0] <= turn.after]
     if not bulks:
         return []
@@ -161,8 +177,8 @@ def plan_claim(limit: int, now: float, turn: Turn | None = None) -> list[int]:
         share = -(-(limit - len(ids)) // len(taken_after))
         for bulk_uuid, after_id in list(taken_after.items()):
             take = min(share, limit - len(ids))
-            rows = _OLDEST_CLAIMABLE_OF_BULK.execute(bulk=bulk_uuid, after_id=after_id, take=take,
-                                                     now=now).fetchall()
+            rows = _OLDEST_CLAIMABLE_OF_BULK.execute(bulk=bulk_uuid, after_id=after_id, scan=take * 8 + 256,
+                                                     take=take, now=now).fetchall()
             ids.extend(row[0] for row in rows)
             if len(rows) < take or take == 0:
                 del taken_after[bulk_uuid]
