@@ -99,9 +99,10 @@ def _next_for_its_entity(operation: Any) -> peewee.Expression:
 #
 # Fairness: each claim takes turns through the bulks that have open operations (in bulk uuid
 # order, up to BULKS_PER_CLAIM of them, continuing after the last bulk of the previous claim,
-# `Turn`) and gives each of them an equal share of the batch, oldest operations first. A bulk of 100,000 operations therefore delays
-# a small bulk submitted after it by one claim at most, instead of until it has drained; per-entity
-# order is untouched (only the first open operation of an entity is ever claimable).
+# `Turn`) and gives each of them an equal share of the batch, oldest operations first. A bulk of
+# 100,000 operations therefore delays a small bulk submitted after it by one claim at most, instead
+# of until it has drained; per-entity order is untouched (only the first open operation of an
+# entity is ever claimable).
 
 # Bulks one claim visits at most: the turn goes on from there with the next claim. Bounds the cost
 # of a claim when many bulks are open, and what a small bulk waits: (open bulks / this) claims.
