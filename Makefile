@@ -30,8 +30,9 @@ test: $(VENV)/.dev browser
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
-## Print the benchmark figures (not part of the tests).
+## Print the benchmark figures (not part of the tests). The HTTP figures use wrk (Debian package).
 bench: $(VENV)/.dev
+	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
 	$(BIN)/python bench/storage.py
 	$(BIN)/python bench/http_submit.py
 	$(BIN)/python bench/scale.py

@@ -1,6 +1,9 @@
 """gunicorn settings for this service (gunicorn reads this file by itself).
 
-`sync` workers: the accept path is CPU-bound (JSON, hashing, SQLite), where they beat gthread/gevent.
+Workers are gunicorn's `gthread` whose event loop reads each request whole before one of the
+`GUNICORN_THREADS` threads runs it (`bulk.http_worker`): slow or stalled clients cannot hold the
+workers (with `sync` workers, two clients sending a byte a second took the service down), and a
+thread waiting for an fsync leaves the CPU to another request.
 Each worker runs one drainer thread, started here after the app is loaded and stopped on exit.
 The bind address follows gunicorn's own rules: `PORT` (PaaS) gives 0.0.0.0:$PORT, otherwise
 127.0.0.1:8000 unless `--bind` says otherwise.
@@ -12,8 +15,9 @@ from bulk import metrics_dir
 from bulk.logs import gunicorn_logconfig
 
 wsgi_app = "app:app"
-worker_class = "sync"
+worker_class = "bulk.http_worker.BufferingThreadWorker"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 # Off on purpose: each worker imports the app itself, so no database handle or thread crosses a fork.
 preload_app = False
 # A PaaS gives ~30 s between SIGTERM and SIGKILL; finish within it.

@@ -1,33 +1,62 @@
-"""Accepted items/s through HTTP against a real gunicorn, with raw sqlite3 as the in-run baseline.
+"""The front door over HTTP with wrk: accept throughput and latency with the drainer off and on, on
+SQLite and PostgreSQL, against the peer users compare us with (Flask + huey), all in one run.
 
-    .venv/bin/python bench/http_submit.py [--clients 8] [--seconds 10] [--workers 2] [--drainer]
+    .venv/bin/python bench/http_submit.py [--seconds 10] [--connections 8] [--skip-postgresql]
+        [--baseline DIR]   # also run another checkout (e.g. `git archive <commit>`) in the same run
 
-For bulks of 100 and 1000 products, `--clients` threads POST to /rest/async/bulk/V1/products as
-fast as they can for `--seconds`. Printed: requests/s, accepted items/s, latency p50/p99, and the
-items/s ratio against raw sqlite3 inserting the same rows in one transaction per bulk in this run.
-By default the drainer is off (`BULK_WORKER=0`) so the figure is the accept path alone; `--drainer`
-measures with every worker also draining what it accepts.
+Load: `wrk` (C, 2 threads, `--connections` keep-alive connections) POSTs the same product bulk to
+/rest/async/bulk/V1/products for `--seconds` per row, so SKUs repeat from one bulk to the next
+(each bulk's operations wait behind the previous bulk's for the same SKU, as a catalogue feed's
+do). Printed per row: requests/s, items/s, p50/p99 latency, server CPU per request (every worker
+process, drainer included), and with the drainer on how much of what was accepted during the row
+was also drained (>= 1.00: the backlog did not grow). Then the ratios the issue's goals name, the
+serving comparison (our worker against gunicorn's `sync` worker, drainer off, same run) and a
+per-request CPU breakdown of the accept path measured in-process.
 """
 
 from __future__ import annotations
 
 import argparse
-import http.client
+import contextlib
 import json
+import os
+import re
+import shutil
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.storage import bound_schema, raw_enqueue
-from bulk.accept import serialize_operation
-from tests.live import Gunicorn
+import requests
+
+from tests.databases import postgres_schema
+from tests.live import PROJECT_ROOT, Gunicorn
+
+WRK_SCRIPT = """
+local f = io.open(os.getenv("BENCH_BODY"), "rb")
+wrk.body = f:read("*a")
+f:close()
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_TOKEN")
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("BENCH %d %d %d %d %d %d\\n", summary.requests, summary.duration,
+    latency:percentile(50), latency:percentile(99), e.status, e.connect + e.read + e.write + e.timeout))
+end
+"""
+PATH = "/rest/async/bulk/V1/products"
+SIZES = (1, 100, 1000)
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def product_bulk(size: int, seed: str) -> list[dict]:
@@ -37,91 +66,241 @@ def product_bulk(size: int, seed: str) -> list[dict]:
             for i in range(size)]
 
 
-def load(port: int, token: str, body: bytes, clients: int, seconds: float) -> tuple[int, list[float], int]:
-    """Run `clients` threads posting `body` for `seconds`; returns (ok, latencies, failures)."""
-    latencies: list[float] = []
-    failures = [0]
-    lock = threading.Lock()
-    deadline = time.monotonic() + seconds
-    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+@dataclass
+class Row:
+    label: str
+    size: int
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    cpu_ms: float | None = None
+    drained: float | None = None  # drained / accepted during the row (drainer on)
 
-    def client() -> None:
-        mine: list[float] = []
-        failed = 0
-        while time.monotonic() < deadline:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            start = time.perf_counter()
-            try:
-                connection.request("POST", "/rest/async/bulk/V1/products", body=body, headers=headers)
-                response = connection.getresponse()
-                response.read()
-                status = response.status
-            except OSError:
-                status = None
-            finally:
-                connection.close()
-            if status == 202:
-                mine.append(time.perf_counter() - start)
-            else:
-                failed += 1
-        with lock:
-            latencies.extend(mine)
-            failures[0] += failed
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds
 
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return len(latencies), latencies, failures[0]
+    @property
+    def items(self) -> float:
+        return self.rps * self.size
 
 
-def raw_items_per_second(bulk_size: int, total: int) -> float:
-    data = [serialize_operation(item, 1) for item in product_bulk(bulk_size, "raw")] * max(1, total // bulk_size)
+def wrk(base_url: str, body: Path, token: str, seconds: float, connections: int, script: Path) -> tuple:
+    result = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "30s", "-s", str(script),
+         base_url + PATH], capture_output=True, text=True, env={**os.environ, "BENCH_BODY": str(body),
+                                                                "BENCH_TOKEN": token}, timeout=seconds + 120)
+    match = re.search(r"^BENCH (\d+) (\d+) (\d+) (\d+) (\d+) (\d+)$", result.stdout, re.MULTILINE)
+    if match is None:
+        sys.exit(f"wrk failed:\n{result.stdout}\n{result.stderr}")
+    requests_done, micros, p50, p99, status_errors, socket_errors = map(int, match.groups())
+    return requests_done, micros / 1e6, p50 / 1000, p99 / 1000, status_errors + socket_errors
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / CLOCK_TICKS
+
+
+def backlog(server: Gunicorn) -> int:
+    body = requests.get(server.base_url + "/health", timeout=30).json()
+    return int(body.get("open_operations", 0))
+
+
+def wait_for_empty_backlog(server: Gunicorn, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while backlog(server) and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
+def measure(server: Gunicorn, label: str, size: int, token: str, args, folder: Path, drainer: bool,
+            script: Path) -> Row:
+    body = folder / f"body-{size}.json"
+    body.write_bytes(json.dumps(product_bulk(size, uuid.uuid4().hex[:8])).encode())
+    wrk(server.base_url, body, token, min(2.0, args.seconds), args.connections, script)  # warm-up
+    if drainer:
+        wait_for_empty_backlog(server)
+    before_backlog = backlog(server) if drainer else 0
+    pids = server.worker_pids()
+    before_cpu = cpu_seconds(pids)
+    done, seconds, p50, p99, errors = wrk(server.base_url, body, token, args.seconds, args.connections, script)
+    cpu = cpu_seconds(pids) - before_cpu
+    row = Row(label, size, done, seconds, p50, p99, errors, cpu * 1000 / max(done, 1))
+    if drainer:
+        accepted = done * size
+        row.drained = (accepted - (backlog(server) - before_backlog)) / max(accepted, 1)
+    print(f"  ... {label}, {size}: {row.rps:,.0f} req/s, p99 {row.p99_ms:.1f} ms", file=sys.stderr, flush=True)
+    return row
+
+
+@contextlib.contextmanager
+def database_url(engine: str, folder: Path) -> Iterator[str]:
+    if engine == "sqlite":
+        yield f"sqlite:///{folder / f'{uuid.uuid4().hex}.sqlite3'}"
+    else:
+        with postgres_schema() as url:
+            yield url
+
+
+def service_rows(label: str, engine: str, drainer: bool, args, folder: Path, script: Path,
+                 cwd: Path = PROJECT_ROOT, sizes=SIZES, extra: tuple[str, ...] = ()) -> list[Row]:
+    with database_url(engine, folder) as url:
+        server = Gunicorn(folder, workers=args.workers, database_url=url, cwd=cwd, args=extra,
+                          BULK_WORKER="1" if drainer else "0", BULK_POLL_SECONDS="0.5", BULK_MAX_ITEMS="5000")
+        with server:
+            token = server.token()
+            return [measure(server, label, size, token, args, folder, drainer, script) for size in sizes]
+
+
+def peer_rows(kind: str, args, folder: Path, script: Path) -> list[Row]:
+    env = {"PEER_HUEY": kind, "PEER_HUEY_PATH": str(folder / f"huey-{uuid.uuid4().hex}.db")}
+    if kind == "redis":
+        import redis
+        redis.Redis(db=15).flushdb()
+    server = Gunicorn(folder, workers=args.workers, app="bench.peer_huey:app",
+                      args=("--config", "bench/peer_gunicorn.conf.py"), **env)
+    with server:
+        return [measure(server, f"peer Flask+huey {kind}", 100, "-", args, folder, False, script)]
+
+
+def print_rows(title: str, rows: list[Row]) -> None:
+    print(f"\n{title}")
+    print(f"{'':40}{'size':>6}{'req/s':>9}{'items/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'CPU ms/req':>11}"
+          f"{'drained':>9}{'errors':>8}")
+    for row in rows:
+        drained = f"{row.drained:9.2f}" if row.drained is not None else f"{'-':>9}"
+        print(f"{row.label:40}{row.size:>6}{row.rps:>9,.0f}{row.items:>10,.0f}{row.p50_ms:>9.1f}{row.p99_ms:>9.1f}"
+              f"{row.cpu_ms or 0:>11.2f}{drained}{row.errors:>8}")
+
+
+def find(rows: list[Row], label: str, size: int) -> Row | None:
+    return next((row for row in rows if row.label == label and row.size == size), None)
+
+
+def ratio(numerator: float | None, denominator: float | None) -> str:
+    return f"{numerator / denominator:.2f}x" if numerator and denominator else "-"
+
+
+def accept_cpu_breakdown(size: int = 100, repeat: int = 200) -> list[tuple[str, float]]:
+    """Per-request CPU of the accept path's parts, measured in-process on a 100-item bulk."""
+    from bulk.accept import DataHasher, serialize_operation
+    from bulk.entity_keys import entity_key
+    from bulk.factory import create_app
+    from bulk.jsonutil import loads
+    from bulk.routes.builtin import builtin_catalogue
+
+    route = builtin_catalogue().get("POST /V1/products")
+    items = product_bulk(size, "cpu")
+    body = json.dumps(items).encode()
+    hasher = DataHasher(b"x" * 32)
+
+    def per_call(function) -> float:
+        start = time.process_time()
+        for _ in range(repeat):
+            function()
+        return (time.process_time() - start) * 1000 / repeat
+
+    parts = [
+        ("JSON parse", lambda: loads(body)),
+        ("validation (compiled schema)", lambda: [route.checker(item) for item in items]),
+        ("entity keys", lambda: [entity_key(item) for item in items]),
+        ("serialise (PHP json_encode)", lambda: [serialize_operation(item, 1) for item in items]),
+        ("HMAC data_hash", lambda: [hasher(serialize_operation(item, 1)) for item in items]),
+    ]
+    figures = [(name, per_call(function)) for name, function in parts]
+    serialised_cost = figures[3][1]
+    figures[4] = (figures[4][0], figures[4][1] - serialised_cost)
     with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "raw.sqlite3"
-        bound_schema(f"sqlite:///{path}").close_all()
-        start = time.perf_counter()
-        raw_enqueue(path, data, bulk_size)
-        return len(data) / (time.perf_counter() - start)
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+        app = create_app({"BULK_ENV": "development", "BULK_DATA_DIR": folder,
+                          "DATABASE_URL": f"sqlite:///{folder}/cpu.sqlite3", "BULK_WORKER": False})
+        client = app.test_client()
+        token = client.post("/rest/V1/integration/admin/token",
+                            json={"username": "admin", "password": "admin123"}).get_json()
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        total = per_call(lambda: client.post(PATH, data=body, headers=headers))
+        app.extensions["bulk"].shutdown()
+    figures.append(("the rest: Flask/werkzeug, auth, SQLite transaction", total - sum(f for _, f in figures)))
+    figures.append(("whole request (test client, process CPU)", total))
+    return figures
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--drainer", action="store_true")
+    parser.add_argument("--skip-postgresql", action="store_true")
+    parser.add_argument("--skip-peers", action="store_true")
+    parser.add_argument("--baseline", type=Path, help="another checkout of the project to measure in the same run")
     args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed (Debian package `wrk`; `make bench` installs it)")
 
-    rows = []
-    with tempfile.TemporaryDirectory() as folder:
-        server = Gunicorn(Path(folder), workers=args.workers, BULK_WORKER="1" if args.drainer else "0")
-        with server:
-            token = server.token()
-            for size in (100, 1000):
-                body = json.dumps(product_bulk(size, uuid.uuid4().hex[:8])).encode()
-                load(server.port, token, body, args.clients, 1.0)  # warm-up
-                ok, latencies, failed = load(server.port, token, body, args.clients, args.seconds)
-                if not latencies:
-                    sys.exit(f"no request succeeded; server log:\n{server.log()}")
-                rows.append((size, ok / args.seconds, ok * size / args.seconds,
-                             statistics.median(latencies) * 1000, percentile(latencies, 0.99) * 1000, failed,
-                             len(body)))
-    print(f"HTTP submit benchmark: gunicorn {args.workers} sync workers, drainer "
-          f"{'on' if args.drainer else 'off'}, {args.clients} concurrent clients, {args.seconds:.0f}s per size, "
-          f"SQLite {sqlite3.sqlite_version}")
-    print(f"{'bulk size':>10}{'body KB':>9}{'req/s':>9}{'items/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
-          f"{'errors':>8}{'raw sqlite3 items/s':>21}{'ratio':>7}")
-    for size, rps, ips, p50, p99, failed, body_bytes in rows:
-        raw = raw_items_per_second(size, 20000)
-        print(f"{size:>10}{body_bytes / 1024:>9.0f}{rps:>9.0f}{ips:>10,.0f}{p50:>9.1f}{p99:>9.1f}"
-              f"{failed:>8}{raw:>21,.0f}{ips / raw:>7.2f}")
+    started = datetime.now(UTC)
+    load_before = Path("/proc/loadavg").read_text().split()[:3]
+    engines = ["sqlite"] + ([] if args.skip_postgresql else ["postgresql"])
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        script = folder / "post.lua"
+        script.write_text(WRK_SCRIPT)
+        for engine in engines:
+            for drainer in (False, True):
+                label = f"{engine}, drainer {'on' if drainer else 'off'}"
+                rows += service_rows(label, engine, drainer, args, folder, script)
+                if args.baseline:
+                    rows += service_rows(f"baseline {label}", engine, drainer, args, folder, script,
+                                         cwd=args.baseline.resolve())
+        serving = []
+        for _ in range(2):  # interleaved: our worker and gunicorn's sync worker, drainer off
+            serving += service_rows("serving: buffering gthread", "sqlite", False, args, folder, script, sizes=(100,))
+            serving += service_rows("serving: gunicorn sync", "sqlite", False, args, folder, script, sizes=(100,),
+                                    extra=("--worker-class", "sync", "--threads", "1"))
+        peers = [] if args.skip_peers else peer_rows("sqlite", args, folder, script) + peer_rows("redis", args, folder,
+                                                                                                  script)
+    load_after = Path("/proc/loadavg").read_text().split()[:3]
+
+    print(f"HTTP benchmark {started:%Y-%m-%d %H:%M} UTC: wrk 2 threads, {args.connections} connections, "
+          f"{args.seconds:g}s per row; gunicorn {args.workers} workers; SQLite {sqlite3.sqlite_version} (WAL, "
+          f"synchronous=FULL); load average before {' '.join(load_before)}, after {' '.join(load_after)}; "
+          f"{os.cpu_count()} CPUs")
+    print_rows("The service (same bulk body every request: SKUs repeat across bulks)", rows)
+    print_rows("Serving comparison, 100-item bulks, SQLite, drainer off (two interleaved runs each)", serving)
+    if peers:
+        print_rows("Peers over HTTP (100-item bulks, one huey task per item)", peers)
+
+    print("\nGoals (ratios within this run)")
+    for engine in engines:
+        off = find(rows, f"{engine}, drainer off", 100)
+        on = find(rows, f"{engine}, drainer on", 100)
+        if off and on:
+            print(f"  {engine}: drainer on / off, 100-item req/s {ratio(on.rps, off.rps)} (goal >= 0.85x), "
+                  f"p99 {ratio(on.p99_ms, off.p99_ms)} (goal <= 1.5x), drained/accepted {on.drained:.2f} (goal >= 1)")
+        if args.baseline:
+            for size, drainer, goal in ((100, "off", " (goal >= 1.25x)"), (1000, "off", " (goal >= 1.3x)"),
+                                        (100, "on", "")):
+                now = find(rows, f"{engine}, drainer {drainer}", size)
+                before = find(rows, f"baseline {engine}, drainer {drainer}", size)
+                print(f"  {engine}: {size}-item items/s, drainer {drainer}, vs baseline "
+                      f"{ratio(now and now.items, before and before.items)}{goal}")
+    ours_serving = statistics.mean(r.rps for r in serving if "gthread" in r.label)
+    sync_serving = statistics.mean(r.rps for r in serving if "sync" in r.label)
+    print(f"  serving: buffering gthread / sync req/s {ours_serving / sync_serving:.2f}x (goal >= 0.90x)")
+    for peer in peers:
+        for engine in engines:
+            on = find(rows, f"{engine}, drainer on", 100)
+            print(f"  {engine}, drainer on, items/s vs {peer.label}: {ratio(on and on.items, peer.items)} "
+                  f"(goal >= {'3' if 'sqlite' in peer.label else '1.5'}x)")
+
+    print("\nAccept path CPU per 100-item request, in-process (ms)")
+    for name, milliseconds in accept_cpu_breakdown():
+        print(f"  {name:52}{milliseconds:8.3f}")
 
 
 if __name__ == "__main__":

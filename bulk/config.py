@@ -436,6 +436,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("BULK_UPSTREAM_TOKEN_LIFETIME_HOURS", "upstream_token_lifetime_hours", 4.0, _positive_float,
             "Forward mode with `admin`: the upstream's admin token lifetime; a new token is fetched when nine "
             "tenths of it have passed, and once on a 401."),
+    # Throughput with the drainer on (issue 14).
+    Setting("BULK_CLAIM_COALESCE_SECONDS", "claim_coalesce_seconds", 0.02, _non_negative_float,
+            "After a claim that did not fill a batch, the drainer's next claim waits until this long after that one "
+            "began, so operations submitted meanwhile are drained together instead of one small write transaction "
+            "each; `0` claims again at once."),
+    Setting("BULK_SQLITE_CHECKPOINT_SECONDS", "sqlite_checkpoint_seconds", 0.5, _non_negative_float,
+            "SQLite: how often each serving process copies the write-ahead log into the database file in the "
+            "background (with `BULK_WORKER`), so no request waits for it when it commits; `0` leaves it to SQLite "
+            "(inside the commit that takes the log past 1000 pages)."),
 )
 
 
@@ -447,6 +456,10 @@ SERVER_VARIABLES: tuple[tuple[str, str, str], ...] = (
     ("GUNICORN_GRACEFUL_TIMEOUT", "`25`",
      "Seconds a worker has on SIGTERM to finish its requests and operations (a PaaS gives ~30)."),
     ("GUNICORN_ACCESS_LOG", "—", "Where gunicorn writes its access log (`-` for stdout); none when unset."),
+    ("GUNICORN_THREADS", "`4`", "Threads per worker that run requests (`bulk.http_worker`: a request is read whole "
+     "before a thread takes it)."),
+    ("GUNICORN_READ_TIMEOUT", "`30`", "Seconds a client has to send a whole request (one more per 64 KiB sent), and "
+     "an idle connection to start one; then it is closed."),
 )
 
 
@@ -527,6 +540,8 @@ class Settings:
     upstream_username: str | None = None
     upstream_password: str | None = None
     upstream_token_lifetime_hours: float = 4.0
+    claim_coalesce_seconds: float = 0.02
+    sqlite_checkpoint_seconds: float = 0.5
 
     @property
     def is_production(self) -> bool:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,9 +29,13 @@ SQLITE_PRAGMAS = {
 }
 
 
-def open_database(url: str, busy_timeout: float = 5.0,
-                  pool_size: int = 8) -> PooledSqliteDatabase | PooledPostgresqlDatabase:
-    """A pooled database for `sqlite:///path` or `postgresql://...` (connections open lazily)."""
+def open_database(url: str, busy_timeout: float = 5.0, pool_size: int = 8,
+                  wal_autocheckpoint: int = 1000) -> PooledSqliteDatabase | PooledPostgresqlDatabase:
+    """A pooled database for `sqlite:///path` or `postgresql://...` (connections open lazily).
+
+    `wal_autocheckpoint`: SQLite's own checkpoint threshold in pages (raised when a background
+    checkpointer runs, `bulk.checkpoints`).
+    """
     parsed = urlparse(url)
     if parsed.scheme == "sqlite":
         path = parsed.path[1:] if parsed.path.startswith("/") else parsed.path
@@ -37,10 +44,11 @@ def open_database(url: str, busy_timeout: float = 5.0,
                               "see its own empty database); give a file path, sqlite:///path/file.sqlite3")
         # The pool's own `timeout` is how long to wait for a free pooled connection; SQLite's lock
         # wait is the busy_timeout pragma.
-        pragmas = {**SQLITE_PRAGMAS, "busy_timeout": int(busy_timeout * 1000)}
+        pragmas = {**SQLITE_PRAGMAS, "busy_timeout": int(busy_timeout * 1000),
+                   "wal_autocheckpoint": int(wal_autocheckpoint)}
         # "Created on first start": the file appears at first connection, its folder now.
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        return PooledSqliteDatabase(
+        return _SqliteDatabase(
             path, pragmas=pragmas, check_same_thread=False,
             max_connections=pool_size, stale_timeout=300, timeout=30)
     if parsed.scheme in ("postgres", "postgresql"):
@@ -54,6 +62,32 @@ def open_database(url: str, busy_timeout: float = 5.0,
         return database
     raise ConfigError(f"DATABASE_URL: unsupported scheme {parsed.scheme!r}; "
                       "use sqlite:///path/file.sqlite3 or postgresql://user@host/db")
+
+
+class _SqliteDatabase(PooledSqliteDatabase):
+    """Pooled SQLite whose connections wait for the lock while they set their pragmas.
+
+    Switching a new file to WAL needs an exclusive lock, and SQLite does not call the busy handler
+    for a connection that already reads (it could deadlock), so the pragma fails at once with
+    "database is locked" when another process holds a lock on the file at that moment: two
+    gunicorn workers starting on a new file. The busy timeout is set first and the journal mode is
+    tried again until it has passed.
+    """
+
+    def _set_pragmas(self, conn) -> None:
+        pragmas = dict(self._pragmas)
+        busy_ms = int(pragmas.pop("busy_timeout", 5000))
+        conn.execute(f"PRAGMA busy_timeout = {busy_ms}")
+        deadline = time.monotonic() + busy_ms / 1000
+        for pragma, value in pragmas.items():
+            while True:
+                try:
+                    conn.execute(f"PRAGMA {pragma} = {value}")
+                    break
+                except sqlite3.OperationalError as error:
+                    if "locked" not in str(error) or time.monotonic() >= deadline:
+                        raise
+                    time.sleep(0.01)
 
 
 class _PostgresqlDatabase(PooledPostgresqlDatabase):
@@ -94,6 +128,12 @@ def is_postgresql() -> bool:
     return isinstance(database.obj, peewee.PostgresqlDatabase)
 
 
+# SQLite: one writer per process at a time. Threads of a process (request threads, the drainer)
+# queue here and are woken the moment the writer before them commits, instead of polling SQLite's
+# lock in its busy handler's sleeps (1, 2, 5 ... 100 ms), which left the lock idle while they slept.
+_sqlite_writer = threading.RLock()
+
+
 @contextmanager
 def write_transaction() -> Iterator[None]:
     """A transaction that takes the write lock up front on SQLite.
@@ -101,8 +141,18 @@ def write_transaction() -> Iterator[None]:
     A deferred BEGIN that reads first and writes later fails at once with "database is locked" when
     another process writes meanwhile; BEGIN IMMEDIATE waits for the busy timeout instead.
     """
+    if is_sqlite():
+        with _sqlite_writer, _write_transaction("IMMEDIATE"):
+            yield
+    else:
+        with _write_transaction():
+            yield
+
+
+@contextmanager
+def _write_transaction(*lock_type: str) -> Iterator[None]:
     try:
-        with database.atomic("IMMEDIATE") if is_sqlite() else database.atomic():
+        with database.atomic(*lock_type):
             yield
     except peewee.OperationalError as error:
         # SQLite rolls a transaction back by itself on some errors (a full disk, I/O errors); the
@@ -143,7 +193,7 @@ class Prepared:
     drainer's claim and record statements run hundreds of times a second, so they are rendered once.
     """
 
-    def __init__(self, build: Callable[[], peewee.Query]) -> None:
+    def __init__(self, build: Callable[[], peewee.Node]) -> None:
         self._build = build
         self._rendered: dict[type, tuple[str, list[Any]]] = {}
 
@@ -151,7 +201,7 @@ class Prepared:
         engine = type(database.obj)
         rendered = self._rendered.get(engine)
         if rendered is None:
-            rendered = self._rendered[engine] = self._build().sql()
+            rendered = self._rendered[engine] = database.get_sql_context().parse(self._build())
         return rendered
 
     def _arguments(self, params: list[Any], values: dict[str, Any]) -> list[Any]:

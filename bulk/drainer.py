@@ -48,6 +48,8 @@ class DrainerSettings:
     concurrency: int = 1
     # Automatic retries of status-2 outcomes; the default makes none, as Magento.
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    # After a batch that was not full, the next claim waits until this long after that one began.
+    coalesce_seconds: float = 0.0
 
 
 def run_job(job: Job) -> Outcome:
@@ -149,55 +151,76 @@ class Drainer(Loop):
         self._settings = settings
         # Whose webhooks the recording transactions write (the outbox).
         self._subscriptions = subscriptions
+        self._turn = queue.Turn()
+        self._coalesce_until: float | None = None
 
     def tick(self) -> bool:
-        return self.run_once() > 0
+        if self._coalesce_until is not None:
+            # The last batch was not full: let a little more work arrive before the next claim,
+            # instead of one small claim (a write transaction and an fsync) per request.
+            self.pause(max(0.0, self._coalesce_until - time.monotonic()))
+            self._coalesce_until = None
+        started = time.monotonic()
+        done = self.run_once()
+        if 0 < done < self._settings.batch_size and self._settings.coalesce_seconds:
+            self._coalesce_until = started + self._settings.coalesce_seconds
+        return done > 0
 
     def run_once(self) -> int:
-        """Claim one batch, run it, record it; returns how many operations were finished."""
+        """Claim one batch, run it, record it; returns how many operations were finished.
+
+        The claim is planned without the write lock (nothing claimable: no transaction at all).
+        Operations whose handlers only write to this database run in the transaction that claims
+        them, which also records their outcomes: one commit for the whole batch. Operations with
+        outside effects are run after that commit, under their lease, and recorded after.
+        """
         token = uuid.uuid4().hex
         started = time.perf_counter()
+        now = self._clock.time()
         with database.connection_context():
-            claimed = queue.claim(token, self._settings.batch_size, self._settings.lease_seconds,
-                                  self._clock.time(), holder=holder())
-        if not claimed:
-            return 0
-        batch = _Batch(token, {operation.id: operation.attempts for operation in claimed})
-        jobs: list[Job] = []
-        unroutable: list[Outcome] = []
-        for operation in claimed:
-            route = self._catalogue.get(operation.route_key)
-            if route is None:
-                unroutable.append(missing_route_outcome(operation))
-            else:
-                jobs.append(Job.of(operation, route, self._handler_for(route)))
-        with database.connection_context():
-            # Without a route there is nothing to run: the failure is recorded like a local effect.
-            done = self._run_in_transaction(batch, [job for job in jobs if job.transactional], unroutable)
-            done += self._run_outside(batch, [job for job in jobs if not job.transactional])
+            planned = queue.plan_claim(self._settings.batch_size, now, self._turn)
+            if not planned:
+                return 0
+            with write_transaction():
+                claimed = queue.claim_planned(token, planned, self._settings.batch_size, self._settings.lease_seconds,
+                                              now, holder(), self._turn)
+                batch = _Batch(token, {operation.id: operation.attempts for operation in claimed})
+                local, outside = self._jobs(claimed)
+                done = self._run_local(batch, *local)
+            done += self._run_outside(batch, outside)
             if done < len(claimed):
                 # Stopping (or a lease lost): hand the rest back now, not when the lease runs out.
                 queue.release(token, list(batch.attempts))
         _log_batch(claimed, batch, time.perf_counter() - started)
         return done
 
-    def _run_in_transaction(self, batch: _Batch, jobs: list[Job], unroutable: list[Outcome]) -> int:
-        """Run handlers whose effects live in this database inside the transaction that records
-        their outcomes, so effects and status commit together: exactly once, even after a kill."""
-        if not jobs and not unroutable:
-            return 0
-        outcomes: list[Outcome] = []
-        with write_transaction():
-            # Only operations this claim still holds; the rows stay locked until the commit.
-            held = queue.held(batch.token, [_claimed(job).id for job in jobs] +
-                              [outcome.operation_id for outcome in unroutable])
-            outcomes.extend(outcome for outcome in unroutable if outcome.operation_id in held)
-            for job in jobs:
-                if self.stopping:
-                    break
-                if _claimed(job).id in held:
-                    outcomes.append(run_job(job) if job.pure else self._run_in_savepoint(job))
-            self._record(batch, outcomes)
+    def _jobs(self, claimed: list[ClaimedOperation]) -> tuple[tuple[list[Job], list[Outcome]], list[Job]]:
+        """Split a claim into (database-local jobs, outcomes of unroutable operations) and the jobs
+        with outside effects."""
+        local: list[Job] = []
+        outside: list[Job] = []
+        unroutable: list[Outcome] = []
+        for operation in claimed:
+            route = self._catalogue.get(operation.route_key)
+            if route is None:
+                # Without a route there is nothing to run: the failure is recorded like a local effect.
+                unroutable.append(missing_route_outcome(operation))
+                continue
+            job = Job.of(operation, route, self._handler_for(route))
+            (local if job.transactional else outside).append(job)
+        return (local, unroutable), outside
+
+    def _run_local(self, batch: _Batch, jobs: list[Job], unroutable: list[Outcome]) -> int:
+        """Run handlers whose effects live in this database inside the transaction that claimed
+        them and records their outcomes, so effects and status commit together: exactly once,
+        even after a kill."""
+        outcomes = list(unroutable)
+        for job in jobs:
+            if self.stopping:
+                break
+            outcomes.append(run_job(job) if job.pure else self._run_in_savepoint(job))
+        if outcomes:
+            self.record_outcomes(batch, outcomes)
         return len(outcomes)
 
     @staticmethod
@@ -238,7 +261,8 @@ class Drainer(Loop):
                     break
                 renew_if_due()
                 outcomes.append(run_job(job))
-        self._record(batch, outcomes)
+        if outcomes:
+            self.record_outcomes(batch, outcomes)
         return len(outcomes)
 
     def _run_concurrently(self, jobs: list[Job], workers: int,
@@ -256,13 +280,18 @@ class Drainer(Loop):
                 renew_if_due()
         return [outcome for outcome in (future.result() for future in futures) if outcome is not None]
 
-    def _record(self, batch: _Batch, outcomes: list[Outcome]) -> None:
-        """Record final outcomes; retriable failures with tries left wait for their retry instead."""
+    def record_outcomes(self, batch: _Batch, outcomes: list[Outcome]) -> None:
+        """The transaction that records a batch's outcomes (a savepoint of the claiming transaction
+        for database-local handlers). Whatever must commit together with outcomes goes here.
+
+        Final outcomes are recorded; retriable failures with tries left wait for their retry instead.
+        """
         finished, deferred = self._retry_or_finish(batch.attempts, outcomes)
-        if finished:
-            queue.record(batch.token, finished, self._clock.time(), self._subscriptions)
-        if deferred:
-            queue.defer(batch.token, deferred)
+        with write_transaction():
+            if finished:
+                queue.record(batch.token, finished, self._clock.time(), self._subscriptions)
+            if deferred:
+                queue.defer(batch.token, deferred)
         metrics.operations_finished(outcome.status for outcome in finished)
         metrics.retries_scheduled(len(deferred))
         batch.outcomes.update(outcome.status.name.lower() for outcome in finished)

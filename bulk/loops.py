@@ -72,6 +72,10 @@ class Loop:
             self._thread = None
             return True
 
+    def pause(self, seconds: float) -> None:
+        """Wait `seconds` inside a tick, or less when the loop is asked to stop."""
+        self._stopping.wait(seconds)
+
     def notify(self) -> None:
         """Look for work now instead of at the end of the current wait."""
         self._wake.set()

@@ -33,6 +33,10 @@ class SchemaVersion(BaseModel):
 
 Step = Callable[[SchemaMigrator], None]
 
+def drop_index_if_exists(name: str) -> None:
+    """Drop an index by name (both engines resolve it in the connection's schema)."""
+    database.execute_sql(f'DROP INDEX IF EXISTS "{name}"')
+
 
 def add_column_if_missing(migrator: SchemaMigrator, table: str, column: str, field: peewee.Field) -> None:
     """Add `column` unless the table already has it (or does not exist yet: it will be created whole)."""
@@ -63,8 +67,15 @@ def _bulk_finished_at(migrator: SchemaMigrator) -> None:
     add_column_if_missing(migrator, "magento_bulk", "finished_at", peewee.DateTimeField(null=True))
 
 
+def _open_operations_only_indexes(migrator: SchemaMigrator) -> None:
+    """Version 4: the queue's indexes hold open operations only (`bulk.models.OPEN_BY_ENTITY` and
+    `OPEN_BY_BULK`, created when missing as every index of the models is); the full ones go."""
+    drop_index_if_exists("magento_operation_entity_key_status_id")
+    drop_index_if_exists("magento_operation_status_id")
+
+
 # Step n upgrades a database from version n to n + 1; version 1 is the first released schema.
-UPGRADES: list[Step] = [_operation_finish_time, _bulk_finished_at]
+UPGRADES: list[Step] = [_operation_finish_time, _bulk_finished_at, _open_operations_only_indexes]
 LATEST_VERSION = 1 + len(UPGRADES)
 
 

@@ -88,13 +88,19 @@ def enqueue(bulk: NewBulk, now: float, within: Callable[[int], None] | None = No
                 for op in bulk.operations])
 
 
-def _claimable() -> peewee.Expression:
+def _open(operation: Any = Operation) -> peewee.Expression:
+    """`status = 4`, written as a literal: SQLite uses a partial index (`WHERE status = 4`) only for
+    a query whose own condition names the same constant, never for a bound parameter."""
+    return operation.status == peewee.SQL(str(int(OperationStatus.OPEN)))
+
+
+def _claimable(operation: Any = Operation) -> peewee.Expression:
     # Open, and not held by a live lease nor waiting for a delayed retry (`available_at` passed).
-    return (Operation.status == OperationStatus.OPEN) & (
-        Operation.available_at.is_null() | (Operation.available_at <= Slot("now"))) & _next_for_its_entity()
+    return _open(operation) & (
+        operation.available_at.is_null() | (operation.available_at <= Slot("now"))) & _next_for_its_entity(operation)
 
 
-def _next_for_its_entity() -> peewee.Expression:
+def _next_for_its_entity(operation: Any) -> peewee.Expression:
     """No earlier operation for the same entity is still open (held, waiting, or unclaimed).
 
     So operations on one SKU or customer run one at a time, in submission order, retries included,
@@ -103,20 +109,108 @@ def _next_for_its_entity() -> peewee.Expression:
     """
     earlier = Operation.alias("earlier")
     blocking = (earlier.select(peewee.SQL("1"))
-                .where(earlier.entity_key == Operation.entity_key,
-                       earlier.status == OperationStatus.OPEN, earlier.id < Operation.id))
-    return Operation.entity_key.is_null() | ~peewee.fn.EXISTS(blocking)
+                .where(earlier.entity_key == operation.entity_key, _open(earlier), earlier.id < operation.id))
+    return operation.entity_key.is_null() | ~peewee.fn.EXISTS(blocking)
 
 
-_HAS_CLAIMABLE = Prepared(lambda: Operation.select(Operation.id).where(_claimable()).limit(1))
+# --- Claiming: a plan read outside the write lock, then one short UPDATE of the planned rows. ---
+#
+# Fairness: each claim takes turns through the bulks that have open operations (in bulk uuid
+# order, up to BULKS_PER_CLAIM of them, continuing after the last bulk of the previous claim,
+# `Turn`) and gives each of them an equal share of the batch, oldest operations first. A bulk of
+# 100,000 operations therefore delays a small bulk submitted after it by one claim at most, instead
+# of until it has drained; per-entity order is untouched (only the first open operation of an
+# entity is ever claimable).
+
+# Bulks one claim visits at most: the turn goes on from there with the next claim. Bounds the cost
+# of a claim when many bulks are open, and what a small bulk waits: (open bulks / this) claims.
+BULKS_PER_CLAIM = 8
+
+
+@dataclass
+class Turn:
+    """Where a drainer's turn through the bulks stands: the last bulk its previous claim visited."""
+
+    after: str = ""
+
+
+def _bulks_with_open_operations() -> peewee.Node:
+    """Up to `limit` bulks with open operations whose uuid sorts after `after`, in uuid order.
+
+    A recursive skip through the open-operations-by-bulk index: one index probe per bulk found,
+    however many operations each has.
+    """
+    table = Operation._meta.table_name
+    return peewee.NodeList((
+        peewee.SQL(f'WITH RECURSIVE turn(bulk_uuid, position) AS ('
+                   f'SELECT (SELECT MIN(o.bulk_uuid) FROM "{table}" AS o WHERE o.status = {int(OperationStatus.OPEN)}'
+                   f' AND o.bulk_uuid > '), Slot("after"), peewee.SQL('), 1'
+                   f' UNION ALL SELECT (SELECT MIN(o.bulk_uuid) FROM "{table}" AS o'
+                   f' WHERE o.status = {int(OperationStatus.OPEN)} AND o.bulk_uuid > turn.bulk_uuid), turn.position + 1'
+                   f' FROM turn WHERE turn.bulk_uuid IS NOT NULL AND turn.position < '), Slot("limit"),
+        peewee.SQL(') SELECT bulk_uuid FROM turn WHERE bulk_uuid IS NOT NULL')), glue="")
+
+
+_BULKS_WITH_OPEN_OPERATIONS = Prepared(_bulks_with_open_operations)
+
+
+def _oldest_claimable_of_bulk() -> peewee.Query:
+    """The first `take` claimable operations of one bulk after id `after_id`, among its `scan` oldest
+    available ones there (not held, not waiting for a retry): a bulk whose operations wait behind an
+    earlier bulk's for the same SKUs (a feed sent again) is passed over cheaply until they are done."""
+    available = (Operation.select(Operation.id, Operation.entity_key)
+                 .where(Operation.bulk == Slot("bulk"), _open(), Operation.id > Slot("after_id"),
+                        Operation.available_at.is_null() | (Operation.available_at <= Slot("now")))
+                 .order_by(Operation.id).limit(Slot("scan")))
+    oldest = available.alias("oldest")
+    earlier = Operation.alias("earlier")
+    blocking = (earlier.select(peewee.SQL("1"))
+                .where(earlier.entity_key == oldest.c.entity_key, _open(earlier), earlier.id < oldest.c.id))
+    return (peewee.Select([oldest], [oldest.c.id])
+            .where(oldest.c.entity_key.is_null() | ~peewee.fn.EXISTS(blocking))
+            .order_by(oldest.c.id).limit(Slot("take")))
+
+
+_OLDEST_CLAIMABLE_OF_BULK = Prepared(_oldest_claimable_of_bulk)
+
+
+def plan_claim(limit: int, now: float, turn: Turn | None = None) -> list[int]:
+    """Which operations a claim of up to `limit` should take: ids, fairly across bulks (a read).
+
+    Empty when nothing is claimable, so an idle or blocked queue never takes the write lock.
+    """
+    turn = turn if turn is not None else Turn()
+    most = min(limit, BULKS_PER_CLAIM)
+    bulks = [row[0] for row in _BULKS_WITH_OPEN_OPERATIONS.execute(after=turn.after, limit=most).fetchall()]
+    if len(bulks) < most and turn.after:
+        # Round the turn: the bulks from the start, up to the one it began after.
+        bulks += [row[0] for row in _BULKS_WITH_OPEN_OPERATIONS.execute(after="", limit=most - len(bulks))
+                  .fetchall() if row[0] <= turn.after]
+    if not bulks:
+        return []
+    turn.after = bulks[-1]
+    ids: list[int] = []
+    # Equal shares; what a bulk cannot use (held, waiting, small) goes to those that used all of theirs.
+    taken_after = dict.fromkeys(bulks, 0)
+    while taken_after and len(ids) < limit:
+        share = -(-(limit - len(ids)) // len(taken_after))
+        for bulk_uuid, after_id in list(taken_after.items()):
+            take = min(share, limit - len(ids))
+            rows = _OLDEST_CLAIMABLE_OF_BULK.execute(bulk=bulk_uuid, after_id=after_id, scan=take * 8 + 256,
+                                                     take=take, now=now).fetchall()
+            ids.extend(row[0] for row in rows)
+            if len(rows) < take or take == 0:
+                del taken_after[bulk_uuid]
+            else:
+                taken_after[bulk_uuid] = rows[-1][0]
+    return ids
 
 
 def _claim_statement() -> peewee.Query:
-    candidates = (Operation.select(Operation.id).where(_claimable())
-                  .order_by(Operation.id).limit(Slot("limit")))
+    planned = Operation.select(Operation.id).where(_id_among(), _claimable())
     if is_postgresql():
         # Concurrent claimers skip each other's rows instead of queueing behind them.
-        candidates = candidates.for_update(skip_locked=True)
+        planned = planned.for_update(skip_locked=True)
     return (Operation
             .update({Operation.claim_token: Slot("token"),
                      Operation.claimed_by: Slot("holder"),
@@ -125,7 +219,7 @@ def _claim_statement() -> peewee.Query:
                      Operation.started_at: peewee.fn.COALESCE(Operation.started_at,
                                                               Slot("started_at", Operation.started_at)),
                      Operation.attempts: Operation.attempts + 1})
-            .where(Operation.id.in_(candidates))
+            .where(Operation.id.in_(planned))
             .returning(Operation.id, Operation.bulk, Operation.operation_key, Operation.topic_name,
                        Operation.route_key, Operation.serialized_data, Operation.attempts))
 
@@ -133,25 +227,38 @@ def _claim_statement() -> peewee.Query:
 _CLAIM = Prepared(_claim_statement)
 
 
-def has_claimable(now: float) -> bool:
-    """A cheap read, so an idle drainer does not take the write lock to find nothing."""
-    return _HAS_CLAIMABLE.execute(now=now).fetchone() is not None
+def claim_planned(token: str, planned: list[int], limit: int, lease_seconds: float, now: float,
+                  holder: str | None = None, turn: Turn | None = None) -> list[ClaimedOperation]:
+    """Take what is still claimable of the `planned` ids for `token`; call inside a write transaction.
+
+    The plan was read without the lock. When another claimer took all of it meanwhile, the claim
+    is planned again under the lock, where what it reads is current, so a claim only comes back
+    empty when nothing is claimable (PostgreSQL: or held by a claim still in progress).
+    """
+    claimed = _claim_ids(token, planned, lease_seconds, now, holder)
+    if not claimed:
+        planned = plan_claim(limit, now, turn)
+        claimed = _claim_ids(token, planned, lease_seconds, now, holder) if planned else []
+    return claimed
+
+
+def _claim_ids(token: str, operation_ids: list[int], lease_seconds: float, now: float,
+               holder: str | None) -> list[ClaimedOperation]:
+    rows = _CLAIM.execute(token=token, holder=holder, expires=now + lease_seconds, started_at=utc_datetime(now),
+                          now=now, ids=_ids_parameter(operation_ids)).fetchall()
+    rows.sort()
+    return [ClaimedOperation(*row) for row in rows]
 
 
 def claim(token: str, limit: int, lease_seconds: float, now: float,
-          holder: str | None = None) -> list[ClaimedOperation]:
-    """Atomically take up to `limit` claimable operations, oldest first, for `token`."""
-    if not has_claimable(now):
+          holder: str | None = None, turn: Turn | None = None) -> list[ClaimedOperation]:
+    """Atomically take up to `limit` claimable operations for `token`: oldest first within each bulk,
+    in turns across bulks (see `plan_claim`)."""
+    planned = plan_claim(limit, now, turn)
+    if not planned:
         return []
     with write_transaction():
-        if is_postgresql():
-            # Without fresh statistics (a backlog that just arrived) the planner sorts every open
-            # row for each claim; walking the (status, id) index is right at any depth.
-            database.execute_sql("SET LOCAL enable_sort = off; SET LOCAL enable_bitmapscan = off")
-        rows = _CLAIM.execute(token=token, holder=holder, expires=now + lease_seconds,
-                              started_at=utc_datetime(now), now=now, limit=limit).fetchall()
-    rows.sort()
-    return [ClaimedOperation(*row) for row in rows]
+        return claim_planned(token, planned, limit, lease_seconds, now, holder, turn)
 
 
 def _same_write(outcome: Outcome) -> tuple:
@@ -264,7 +371,7 @@ def release(token: str, operation_ids: list[int]) -> int:
 
 def open_count() -> int:
     """Operations not yet processed (backlog)."""
-    return Operation.select().where(Operation.status == OperationStatus.OPEN).count()
+    return Operation.select().where(_open()).count()
 
 
 class Deferral(NamedTuple):
@@ -348,7 +455,7 @@ def delete_finished_bulk(bulk_uuid: str) -> bool | None:
 
 
 def _open_operations(bulk_uuid: Any) -> peewee.ModelSelect[Operation]:
-    return Operation.select().where(Operation.bulk == bulk_uuid, Operation.status == OperationStatus.OPEN)
+    return Operation.select().where(Operation.bulk == bulk_uuid, _open())
 
 
 def purge_finished(started_before: float, chunk: int = 200) -> int:
@@ -387,7 +494,7 @@ def fail_stuck(started_before: float, now: float | None = None,
                   Operation
                   .update(status=int(OperationStatus.RETRIABLY_FAILED), result_message=UNKNOWN_ERROR, error_code=0,
                           claim_token=None, claimed_by=None, available_at=None, finished_at=utc_datetime(now))
-                  .where(Operation.status == OperationStatus.OPEN, Operation.started_at.is_null(False),
+                  .where(_open(), Operation.started_at.is_null(False),
                          Operation.started_at < utc_datetime(started_before))
                   .returning(Operation.id).tuples().execute()]
         outbox.enqueue_finished(failed, now, subscriptions, failed)

@@ -9,12 +9,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+import peewee
 from flask import current_app
 
 from bulk.accept import AcceptPolicy, DataHasher
 from bulk.auth import AdminAccount, TokenService
 from bulk.backpressure import BACKPRESSURE_MODELS, OpenOperationsBound, RateLimiter
 from bulk.callers import CallerResolver
+from bulk.checkpoints import SAFETY_NET_PAGES, Checkpointer
 from bulk.clock import Clock
 from bulk.config import WEBHOOK_RETRY_MAX_SECONDS, ConfigError, Settings
 from bulk.db import database, open_database
@@ -77,8 +79,10 @@ class BulkService:
         self.secret_fields = SecretFields(settings.secret, catalogue)
         self.accept_policy = AcceptPolicy(settings.max_items, settings.invalid_items == "reject-item",
                                           DataHasher(settings.secret), self.secret_fields.sealer_for)
+        checkpoints_in_background = settings.worker_enabled and settings.sqlite_checkpoint_seconds > 0
         self.database = open_database(settings.database_url or "", settings.db_busy_timeout,
-                                      settings.db_pool_size)
+                                      settings.db_pool_size,
+                                      SAFETY_NET_PAGES if checkpoints_in_background else 1000)
         self._closers: list[Callable[[], None]] = []
         mode = _mode(settings.processing_mode)
         self.processing = Processing(settings.processing_mode,
@@ -91,7 +95,8 @@ class BulkService:
             settings.worker_batch, settings.lease_seconds, settings.poll_seconds,
             concurrency=settings.worker_concurrency or 1,
             retry=RetryPolicy(settings.retry_attempts or 1, settings.retry_base_seconds,
-                              settings.retry_max_seconds)), self.subscriptions)
+                              settings.retry_max_seconds),
+            coalesce_seconds=settings.claim_coalesce_seconds), self.subscriptions)
         self.housekeeper = Housekeeper(clock, HousekeepingSettings(
             settings.retention_days, settings.stuck_hours, settings.housekeeping_seconds,
             settings.idempotency_hours), self.subscriptions,
@@ -107,6 +112,8 @@ class BulkService:
         # Started in this order, stopped in reverse: the drainer releases its claims before the rest stop,
         # and the heartbeat removes this process's row last, when no drainer of its own writes any more.
         self.loops: list[Loop] = [self.heartbeat, self.housekeeper, self.webhooks, self.drainer]
+        if checkpoints_in_background and isinstance(self.database, peewee.SqliteDatabase):
+            self.loops.insert(0, Checkpointer(settings.sqlite_checkpoint_seconds))
         self._ready = False
         self._schema_ready = False
         self._ready_lock = threading.Lock()

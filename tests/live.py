@@ -25,8 +25,11 @@ class Gunicorn:
     """`gunicorn app:app` with our gunicorn.conf.py, on a free port, configured by environment."""
 
     def __init__(self, data_dir: Path, workers: int = 2, database_url: str | None = None,
-                 app: str = "app:app", **env: str) -> None:
+                 app: str = "app:app", cwd: Path = PROJECT_ROOT, args: tuple[str, ...] = (), **env: str) -> None:
         self.app = app
+        # Another checkout of the project (a benchmark's baseline) and extra gunicorn arguments.
+        self.cwd = cwd
+        self.args = args
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = data_dir / f"gunicorn-{self.port}.log"
@@ -45,8 +48,8 @@ class Gunicorn:
         with open(self.log_path, "wb") as log:  # the child keeps its own copy of the file
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py",
-                 "--bind", f"127.0.0.1:{self.port}", self.app],
-                cwd=PROJECT_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                 "--bind", f"127.0.0.1:{self.port}", *self.args, self.app],
+                cwd=self.cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True)  # its own process group, so kill() reaches every worker
         try:
             self._wait_until_healthy(timeout)

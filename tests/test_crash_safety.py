@@ -63,14 +63,15 @@ def wait_until_drained(url: str, timeout: float = 120.0) -> None:
                 f"{fetch_all(url, 'SELECT status, count(*) FROM magento_operation GROUP BY status')}")
 
 
-def wait_for_claims(url: str, timeout: float = 30.0) -> list[tuple]:
+def wait_for_a_running_batch(running_dir, timeout: float = 30.0) -> int:
+    """The pid of a worker running operations; its batch (claim, calls, outcomes) is not committed yet."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        rows = fetch_all(url, "SELECT id, claimed_by FROM magento_operation WHERE claim_token IS NOT NULL")
-        if rows:
-            return rows
-        time.sleep(0.05)
-    pytest.fail("no operation was ever claimed")
+        pids = [int(path.name) for path in running_dir.iterdir()]
+        if pids:
+            return pids[0]
+        time.sleep(0.02)
+    pytest.fail("no operation ever started")
 
 
 def assert_each_operation_ran_once(url: str, expected: int) -> None:
@@ -123,12 +124,13 @@ def test_kill_9_under_load_loses_no_accepted_operation_and_runs_each_once(tmp_pa
 
 
 def test_kill_9_of_a_worker_holding_operations_hands_them_to_another(tmp_path, schema):
+    running = tmp_path / "running"
+    running.mkdir()
     server = counting_server(tmp_path, schema, BULK_LEASE_SECONDS="2", BULK_WORKER_BATCH="5",
-                             COUNTING_DELAY_SECONDS="0.2").start()
+                             COUNTING_DELAY_SECONDS="0.2", COUNTING_RUNNING_DIR=str(running)).start()
     try:
         assert submit(server, server.token(), 20, "held").status_code == 202
-        _, claimed_by = wait_for_claims(schema)[0]
-        victim = int(claimed_by.rsplit(":", 1)[1])
+        victim = wait_for_a_running_batch(running)
         assert victim in server.worker_pids()
         os.kill(victim, signal.SIGKILL)
         wait_until_drained(schema)
@@ -141,10 +143,12 @@ def test_kill_9_of_a_worker_holding_operations_hands_them_to_another(tmp_path, s
 
 def test_sigterm_while_draining_releases_what_it_holds(tmp_path, schema):
     # A long lease: if the stop did not release its claims, the restart could not finish in time.
+    running = tmp_path / "running"
+    running.mkdir()
     server = counting_server(tmp_path, schema, BULK_LEASE_SECONDS="300", BULK_WORKER_BATCH="10",
-                             COUNTING_DELAY_SECONDS="0.1").start()
+                             COUNTING_DELAY_SECONDS="0.1", COUNTING_RUNNING_DIR=str(running)).start()
     assert submit(server, server.token(), 60, "term").status_code == 202
-    wait_for_claims(schema)
+    wait_for_a_running_batch(running)
     assert server.stop(timeout=30) == 0, server.log()
     assert fetch_all(schema, "SELECT count(*) FROM magento_operation WHERE claim_token IS NOT NULL") == [(0,)]
     done = fetch_all(schema, "SELECT count(*) FROM magento_operation WHERE status = 1")[0][0]

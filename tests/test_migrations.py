@@ -11,7 +11,7 @@ import pytest
 from bulk import migrations
 from bulk.db import database, open_database
 from bulk.migrations import add_column_if_missing, create_schema, schema_version
-from bulk.models import ALL_MODELS, OPEN_BY_BULK
+from bulk.models import ALL_MODELS, OPEN_BY_BULK, OPEN_BY_ENTITY
 from tests.databases import fetch_all
 from tests.live import PROJECT_ROOT
 
@@ -119,4 +119,24 @@ def test_version_1_operations_gain_their_finish_time(bound):
         indexes = {tuple(index.columns) for index in database.get_indexes("magento_operation")}
         assert schema_version() == migrations.LATEST_VERSION
     assert ("finished_at", "status") in indexes
+    assert create_schema(ALL_MODELS) == migrations.LATEST_VERSION
+
+
+def index_names(table):
+    with database.connection_context():
+        return {index.name for index in database.get_indexes(table)}
+
+
+def test_version_1_gets_the_open_operation_indexes_instead_of_the_full_entity_index(bound):
+    create_schema(ALL_MODELS)
+    with database.connection_context():  # as version 1 left it
+        for name in (OPEN_BY_ENTITY, OPEN_BY_BULK):
+            database.execute_sql(f'DROP INDEX "{name}"')
+        database.execute_sql('CREATE INDEX "magento_operation_entity_key_status_id" '
+                             'ON "magento_operation" ("entity_key", "status", "id")')
+        database.execute_sql("UPDATE bulk_schema_version SET version = 1")
+    assert create_schema(ALL_MODELS) == 1
+    names = index_names("magento_operation")
+    assert {OPEN_BY_ENTITY, OPEN_BY_BULK} <= names
+    assert "magento_operation_entity_key_status_id" not in names
     assert create_schema(ALL_MODELS) == migrations.LATEST_VERSION

@@ -139,7 +139,7 @@ def test_thread_start_and_stop_are_idempotent_and_drain_in_background(db):
 
 def test_thread_survives_a_failing_batch(db, monkeypatch):
     calls = {"n": 0}
-    real_claim = queue.claim
+    real_claim = queue.claim_planned
 
     def flaky_claim(*args, **kwargs):
         calls["n"] += 1
@@ -147,7 +147,7 @@ def test_thread_survives_a_failing_batch(db, monkeypatch):
             raise peewee.OperationalError("disk I/O error")
         return real_claim(*args, **kwargs)
 
-    monkeypatch.setattr(queue, "claim", flaky_claim)
+    monkeypatch.setattr(queue, "claim_planned", flaky_claim)
     monkeypatch.setattr("bulk.drainer.MAX_BACKOFF_SECONDS", 0.05)
     submit([product("a")])
     drainer = drainer_with(lambda job: None, poll_seconds=0.05)
@@ -230,20 +230,26 @@ def test_transactional_effects_commit_with_the_outcome_and_failures_leave_none(e
     assert [row.status for row in rows()] == [1, 3, 1]
 
 
-def test_transactional_handlers_do_not_run_for_a_lost_lease(effects, monkeypatch):
+def test_database_local_handlers_are_claimed_run_and_recorded_in_one_transaction(effects, monkeypatch):
     submit([product("a")])
-    real_held = queue.held
-    monkeypatch.setattr(queue, "held", lambda token, ids: set())  # another drainer took it over
-    calls = []
 
     @transactional
     def handler(job):
-        calls.append(job.operation_key)
+        Effect.create(sku=job.arguments["product"]["sku"])
 
-    assert drainer_with(handler).run_once() == 0
-    assert calls == []
-    monkeypatch.setattr(queue, "held", real_held)
-    assert rows()[0].claim_token is None  # given back at once
+    def failing_record(token, outcomes):
+        raise peewee.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(queue, "record", failing_record)
+    with pytest.raises(peewee.OperationalError):
+        drainer_with(handler).run_once()
+    # Nothing of the batch committed: no effect, and no claim either (claimable at once, not after a lease).
+    assert Effect.select().count() == 0
+    [operation] = rows()
+    assert (operation.status, operation.claim_token, operation.attempts) == (4, None, 0)
+    monkeypatch.undo()
+    assert drainer_with(handler).run_once() == 1
+    assert [effect.sku for effect in Effect.select()] == ["a"]
 
 
 def test_a_long_batch_renews_its_lease(db):

@@ -1,0 +1,89 @@
+"""Fair draining: a huge bulk does not hold up a small bulk behind it by more than one claim batch,
+bulks take turns, and operations on one entity still run one at a time in submission order."""
+
+from __future__ import annotations
+
+import uuid
+
+from bulk import queue
+from bulk.accept import serialize_operation
+from bulk.clock import ManualClock
+from bulk.drainer import Drainer, DrainerSettings
+from bulk.handlers import accept_handler
+from bulk.models import Operation
+from bulk.queue import NewBulk, NewOperation, Turn
+from bulk.routes.builtin import builtin_catalogue
+from bulk.statuses import OperationStatus
+
+ROUTE = builtin_catalogue().get("POST /V1/products")
+NOW = 1_700_000_000.0
+
+
+def submit(skus: list[str], user_id: int = 1) -> str:
+    bulk_uuid = str(uuid.uuid4())
+    operations = [NewOperation(i, ROUTE.topic_name, ROUTE.key,
+                               serialize_operation({"product": {"sku": sku}}, 1), f"sku:{sku}")
+                  for i, sku in enumerate(skus)]
+    queue.enqueue(NewBulk(bulk_uuid, user_id, 2, ROUTE.description, operations), NOW)
+    return bulk_uuid
+
+
+def drainer(batch_size: int) -> Drainer:
+    return Drainer(builtin_catalogue(), lambda route: accept_handler, ManualClock(NOW),
+                   DrainerSettings(batch_size=batch_size))
+
+
+def open_count(bulk_uuid: str) -> int:
+    return Operation.select().where(Operation.bulk == bulk_uuid,
+                                    Operation.status == OperationStatus.OPEN).count()
+
+
+def test_a_small_bulk_behind_a_huge_one_is_done_by_the_next_batch(db):
+    huge = submit([f"H{i}" for i in range(2000)], user_id=1)
+    worker = drainer(batch_size=100)
+    assert worker.run_once() == 100  # the huge bulk alone so far
+    small = submit(["S1", "S2", "S3"], user_id=2)
+    assert worker.run_once() == 100
+    assert open_count(small) == 0
+    assert open_count(huge) == 2000 - 197
+
+
+def test_bulks_take_turns_when_there_are_more_than_a_batch_holds(db):
+    bulks = [submit([f"{n}-{i}" for i in range(3)]) for n in range(5)]
+    in_turn_order = sorted(bulks)
+    turn = Turn()
+    visited = []
+    for _ in range(5):
+        claimed = queue.claim(uuid.uuid4().hex, 2, 60, NOW, turn=turn)
+        assert len(claimed) == 2
+        visited.append(sorted({operation.bulk_uuid for operation in claimed}))
+    # One operation from each of two bulks per claim, going round: every bulk is served by the third.
+    assert visited[:3] == [in_turn_order[0:2], in_turn_order[2:4], sorted([in_turn_order[4], in_turn_order[0]])]
+    assert visited[3:] == [in_turn_order[1:3], in_turn_order[3:5]]
+
+
+def test_shares_a_bulk_cannot_use_go_to_the_others(db):
+    small = submit(["S1"])
+    large = submit([f"L{i}" for i in range(50)])
+    claimed = queue.claim(uuid.uuid4().hex, 10, 60, NOW)
+    assert len(claimed) == 10
+    assert sum(operation.bulk_uuid == small for operation in claimed) == 1
+    assert sum(operation.bulk_uuid == large for operation in claimed) == 9
+
+
+def test_turns_keep_each_entity_in_submission_order(db):
+    first = submit(["A", "B", "C"])
+    second = submit(["A", "D"])  # its A waits for the first bulk's A, whoever's turn it is
+    claimed = queue.claim("t" * 32, 100, 60, NOW)
+    assert sorted((op.bulk_uuid == second, op.operation_key) for op in claimed) == [
+        (False, 0), (False, 1), (False, 2), (True, 1)]
+    queue.record("t" * 32, [queue.Outcome(op.id, OperationStatus.COMPLETE, "ok") for op in claimed])
+    [second_a] = queue.claim("u" * 32, 100, 60, NOW)
+    assert (second_a.bulk_uuid, second_a.operation_key) == (second, 0)
+    assert open_count(first) == 0
+
+
+def test_the_drainer_finishes_every_bulk_with_turns(db):
+    bulks = [submit([f"{n}-{i}" for i in range(n * 37 + 1)]) for n in range(6)]
+    assert drainer(batch_size=25).drain() == sum(n * 37 + 1 for n in range(6))
+    assert all(open_count(bulk_uuid) == 0 for bulk_uuid in bulks)
