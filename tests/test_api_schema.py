@@ -56,10 +56,9 @@ def test_each_document_is_valid_swagger_2_with_magentos_top_level_keys(admin, ki
     assert doc["host"] == "localhost" and doc["schemes"] == ["http"]
     assert doc["securityDefinitions"]["Bearer"] == {
         "type": "apiKey", "name": "Authorization", "in": "header",
-        "description": "`Bearer <token>`: an admin token from POST /V1/integration/admin/token."}
-    assert doc["securityDefinitions"]["OAuth1"]["in"] == "header"
-    assert all(operation["security"] in ([], [{"Bearer": []}, {"OAuth1": []}])
-               for path in doc["paths"].values() for operation in path.values())
+        "description": "`Bearer <token>`: an admin token from POST /V1/integration/admin/token; or "
+                       "`OAuth oauth_consumer_key=..., oauth_signature=...`: an integration's request "
+                       "signed with OAuth 1.0a (HMAC-SHA256)."}
     error = doc["definitions"]["error-response"]
     assert error["required"] == ["message"]
     assert set(error["properties"]) == {"message", "errors", "code", "parameters", "trace"}

@@ -237,7 +237,7 @@ def test_database_local_handlers_are_claimed_run_and_recorded_in_one_transaction
     def handler(job):
         Effect.create(sku=job.arguments["product"]["sku"])
 
-    def failing_record(token, outcomes):
+    def failing_record(token, outcomes, *when_and_subscriptions):
         raise peewee.OperationalError("disk I/O error")
 
     monkeypatch.setattr(queue, "record", failing_record)

@@ -40,22 +40,19 @@ KINDS = (REST, ASYNC, BULK)
 MAGENTO_VERSION = "2.4"
 TITLE = "Magento-compatible asynchronous bulk Web API"
 BEARER = "Bearer"
-OAUTH1 = "OAuth1"
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _PARAM = re.compile(r":(\w+)")
 
 
 def security_definitions() -> dict[str, dict[str, Any]]:
-    """How callers authenticate: an admin's bearer token, or an integration's OAuth 1.0a signature
-    (Swagger 2.0 has no OAuth 1 type, so it is an `Authorization` header of the `OAuth ...` form)."""
-    return {
-        BEARER: {"type": "apiKey", "name": "Authorization", "in": "header",
-                 "description": "`Bearer <token>`: an admin token from POST /V1/integration/admin/token."},
-        OAUTH1: {"type": "apiKey", "name": "Authorization", "in": "header",
-                 "description": "`OAuth oauth_consumer_key=..., oauth_signature=...`: an integration's request "
-                                "signed with OAuth 1.0a (HMAC-SHA256; see \"Integrations and OAuth\")."},
-    }
+    """How callers authenticate: the `Authorization` header, with an admin's bearer token or an
+    integration's OAuth 1.0a signature. One scheme, as Swagger 2.0 has no OAuth 1 type and two schemes
+    on one header would read as two headers to send."""
+    return {BEARER: {"type": "apiKey", "name": "Authorization", "in": "header",
+                     "description": "`Bearer <token>`: an admin token from POST /V1/integration/admin/token; or "
+                                    "`OAuth oauth_consumer_key=..., oauth_signature=...`: an integration's request "
+                                    "signed with OAuth 1.0a (HMAC-SHA256)."}}
 
 
 def definition_name(data_type: str) -> str:
@@ -245,7 +242,7 @@ class _Document:
         self.operation_ids.add(operation_id)
         anonymous = "anonymous" in resources
         operation.update(tags=[service], operationId=operation_id,
-                         security=[] if anonymous else [{BEARER: []}, {OAUTH1: []}])
+                         security=[] if anonymous else [{BEARER: []}])
         operation["responses"].update(_error_responses(method, anonymous, self.kind))
         self.paths.setdefault(path, {})[method.lower()] = operation
 
