@@ -96,7 +96,8 @@ class BulkService:
             concurrency=settings.worker_concurrency or 1,
             retry=RetryPolicy(settings.retry_attempts or 1, settings.retry_base_seconds,
                               settings.retry_max_seconds),
-            coalesce_seconds=settings.claim_coalesce_seconds), self.subscriptions)
+            coalesce_seconds=settings.claim_coalesce_seconds, max_batch_size=settings.worker_batch_max),
+            self.subscriptions)
         self.housekeeper = Housekeeper(clock, HousekeepingSettings(
             settings.retention_days, settings.stuck_hours, settings.housekeeping_seconds,
             settings.idempotency_hours), self.subscriptions,

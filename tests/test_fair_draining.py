@@ -102,3 +102,18 @@ def test_bulk_uuids_sort_by_submission_time():
     issued = [time_ordered_uuid(NOW + n / 1000) for n in range(50)]
     assert issued == sorted(issued)
     assert all(uuid.UUID(value).version == 7 for value in issued)
+
+
+def test_a_backlog_is_claimed_in_growing_batches_while_they_stay_short():
+    worker = Drainer(builtin_catalogue(), lambda route: accept_handler, ManualClock(NOW),
+                     DrainerSettings(batch_size=100, max_batch_size=1000))
+    sizes = [100]
+    for _ in range(5):  # full batches, each well under the time budget
+        worker._batch_size = worker._next_batch_size(sizes[-1], 0.001)
+        sizes.append(worker._batch_size)
+    assert sizes == [100, 200, 400, 800, 1000, 1000]
+    assert worker._next_batch_size(1000, 0.2) == 500  # a batch that held the lock too long shrinks
+    assert worker._next_batch_size(37, 0.001) == 100  # a short batch: the backlog is gone
+    fixed = Drainer(builtin_catalogue(), lambda route: accept_handler, ManualClock(NOW), DrainerSettings(batch_size=100))
+    assert fixed._next_batch_size(100, 0.001) == 100  # growth is off unless a larger size is set
+
