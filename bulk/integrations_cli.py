@@ -1,7 +1,8 @@
-"""`flask --app app bulk integration create|list|delete|rotate`: manage integrations from a shell.
+"""`flask --app app bulk integration create|list|show|endpoint|delete|rotate`: manage integrations from a shell.
 
 Run with the server's environment (DATABASE_URL, BULK_SECRET_KEY): the secrets are sealed with a key
-derived from BULK_SECRET_KEY, so a server with another key cannot use them.
+derived from BULK_SECRET_KEY, so a server with another key cannot use them. Secrets (OAuth credentials,
+an endpoint's `whsec_` secret) are printed once, by the command that makes them.
 """
 
 from __future__ import annotations
@@ -34,15 +35,17 @@ def _echo(value: Any) -> None:
 @click.option("--resource", "resources", multiple=True, metavar="ACL_ID",
               help="An ACL resource it may use (Magento_Catalog::products); repeat for more.")
 @click.option("--all-resources", is_flag=True, help="Every resource, like the admin.")
-def create(name: str, resources: tuple[str, ...], all_resources: bool) -> None:
-    """Create an active integration; prints its credentials once, as one JSON object."""
+@click.option("--endpoint", metavar="URL", default=None,
+              help="Its own webhook endpoint: the events of its bulks go there too, signed with a secret of its own.")
+def create(name: str, resources: tuple[str, ...], all_resources: bool, endpoint: str | None) -> None:
+    """Create an active integration; prints its credentials (and endpoint secret) once, as one JSON object."""
     if all_resources == bool(resources):
         raise click.UsageError("give --resource (one or more) or --all-resources")
     service = _ready()
     with database.connection_context():
         try:
             issued = service.integrations.create(name, None if all_resources else list(resources),
-                                                 service.clock.time())
+                                                 service.clock.time(), endpoint)
         except IntegrationError as error:
             raise click.ClickException(str(error)) from None
     _echo(issued.to_json())
@@ -53,7 +56,41 @@ def list_integrations() -> None:
     """Print the integrations as a JSON array (no secrets)."""
     service = _ready()
     with database.connection_context():
-        _echo([integration.describe() for integration in service.integrations.all()])
+        _echo(service.integrations.described())
+
+
+@integration_cli.command("show")
+@click.argument("name_or_id")
+def show(name_or_id: str) -> None:
+    """Print one integration (by name or id) as a JSON object (no secrets)."""
+    service = _ready()
+    with database.connection_context():
+        try:
+            [described] = service.integrations.described(name_or_id)
+        except IntegrationError as error:
+            raise click.ClickException(str(error)) from None
+    _echo(described)
+
+
+@integration_cli.command("endpoint")
+@click.argument("name_or_id")
+@click.argument("url", required=False)
+@click.option("--remove", is_flag=True, help="Remove its endpoint: its events go to BULK_WEBHOOK_URL only.")
+def endpoint(name_or_id: str, url: str | None, remove: bool) -> None:
+    """Set an integration's own webhook endpoint URL (with a new signing secret, printed once), or --remove it."""
+    if remove == bool(url):
+        raise click.UsageError("give the endpoint URL, or --remove")
+    service = _ready()
+    with database.connection_context():
+        try:
+            if url is None:
+                integration = service.integrations.remove_endpoint(name_or_id)
+                _echo({"id": integration.id, "name": integration.name, "endpoint": None})
+                return
+            integration, issued = service.integrations.set_endpoint(name_or_id, url, service.clock.time())
+        except IntegrationError as error:
+            raise click.ClickException(str(error)) from None
+    _echo({"id": integration.id, "name": integration.name, **issued.to_json()})
 
 
 @integration_cli.command("delete")
