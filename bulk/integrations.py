@@ -24,7 +24,7 @@ import peewee
 
 from bulk.auth import Caller
 from bulk.config import WEBHOOK_SECRET_PREFIX, ConfigError, webhook_url
-from bulk.crypto import Digester, SecretBox
+from bulk.crypto import Digester, SealedValueUnreadable, SecretBox
 from bulk.db import Prepared, Slot, tuples, write_transaction
 from bulk.jsonutil import dumps, loads
 from bulk.models import BaseModel, IntegrationEndpoint
@@ -116,10 +116,11 @@ class IssuedEndpoint:
 
 
 class WebhookEndpoint(NamedTuple):
-    """Where an integration's events go and the secret that signs them (in clear)."""
+    """Where an integration's events go and the secret that signs them (in clear; None when it cannot
+    be opened: BULK_SECRET_KEY changed since it was set)."""
 
     url: str
-    secret: str
+    secret: str | None
 
 
 class IntegrationError(ValueError):
@@ -258,8 +259,14 @@ class IntegrationStore:
         endpoint = IntegrationEndpoint
         rows = tuples(endpoint.select(endpoint.integration_id, endpoint.endpoint, endpoint.secret)
                       .where(endpoint.integration_id.in_(list(integration_ids))))
-        return {integration_id: WebhookEndpoint(url, self._open(sealed, self._endpoint_box))
+        return {integration_id: WebhookEndpoint(url, self._open_or_none(sealed, self._endpoint_box))
                 for integration_id, url, sealed in rows}
+
+    def _open_or_none(self, sealed: str, box: SecretBox) -> str | None:
+        try:
+            return self._open(sealed, box)
+        except SealedValueUnreadable:
+            return None
 
     def _open(self, sealed: str, box: SecretBox | None = None) -> str:
         # Kept per sealed value (a rotation seals anew, so a stale entry is never asked for again).

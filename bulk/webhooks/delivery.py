@@ -37,17 +37,19 @@ RETRIABLE_STATUSES = frozenset({408, 429})
 USER_AGENT = "magento-bulk-api-webhooks"
 NO_GLOBAL_SECRET = "BULK_WEBHOOK_SECRET is not set: deliveries cannot be signed"
 NO_ENDPOINT = "the integration has no endpoint any more (deleted, or its endpoint removed)"
+UNREADABLE_SECRET = ("the integration endpoint's secret cannot be opened (BULK_SECRET_KEY changed since it was "
+                     "set): set the endpoint again")
 # Signers kept per secret (one per integration endpoint in use).
 _SIGNERS_KEPT = 1024
 
-# Integration ids -> (endpoint URL, `whsec_` secret in clear) of those that have an endpoint; called
-# with a connection open.
-EndpointLookup = Callable[[Collection[int]], Mapping[int, tuple[str, str]]]
+# Integration ids -> (endpoint URL, `whsec_` secret in clear, None if it cannot be opened) of those
+# that have an endpoint; called with a connection open.
+EndpointLookup = Callable[[Collection[int]], Mapping[int, tuple[str, str | None]]]
 # A delivery ready to attempt with the signer of its subscriber, or the reason it cannot be sent.
 Addressed = tuple[DueDelivery, Signer | str]
 
 
-def _no_endpoints(integration_ids: Collection[int]) -> Mapping[int, tuple[str, str]]:
+def _no_endpoints(integration_ids: Collection[int]) -> Mapping[int, tuple[str, str | None]]:
     return {}
 
 
@@ -142,7 +144,7 @@ class WebhookSender(Loop):
             total += done
         return total
 
-    def _address(self, delivery: DueDelivery, endpoints: Mapping[int, tuple[str, str]]) -> Addressed:
+    def _address(self, delivery: DueDelivery, endpoints: Mapping[int, tuple[str, str | None]]) -> Addressed:
         """Where the attempt goes and who signs it: the global secret, or the integration's own."""
         if delivery.integration_id is None:
             return delivery, self._signer or NO_GLOBAL_SECRET
@@ -150,7 +152,7 @@ class WebhookSender(Loop):
         if endpoint is None:
             return delivery, NO_ENDPOINT
         url, secret = endpoint
-        return replace(delivery, url=url), self._signer_of(secret)
+        return replace(delivery, url=url), UNREADABLE_SECRET if secret is None else self._signer_of(secret)
 
     def _signer_of(self, secret: str) -> Signer:
         signer = self._signers.get(secret)
