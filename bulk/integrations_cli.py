@@ -8,6 +8,8 @@ an endpoint's `whsec_` secret) are printed once, by the command that makes them.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
@@ -26,6 +28,17 @@ def _ready() -> BulkService:
     return service
 
 
+@contextmanager
+def _integrations() -> Iterator[BulkService]:
+    """The service, ready, with a connection open; an IntegrationError ends the command with its text."""
+    service = _ready()
+    with database.connection_context():
+        try:
+            yield service
+        except IntegrationError as error:
+            raise click.ClickException(str(error)) from None
+
+
 def _echo(value: Any) -> None:
     click.echo(json.dumps(value))
 
@@ -41,21 +54,16 @@ def create(name: str, resources: tuple[str, ...], all_resources: bool, endpoint:
     """Create an active integration; prints its credentials (and endpoint secret) once, as one JSON object."""
     if all_resources == bool(resources):
         raise click.UsageError("give --resource (one or more) or --all-resources")
-    service = _ready()
-    with database.connection_context():
-        try:
-            issued = service.integrations.create(name, None if all_resources else list(resources),
-                                                 service.clock.time(), endpoint)
-        except IntegrationError as error:
-            raise click.ClickException(str(error)) from None
+    with _integrations() as service:
+        issued = service.integrations.create(name, None if all_resources else list(resources),
+                                             service.clock.time(), endpoint)
     _echo(issued.to_json())
 
 
 @integration_cli.command("list")
 def list_integrations() -> None:
     """Print the integrations as a JSON array (no secrets)."""
-    service = _ready()
-    with database.connection_context():
+    with _integrations() as service:
         _echo(service.integrations.described())
 
 
@@ -63,12 +71,8 @@ def list_integrations() -> None:
 @click.argument("name_or_id")
 def show(name_or_id: str) -> None:
     """Print one integration (by name or id) as a JSON object (no secrets)."""
-    service = _ready()
-    with database.connection_context():
-        try:
-            [described] = service.integrations.described(name_or_id)
-        except IntegrationError as error:
-            raise click.ClickException(str(error)) from None
+    with _integrations() as service:
+        [described] = service.integrations.described(name_or_id)
     _echo(described)
 
 
@@ -80,29 +84,22 @@ def endpoint(name_or_id: str, url: str | None, remove: bool) -> None:
     """Set an integration's own webhook endpoint URL (with a new signing secret, printed once), or --remove it."""
     if remove == bool(url):
         raise click.UsageError("give the endpoint URL, or --remove")
-    service = _ready()
-    with database.connection_context():
-        try:
-            if url is None:
-                integration = service.integrations.remove_endpoint(name_or_id)
-                _echo({"id": integration.id, "name": integration.name, "endpoint": None})
-                return
+    with _integrations() as service:
+        if url is None:
+            integration = service.integrations.remove_endpoint(name_or_id)
+            shown: dict[str, Any] = {"endpoint": None}
+        else:
             integration, issued = service.integrations.set_endpoint(name_or_id, url, service.clock.time())
-        except IntegrationError as error:
-            raise click.ClickException(str(error)) from None
-    _echo({"id": integration.id, "name": integration.name, **issued.to_json()})
+            shown = issued.to_json()
+    _echo({"id": integration.id, "name": integration.name, **shown})
 
 
 @integration_cli.command("delete")
 @click.argument("name_or_id")
 def delete(name_or_id: str) -> None:
     """Delete an integration (by name or id); its credentials stop working at once."""
-    service = _ready()
-    with database.connection_context():
-        try:
-            deleted = service.integrations.delete(name_or_id)
-        except IntegrationError as error:
-            raise click.ClickException(str(error)) from None
+    with _integrations() as service:
+        deleted = service.integrations.delete(name_or_id)
     _echo({"deleted": deleted.id, "name": deleted.name})
 
 
@@ -110,10 +107,6 @@ def delete(name_or_id: str) -> None:
 @click.argument("name_or_id")
 def rotate(name_or_id: str) -> None:
     """Give an integration a new access token and token secret; prints its credentials once."""
-    service = _ready()
-    with database.connection_context():
-        try:
-            issued = service.integrations.rotate(name_or_id)
-        except IntegrationError as error:
-            raise click.ClickException(str(error)) from None
+    with _integrations() as service:
+        issued = service.integrations.rotate(name_or_id)
     _echo(issued.to_json())
