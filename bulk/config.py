@@ -90,7 +90,8 @@ def _http_url(name: str, raw: Any) -> str:
     return value
 
 
-def _webhook_url(name: str, raw: Any) -> str:
+def webhook_url(name: str, raw: Any) -> str:
+    """A webhook endpoint: BULK_WEBHOOK_URL, and integrations' own (`bulk.integrations`)."""
     value = str(raw).strip()
     parsed = urlparse(value)
     # Credentials in the URL would be shown wherever the URL is; a fragment is never sent.
@@ -377,7 +378,7 @@ SETTINGS: tuple[Setting, ...] = (
             "reports it; gunicorn trusts `X-Forwarded-Proto` from the addresses in `FORWARDED_ALLOW_IPS`), or on "
             'every answer (`always`: for a TLS proxy gunicorn is not told to trust). See "Dashboard".'),
     # Completion webhooks and idempotent submits (see "Webhooks and idempotency").
-    Setting("BULK_WEBHOOK_URL", "webhook_url", None, _webhook_url,
+    Setting("BULK_WEBHOOK_URL", "webhook_url", None, webhook_url,
             "Where bulk events are sent (`https://...`, signed per Standard Webhooks); none when unset. Needs "
             "`BULK_WEBHOOK_SECRET`."),
     Setting("BULK_WEBHOOK_SECRET", "webhook_secret", None, _webhook_secret,

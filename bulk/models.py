@@ -128,6 +128,10 @@ class WebhookDelivery(BaseModel):
     event_type = peewee.CharField(max_length=64)
     bulk_uuid = peewee.CharField(max_length=36, index=True)
     url = peewee.TextField()
+    # Whose endpoint it goes to: null, the global BULK_WEBHOOK_URL (signed with BULK_WEBHOOK_SECRET); else
+    # the integration whose own endpoint (`IntegrationEndpoint`) receives it, signed with that one's secret.
+    # Each subscriber has its own row, attempts and outcome.
+    integration_id = peewee.IntegerField(null=True)
     # The exact body, signed anew (with a fresh timestamp) on each attempt.
     payload = peewee.TextField()
     status = peewee.CharField(max_length=16)
@@ -147,6 +151,25 @@ class WebhookDelivery(BaseModel):
         indexes = (
             (("status", "next_attempt_at"), False),
         )
+
+
+class IntegrationEndpoint(BaseModel):
+    """An integration's own webhook endpoint (Magento's integration `endpoint`) and its signing secret.
+
+    Kept beside the integration rather than in its table, so that the queue (which reads it in the
+    transaction that finishes a bulk) needs no table outside these models. Written by `bulk.integrations`.
+    """
+
+    # One endpoint per integration (no foreign key: integrations live in `bulk.integrations`, which
+    # deletes the endpoint with its integration).
+    integration_id = peewee.IntegerField(primary_key=True)
+    endpoint = peewee.TextField()
+    # The `whsec_` secret, sealed (`bulk.crypto`): only this integration's receiver can verify its events.
+    secret = peewee.TextField()
+    created_at = peewee.DoubleField()
+
+    class Meta:
+        table_name = "bulk_integration_endpoint"
 
 
 class IdempotencyKey(BaseModel):
@@ -170,4 +193,4 @@ class IdempotencyKey(BaseModel):
 
 
 ALL_MODELS: list[type[peewee.Model]] = [Bulk, Operation, AdminLoginLock, WorkerHeartbeat, WebhookDelivery,
-                                        IdempotencyKey]
+                                        IntegrationEndpoint, IdempotencyKey]

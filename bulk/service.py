@@ -106,7 +106,8 @@ class BulkService:
             Signer(settings.webhook_secret) if settings.webhook_secret else None, clock, DeliverySettings(
                 settings.webhook_timeout, settings.webhook_max_hours, settings.webhook_concurrency,
                 3 * settings.webhook_timeout, settings.poll_seconds, settings.webhook_allow_private,
-                RetryPolicy(2**31, settings.webhook_retry_base_seconds, WEBHOOK_RETRY_MAX_SECONDS)))
+                RetryPolicy(2**31, settings.webhook_retry_base_seconds, WEBHOOK_RETRY_MAX_SECONDS)),
+            endpoints=self.integrations.webhook_endpoints)
         self.on_shutdown(self.webhooks.close)
         # Each process's row in the workers table the dashboard shows.
         self.heartbeat = Heartbeat(self.drainer, clock)

@@ -140,3 +140,24 @@ def test_version_1_gets_the_open_operation_indexes_instead_of_the_full_entity_in
     assert {OPEN_BY_ENTITY, OPEN_BY_BULK} <= names
     assert "magento_operation_entity_key_status_id" not in names
     assert create_schema(ALL_MODELS) == migrations.LATEST_VERSION
+
+
+def test_version_4_deliveries_gain_their_subscriber_and_integrations_an_endpoint_table(bound):
+    """A database from before integration endpoints: its deliveries (all to BULK_WEBHOOK_URL) are kept,
+    with no integration; the endpoints' table is created."""
+    create_schema(ALL_MODELS)
+    with database.connection_context():  # as version 4 left it
+        database.execute_sql("DROP TABLE bulk_integration_endpoint")
+        database.execute_sql("ALTER TABLE bulk_webhook_delivery DROP COLUMN integration_id")
+        database.execute_sql("UPDATE bulk_schema_version SET version = 4")
+        database.execute_sql(
+            "INSERT INTO bulk_webhook_delivery (webhook_id, event_type, bulk_uuid, url, payload, status, attempts, "
+            "created_at, next_attempt_at) VALUES ('msg_1', 'bulk.finished', 'b', 'https://h.example.com/', '{}', "
+            "'pending', 0, 1, 1)")
+    assert "integration_id" not in columns(bound, "bulk_webhook_delivery")
+    assert create_schema(ALL_MODELS) == 4
+    assert "integration_id" in columns(bound, "bulk_webhook_delivery")
+    assert {"integration_id", "endpoint", "secret"} <= columns(bound, "bulk_integration_endpoint")
+    assert fetch_all(bound, "SELECT webhook_id, url, integration_id FROM bulk_webhook_delivery") == [
+        ("msg_1", "https://h.example.com/", None)]
+    assert create_schema(ALL_MODELS) == migrations.LATEST_VERSION == 5
