@@ -68,8 +68,7 @@ def search_operations(criteria: SearchCriteria, columns: tuple[str, ...],
              for s in criteria.sort_orders]
     query = query.order_by(*order, Bulk.id, Operation.operation_key)
     if criteria.page_size is not None:
-        page = criteria.current_page or 1
-        query = query.limit(criteria.page_size).offset((page - 1) * criteria.page_size)
+        query = query.limit(criteria.page_size).offset(criteria.offset)
     return tuples(query), total
 
 

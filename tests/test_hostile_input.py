@@ -12,7 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bulk.like import LikePattern, sql_like
+from tests.magento import assert_magento_error
 from tests.store_client import criteria, submit
+
+INVALID_TYPE = 'The "%value" value\'s type is invalid. The "%type" type was expected. Verify and try again.'
 
 # -- `like` -----------------------------------------------------------------------------------------
 
@@ -150,3 +153,52 @@ def test_operation_search_compares_any_start_time_value_alike_on_both_engines(cl
     found = client.get("/rest/V1/bulk?" + criteria(*filters), headers=auth)
     assert found.status_code == 200, found.get_data(as_text=True)
     assert found.get_json()["total_count"] == total
+
+
+# -- searchCriteria shapes --------------------------------------------------------------------------
+
+SEARCHES = ("/rest/V1/bulk", "/rest/V1/products", "/rest/V1/customers/search")
+FILTER = "searchCriteria[filter_groups][0][filters][0]"
+SORT = "searchCriteria[sort_orders][0]"
+
+
+@pytest.mark.parametrize("url", SEARCHES)
+@pytest.mark.parametrize("query, expected_type", [
+    (f"{FILTER}[field][a]=b", "string"),                              # a field that is a map
+    (f"{FILTER}[field]=status&{FILTER}[value][a]=1", "string"),
+    (f"{FILTER}[field]=status&{FILTER}[value]=1&{FILTER}[condition_type][]=eq", "string"),
+    (f"{SORT}[field][a]=b", "string"),
+    (f"{SORT}[field]=status&{SORT}[direction][x]=ASC", "string"),
+    ("searchCriteria[pageSize][a]=1", "int"),
+    ("searchCriteria[pageSize]=1&searchCriteria[currentPage][]=2", "int"),
+])
+def test_a_map_where_searchcriteria_wants_a_value_is_magentos_type_error(client, auth, url, query, expected_type):
+    # Magento's TypeProcessor names the PHP type of what it got: "array".
+    assert_magento_error(client.get(f"{url}?{query}", headers=auth), 400, INVALID_TYPE,
+                         {"value": "array", "type": expected_type})
+
+
+@pytest.mark.parametrize("url", SEARCHES)
+@pytest.mark.parametrize("index", ["²", "٣", "1" * 5000, "-1", "x"])
+def test_odd_filter_group_indexes_are_read_in_order_not_crashed_on(client, auth, url, index):
+    field = "status" if url.endswith("bulk") else "id"
+    query = (f"searchCriteria[filter_groups][{index}][filters][0][field]={field}"
+             f"&searchCriteria[filter_groups][{index}][filters][0][value]=1"
+             f"&searchCriteria[filter_groups][{index}][filters][0][condition_type]=gteq")
+    found = client.get(f"{url}?{query}", headers=auth)
+    assert found.status_code == 200, found.get_data(as_text=True)
+    assert found.get_json()["search_criteria"]["filter_groups"] == [
+        {"filters": [{"field": field, "value": "1", "condition_type": "gteq"}]}]
+
+
+@pytest.mark.parametrize("url", SEARCHES)
+def test_a_page_beyond_any_offset_is_empty_not_an_overflow(client, auth, url):
+    submit(client, auth, "POST", "/V1/products", [_product("a", "A")])
+    biggest = 2**63 - 1
+    found = client.get(f"{url}?searchCriteria[pageSize]={biggest}&searchCriteria[currentPage]=3", headers=auth)
+    assert found.status_code == 200, found.get_data(as_text=True)
+    body = found.get_json()
+    assert body["items"] == []
+    assert (body["search_criteria"]["page_size"], body["search_criteria"]["current_page"]) == (biggest, 3)
+    first = client.get(f"{url}?searchCriteria[pageSize]={biggest}&searchCriteria[currentPage]=1", headers=auth)
+    assert len(first.get_json()["items"]) == (1 if url.endswith("bulk") else 0)

@@ -28,8 +28,7 @@ def search(rows: Sequence[T], fields: Callable[[T], dict[str, Any]],
         matched.sort(key=lambda pair: _sort_key(pair[1].get(order.field)), reverse=order.direction == "DESC")
     total = len(matched)
     if criteria.page_size is not None:
-        start = ((criteria.current_page or 1) - 1) * criteria.page_size
-        matched = matched[start:start + criteria.page_size]
+        matched = matched[criteria.offset:criteria.offset + criteria.page_size]
     return [row for row, _ in matched], total
 
 
