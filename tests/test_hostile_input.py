@@ -202,3 +202,32 @@ def test_a_page_beyond_any_offset_is_empty_not_an_overflow(client, auth, url):
     assert (body["search_criteria"]["page_size"], body["search_criteria"]["current_page"]) == (biggest, 3)
     first = client.get(f"{url}?searchCriteria[pageSize]={biggest}&searchCriteria[currentPage]=1", headers=auth)
     assert len(first.get_json()["items"]) == (1 if url.endswith("bulk") else 0)
+
+
+# -- integers beyond 64 bits ------------------------------------------------------------------------
+
+TWENTY_DIGITS = "99999999999999999999"
+
+
+@pytest.mark.parametrize("url, value", [
+    (f"/rest/V1/bulk/x/operation-status/{TWENTY_DIGITS}", TWENTY_DIGITS),
+    ("/rest/V1/bulk/x/operation-status/-9223372036854775809", "-9223372036854775809"),
+    (f"/rest/V1/bulk?searchCriteria[pageSize]={TWENTY_DIGITS}", TWENTY_DIGITS),
+    (f"/rest/V1/bulk?searchCriteria[pageSize]=5&searchCriteria[currentPage]={TWENTY_DIGITS}", TWENTY_DIGITS),
+    (f"/rest/V1/products?searchCriteria[pageSize]={2**63}", str(2**63)),
+    (f"/rest/V1/customers/search?searchCriteria[currentPage]={TWENTY_DIGITS}", TWENTY_DIGITS),
+    ("/rest/V1/bulk?" + criteria(("status", TWENTY_DIGITS, "eq")), TWENTY_DIGITS),
+    ("/rest/V1/bulk?" + criteria(("status", f"1,{TWENTY_DIGITS}", "in")), TWENTY_DIGITS),
+    (f"/rest/V1/customers/{TWENTY_DIGITS}", TWENTY_DIGITS),
+    (f"/rest/V1/categories/{TWENTY_DIGITS}", TWENTY_DIGITS),
+    (f"/rest/V1/bulk/x/operation-status/{'1' * 5000}", "1" * 5000),
+])
+def test_integers_beyond_64_bits_are_magentos_type_error(client, auth, url, value):
+    assert_magento_error(client.get(url, headers=auth), 400, INVALID_TYPE, {"value": value, "type": "int"})
+
+
+@pytest.mark.parametrize("url", ["/rest/V1/customers/9223372036854775807", "/rest/V1/categories/9223372036854775807"])
+def test_the_largest_64_bit_id_is_just_not_found(client, auth, url):
+    response = client.get(url, headers=auth)
+    assert response.status_code == 404, response.get_data(as_text=True)
+    assert set(response.get_json()) <= {"message", "parameters"}
