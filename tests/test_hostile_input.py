@@ -11,7 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bulk.errors import WebapiError
 from bulk.like import LikePattern, sql_like
+from bulk.views import body
 from tests.magento import assert_magento_error
 from tests.store_client import criteria, submit
 
@@ -231,3 +233,63 @@ def test_the_largest_64_bit_id_is_just_not_found(client, auth, url):
     response = client.get(url, headers=auth)
     assert response.status_code == 404, response.get_data(as_text=True)
     assert set(response.get_json()) <= {"message", "parameters"}
+
+
+# -- nesting ----------------------------------------------------------------------------------------
+
+MAX_NESTING = 128  # bulk.views.body.MAX_NESTING, restated: the test pins the number clients see
+
+
+def _nested(levels: int) -> str:
+    """A JSON value of `levels` arrays, innermost an object: `[[...[{}]...]]`."""
+    return "[" * (levels - 1) + "{}" + "]" * (levels - 1)
+
+
+def _deep_products(depth: int) -> bytes:
+    """A one-product bulk whose custom attribute value brings the whole body to `depth` levels."""
+    # body list > item > product > custom_attributes list > attribute object: the value starts at level 6.
+    return ('[{"product": {"sku": "deep", "name": "Deep", "price": 1, "type_id": "simple", "attribute_set_id": 4, '
+            '"custom_attributes": [{"attribute_code": "deep", "value": ' + _nested(depth - 5) + "}]}}]").encode()
+
+
+@pytest.mark.parametrize("depth", [MAX_NESTING + 1, 253, 254, 300, 511, 600, 1023, 1100])
+def test_bodies_nested_too_deep_are_a_decoding_error(client, auth, depth):
+    json = {"Content-Type": "application/json"}
+    assert_magento_error(client.post("/rest/async/bulk/V1/products", data=_deep_products(depth),
+                                     headers={**auth, **json}), 400, "Decoding error.")
+    uuid = submit(client, auth, "POST", "/V1/products", [_product("a", "A")])
+    assert_magento_error(client.post(f"/rest/V1/bulk/{uuid}/retry", data='{"scope": ' + _nested(depth - 1) + "}",
+                                     headers={**auth, **json}), 400, "Decoding error.")
+    # Anonymous: a guest's customer account, the value deep inside an address.
+    customer = ('{"customer": {"email": "deep@example.com", "firstname": "D", "lastname": "P", "addresses": '
+                '[{"street": ' + _nested(depth - 4) + "}]}}")
+    assert_magento_error(client.post("/rest/async/V1/customers", data=customer, headers=json), 400, "Decoding error.")
+
+
+def test_bodies_nested_to_the_limit_are_served_end_to_end(client, auth, service):
+    response = client.post("/rest/async/bulk/V1/products", data=_deep_products(MAX_NESTING),
+                           headers={**auth, "Content-Type": "application/json"})
+    assert response.status_code == 202, response.get_data(as_text=True)
+    uuid = response.get_json()["bulk_uuid"]
+    assert service.drainer.drain() == 1
+    detail = client.get(f"/rest/V1/bulk/{uuid}/detailed-status", headers=auth)
+    assert detail.status_code == 200
+    assert detail.get_json()["operations_list"][0]["status"] == 1, detail.get_json()
+    for url in ("/rest/V1/products/deep", "/rest/V1/products?" + criteria(("sku", "deep", "eq")),
+                "/rest/V1/bulk?" + criteria(("bulk_uuid", uuid, "eq"))):
+        read = client.get(url, headers=auth)
+        assert read.status_code == 200, (url, read.get_data(as_text=True)[:200])
+    retried = client.post(f"/rest/V1/bulk/{uuid}/retry", data='{"scope": ' + _nested(MAX_NESTING - 1) + "}",
+                          headers={**auth, "Content-Type": "application/json"})
+    assert_magento_error(retried, 400, INVALID_TYPE, {"value": "array", "type": "string"})
+
+
+@pytest.mark.parametrize("depth, fits", [(1, True), (MAX_NESTING, True), (MAX_NESTING + 1, False)])
+def test_the_nesting_limit_is_exact(depth, fits):
+    assert MAX_NESTING == body.MAX_NESTING
+    for raw in (_nested(depth), '{"a": ' + _nested(depth - 1) + "}" if depth > 1 else "{}"):
+        if fits:
+            body.decode_body(raw.encode(), "application/json")
+        else:
+            with pytest.raises(WebapiError, match=r"^Decoding error\.$"):
+                body.decode_body(raw.encode(), "application/json")
