@@ -293,3 +293,77 @@ def test_the_nesting_limit_is_exact(depth, fits):
         else:
             with pytest.raises(WebapiError, match=r"^Decoding error\.$"):
                 body.decode_body(raw.encode(), "application/json")
+
+
+# -- NUL characters ---------------------------------------------------------------------------------
+
+NUL = "A NUL character is not accepted in the request %part."
+ITEM = _product("nul", "NUL")
+
+
+@pytest.mark.parametrize("url, part", [
+    ("/rest/V1/products/a%00b", "path"),
+    ("/rest/V1/bulk/a%00b/status", "path"),
+    ("/rest/V1/bulk/a%00b/detailed-status", "path"),
+    ("/rest/V1/bulk/a%00b/webhooks", "path"),
+    ("/rest/V1/customers/1%00", "path"),
+    ("/rest/V1/categories/%002", "path"),
+    ("/rest/a%00b/V1/products/x", "path"),
+    ("/rest/V1/bulk?" + criteria(("topic_name", "a\x00b", "eq")), "query"),
+    ("/rest/V1/bulk?" + criteria(("topic_name", "%\x00%", "like")), "query"),
+    ("/rest/V1/bulk?" + criteria(("start_time", "\x00", "gt")), "query"),
+    ("/rest/V1/products?" + criteria(("sku", "a\x00b", "eq")), "query"),
+    ("/rest/V1/customers/search?" + criteria(("email", "%\x00", "like")), "query"),
+    ("/rest/V1/bulk?searchCriteria[pageSize]=1&x%00=1", "query"),
+])
+def test_nul_in_the_path_or_query_is_refused_alike_on_both_engines(client, auth, url, part):
+    # PostgreSQL cannot hold a NUL in text: it answered 500, SQLite 200 or 404.
+    assert_magento_error(client.get(url, headers=auth), 400, NUL, {"part": part})
+
+
+@pytest.mark.parametrize("url, item, anonymous", [
+    ("/rest/async/bulk/V1/products", [{"product": {**ITEM["product"], "sku": "a\x00b"}}], False),
+    ("/rest/async/bulk/V1/products", [{"product": {**ITEM["product"], "name": "\x00"}}], False),
+    ("/rest/async/bulk/V1/products", [{"product": {**ITEM["product"], "a\x00": 1}}], False),       # in a key
+    ("/rest/async/bulk/V1/products", [{"product": {**ITEM["product"], "custom_attributes": [
+        {"attribute_code": "x", "value": ["deep", {"er": "\x00"}]}]}}], False),
+    ("/rest/async/V1/customers", {"customer": {"email": "a\x00@example.com", "firstname": "A", "lastname": "B"}},
+     True),
+    ("/rest/V1/integration/admin/token", {"username": "ad\x00min", "password": "admin123"}, True),
+])
+def test_nul_in_a_body_is_refused_alike_on_both_engines(client, auth, service, url, item, anonymous):
+    response = client.post(url, json=item, headers={} if anonymous else auth)
+    assert_magento_error(response, 400, NUL, {"part": "body"})
+    assert service.drainer.drain() == 0
+
+
+def test_an_escaped_backslash_before_u0000_is_text_not_nul(client, auth, service):
+    # As JSON text: `\\u0000` is a backslash then "u0000"; `\\\u0000` is a backslash then NUL.
+    for sku, accepted in (("a\\\\u0000", True), ("\\\\\\\\u0000", True), ("a\\\\\\u0000", False)):
+        raw = ('[{"product": {"sku": "' + sku + '", "name": "N", "price": 1, "type_id": "simple", '
+               '"attribute_set_id": 4}}]').encode()
+        response = client.post("/rest/async/bulk/V1/products", data=raw,
+                               headers={**auth, "Content-Type": "application/json"})
+        if accepted:
+            assert response.status_code == 202, (sku, response.get_data(as_text=True))
+        else:
+            assert_magento_error(response, 400, NUL, {"part": "body"})
+    assert service.drainer.drain() == 2
+    assert client.get("/rest/V1/products/a%5Cu0000", headers=auth).get_json()["sku"] == "a\\u0000"
+
+
+def test_nul_in_a_retry_body_or_an_api_form_is_refused(client, auth):
+    uuid = submit(client, auth, "POST", "/V1/products", [ITEM])
+    assert_magento_error(client.post(f"/rest/V1/bulk/{uuid}/retry", json={"scope": "fail\x00ed"}, headers=auth),
+                         400, NUL, {"part": "body"})
+    # A form (an OAuth-signed one, say) is refused before its signature is read.
+    form = client.post("/rest/async/bulk/V1/products", data="sku=a%00b", headers={
+        **auth, "Content-Type": "application/x-www-form-urlencoded"})
+    assert_magento_error(form, 400, NUL, {"part": "body"})
+
+
+@pytest.mark.parametrize("header", ["Idempotency-Key", "X-Request-Id", "X-Anything"])
+def test_nul_in_a_header_is_refused(client, auth, header):
+    # gunicorn refuses these itself; other servers pass them on.
+    response = client.post("/rest/async/bulk/V1/products", json=[ITEM], headers={**auth, header: "a\x00b"})
+    assert_magento_error(response, 400, NUL, {"part": "header"})

@@ -9,6 +9,7 @@ import orjson
 
 from bulk.errors import WebapiError
 from bulk.phrases import CHARSET_UNSUPPORTED, CONTENT_TYPE_EMPTY, CONTENT_TYPE_INVALID, DECODING_ERROR
+from bulk.views.nul import json_has_nul, nul_refused
 
 # Magento\Framework\Webapi\Rest\Request::getContentType
 _CONTENT_TYPE = re.compile(r"^([a-z\d/\-+.]+)(?:; *charset=(.+))?$", re.IGNORECASE)
@@ -45,6 +46,8 @@ def decode_body(raw: bytes, content_type: str | None) -> Any:
         raise WebapiError(DECODING_ERROR) from None
     if not _nesting_fits(body):
         raise WebapiError(DECODING_ERROR)
+    if json_has_nul(raw):
+        raise nul_refused("body")
     return body
 
 
