@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bulk.errors import WebapiError
+from bulk.jsonutil import json_response
 from bulk.like import LikePattern, sql_like
 from bulk.views import body
 from tests.magento import assert_magento_error
@@ -367,3 +368,11 @@ def test_nul_in_a_header_is_refused(client, auth, header):
     # gunicorn refuses these itself; other servers pass them on.
     response = client.post("/rest/async/bulk/V1/products", json=[ITEM], headers={**auth, header: "a\x00b"})
     assert_magento_error(response, 400, NUL, {"part": "header"})
+
+
+def test_an_answer_carrying_an_integer_beyond_64_bits_is_still_written():
+    # `/V1/customers/<20 digits>` once failed inside the error handler: the 404 named the id, and
+    # orjson refuses integers beyond 64 bits, so the answer was not Magento's shape.
+    body = {"message": "No such entity with %fieldName = %fieldValue",
+            "parameters": {"fieldName": "customerId", "fieldValue": 2**70}}
+    assert json_response(body, 404).get_json() == body
