@@ -93,18 +93,13 @@ def bulk_not_found(bulk_uuid: str) -> WebapiError:
 _INT64 = range(-(2**63), 2**63)
 
 
-def fits_int64(number: int) -> bool:
-    """Whether an integer (parsed, or decoded from JSON, which reads up to 2^64-1) fits the databases."""
-    return number in _INT64
-
-
 def parse_int(value: Any, type_name: str = "int") -> int:
     """An integer argument from the URL or query string, or Magento's type error naming the value."""
     try:
         number = int(str(value).strip())
     except ValueError:
         raise WebapiError(INVALID_TYPE, {"value": value, "type": type_name}) from None
-    if not fits_int64(number):
+    if number not in _INT64:
         raise WebapiError(INVALID_TYPE, {"value": value, "type": type_name})
     return number
 
