@@ -16,6 +16,7 @@ from bulk.views.nul import check_json_for_nul
 _CONTENT_TYPE = re.compile(r"^([a-z\d/\-+.]+)(?:; *charset=(.+))?$", re.IGNORECASE)
 UNSUPPORTED_MEDIA_TYPE = "Server cannot understand Content-Type HTTP header media type %1"
 
+
 def decode_body(raw: bytes, content_type: str | None) -> Any:
     """The decoded JSON body; an empty body is an empty list (Magento decodes nothing then)."""
     if not raw.strip():
@@ -37,7 +38,6 @@ def decode_body(raw: bytes, content_type: str | None) -> Any:
     check_nesting(body)
     check_json_for_nul(raw)
     return body
-
 
 
 def as_argument_items(body: Any) -> list[tuple[int | str, Any]]:
