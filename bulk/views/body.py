@@ -9,6 +9,8 @@ import orjson
 
 from bulk.errors import WebapiError
 from bulk.phrases import CHARSET_UNSUPPORTED, CONTENT_TYPE_EMPTY, CONTENT_TYPE_INVALID, DECODING_ERROR
+from bulk.views.nesting import check_nesting
+from bulk.views.nul import check_json_for_nul
 
 # Magento\Framework\Webapi\Rest\Request::getContentType
 _CONTENT_TYPE = re.compile(r"^([a-z\d/\-+.]+)(?:; *charset=(.+))?$", re.IGNORECASE)
@@ -30,9 +32,12 @@ def decode_body(raw: bytes, content_type: str | None) -> Any:
     if media_type != "application/json":
         raise WebapiError(UNSUPPORTED_MEDIA_TYPE, [media_type])
     try:
-        return orjson.loads(raw)
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise WebapiError(DECODING_ERROR) from None
+    check_nesting(body)
+    check_json_for_nul(raw)
+    return body
 
 
 def as_argument_items(body: Any) -> list[tuple[int | str, Any]]:

@@ -20,12 +20,15 @@ from bulk.urls import BULK, SYNC, Target, parse_target
 from bulk.views import manage, status, store, tokens, webhooks
 from bulk.views.endpoints import current_endpoints, install_endpoints
 from bulk.views.guard import RequestGuard, client_address, rate_key, signed_request
+from bulk.views.nul import refuse_nul_characters
 from bulk.views.submit import submit_bulk, submit_single
 
 # Werkzeug answers other methods with 405, rendered as Magento's "Request method is invalid.".
 METHODS = ["GET", "POST", "PUT", "DELETE"]
 
 api = Blueprint("api", __name__)
+# Before anything reads the request (the dashboard treats a NUL as text that matches nothing).
+api.before_request(refuse_nul_characters)
 
 
 def register_api(app: Flask) -> None:
