@@ -12,6 +12,9 @@ connection that sends nothing for that long. A slow or stalled client costs a co
 
 Bodies larger than the app's `MAX_CONTENT_LENGTH` are not buffered: the request goes to a thread
 as soon as its head is in, and the app answers 413 without reading the body.
+
+Requests gunicorn refuses before the app sees them (414, 431, a conflicting `Content-Length`, ...)
+are answered in Magento's error shape (`bulk.server_errors`) instead of gunicorn's HTML page.
 """
 
 from __future__ import annotations
@@ -25,8 +28,10 @@ import time
 from functools import partial
 from typing import Any
 
-from gunicorn import http
+from gunicorn import http, util
 from gunicorn.workers.gthread import TConn, ThreadWorker
+
+from bulk.server_errors import refusal_for
 
 DEFAULT_READ_TIMEOUT = 30.0
 # A request may take one second longer for each this many bytes it has sent.
@@ -187,3 +192,15 @@ class BufferingThreadWorker(ThreadWorker):
         # the buffering limit the app chose to read, a client that does not read its answer).
         conn.sock.settimeout(self.read_timeout)
         return super().handle_request(req, conn)
+
+    def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
+        """gunicorn's `handle_error` (what it logs, the status it chooses), answered in Magento's shape."""
+        refusal = refusal_for(exc, self.cfg)
+        if refusal.is_client_error:
+            self.log.warning("Invalid request from ip=%s: %s", (addr or ("",))[0], exc)
+        else:
+            self.log.exception("Error handling request, report %s", refusal.parameters)
+        try:
+            util.write_nonblock(client, refusal.http())
+        except OSError:
+            self.log.debug("Failed to send error message.")

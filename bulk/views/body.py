@@ -6,6 +6,8 @@ import re
 from typing import Any
 
 import orjson
+from flask import request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from bulk.errors import WebapiError
 from bulk.phrases import CHARSET_UNSUPPORTED, CONTENT_TYPE_EMPTY, CONTENT_TYPE_INVALID, DECODING_ERROR
@@ -13,6 +15,32 @@ from bulk.phrases import CHARSET_UNSUPPORTED, CONTENT_TYPE_EMPTY, CONTENT_TYPE_I
 # Magento\Framework\Webapi\Rest\Request::getContentType
 _CONTENT_TYPE = re.compile(r"^([a-z\d/\-+.]+)(?:; *charset=(.+))?$", re.IGNORECASE)
 UNSUPPORTED_MEDIA_TYPE = "Server cannot understand Content-Type HTTP header media type %1"
+_KEPT_BODY = "bulk.body"
+
+
+def read_body(keep: bool = False) -> bytes:
+    """The request's body; 413 past `BULK_MAX_BODY_BYTES` (`MAX_CONTENT_LENGTH`), also for a chunked body.
+
+    Werkzeug refuses a `Content-Length` over the limit, but reads a chunked body (no length) only up
+    to the limit and returns it cut short, which then fails as malformed JSON. So a body without a
+    length is read from the server's stream (gunicorn ends it: `wsgi.input_terminated`) one byte past
+    the limit, and refused when that byte is there. `keep`: a later call gets the same bytes (an
+    OAuth form body is read for its signature, then by the view).
+    """
+    environ = request.environ
+    kept = environ.get(_KEPT_BODY)
+    if kept is not None:
+        return kept
+    limit = request.max_content_length
+    if limit is None or request.content_length is not None or "wsgi.input_terminated" not in environ:
+        data = request.get_data(cache=False)
+    else:
+        data = environ["wsgi.input"].read(limit + 1)
+        if len(data) > limit:
+            raise RequestEntityTooLarge()
+    if keep:
+        environ[_KEPT_BODY] = data
+    return data
 
 
 def decode_body(raw: bytes, content_type: str | None) -> Any:

@@ -27,7 +27,7 @@ from bulk.store.handlers import timestamp
 from bulk.store.models import Customer, Product, SourceItem
 from bulk.store.search import search
 from bulk.store.seed import ensure_roots
-from bulk.views.body import decode_body
+from bulk.views.body import decode_body, read_body
 from bulk.views.endpoints import current_target, endpoint
 
 T = TypeVar("T")
@@ -47,7 +47,7 @@ def sync_write_route(service: BulkService, method: str, path: str
 
 def run_sync_write(route: Route, path_values: dict[str, str], handler: Handler, caller: Caller) -> Response:
     """Validate like an async call, then run the route's handler now and answer its result."""
-    body = decode_body(request.get_data(cache=False), request.headers.get("Content-Type"))
+    body = decode_body(read_body(), request.headers.get("Content-Type"))
     arguments = single_async_arguments(route, body, path_values)
     problems = route.checker(arguments)
     if problems:

@@ -15,13 +15,13 @@ from bulk.routes.catalogue import Route
 from bulk.service import current_service
 from bulk.statuses import UserType
 from bulk.urls import Target
-from bulk.views.body import as_argument_items, decode_body
+from bulk.views.body import as_argument_items, decode_body, read_body
 from bulk.views.guard import RequestGuard
 from bulk.views.responses import async_response
 
 
 def submit_bulk(route: Route, target: Target, guard: RequestGuard) -> Response:
-    data = request.get_data(cache=False)
+    data = read_body()
     keyed = _keyed(guard, data)
     if keyed is not None and (replay := _replay(keyed, guard)) is not None:
         return replay
@@ -30,7 +30,7 @@ def submit_bulk(route: Route, target: Target, guard: RequestGuard) -> Response:
 
 
 def submit_single(route: Route, path_values: dict[str, str], target: Target, guard: RequestGuard) -> Response:
-    data = request.get_data(cache=False)
+    data = read_body()
     keyed = _keyed(guard, data)
     if keyed is not None and (replay := _replay(keyed, guard)) is not None:
         return replay
