@@ -276,6 +276,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("BULK_MAX_BODY_BYTES", "max_body_bytes", 32 * 1024 * 1024, _positive_int,
             "Largest request body accepted; larger ones get 413.",
             shown_default="`33554432` (32 MiB)"),
+    Setting("BULK_GUEST_MAX_ITEMS", "guest_max_items", 100, _positive_int,
+            "Items allowed in one bulk request from a guest (no token: the anonymous routes, such as customer "
+            "sign-up); more get 400 `Maximum items of type \"%type\" is %max`."),
+    Setting("BULK_GUEST_MAX_BODY_BYTES", "guest_max_body_bytes", 1024 * 1024, _positive_int,
+            "Largest request body accepted from a guest (at most `BULK_MAX_BODY_BYTES`); larger ones get 413.",
+            shown_default="`1048576` (1 MiB)"),
     Setting("BULK_INVALID_ITEMS", "invalid_items", "fail-request", _choice("fail-request", "reject-item"),
             "`fail-request`: the first invalid item fails the whole request with 400 (Magento). `reject-item`: "
             "invalid items are answered `rejected`, valid ones are accepted."),
@@ -485,6 +491,8 @@ class Settings:
     login_lock_minutes: float = 30
     max_items: int = 5000
     max_body_bytes: int = 32 * 1024 * 1024
+    guest_max_items: int = 100
+    guest_max_body_bytes: int = 1024 * 1024
     invalid_items: str = "fail-request"
     response_shape: str = "magento"
     stores: dict[str, int] = field(default_factory=lambda: {"default": 1})

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 
 import peewee
 from flask import current_app
@@ -79,6 +80,9 @@ class BulkService:
         self.secret_fields = SecretFields(settings.secret, catalogue)
         self.accept_policy = AcceptPolicy(settings.max_items, settings.invalid_items == "reject-item",
                                           DataHasher(settings.secret), self.secret_fields.sealer_for)
+        # Guests (anonymous routes) get their own, lower bounds: a sign-up form needs few items.
+        self.guest_accept_policy = replace(self.accept_policy,
+                                           max_items=min(settings.guest_max_items, settings.max_items))
         checkpoints_in_background = settings.worker_enabled and settings.sqlite_checkpoint_seconds > 0
         self.database = open_database(settings.database_url or "", settings.db_busy_timeout,
                                       settings.db_pool_size,

@@ -47,8 +47,9 @@ def _accepted(route: Route, items: list, target: Target, guard: RequestGuard,
     # A guest's header (absent, forged or expired) is nothing worth passing on.
     keep_credentials = service.settings.passes_submitter_credentials and caller.user_type != UserType.GUEST
     shape = service.settings.response_shape
+    policy = service.guest_accept_policy if caller.user_type == UserType.GUEST else service.accept_policy
     try:
-        accepted = accept(route, items, target.store_id, caller, service.accept_policy, service.clock.time(),
+        accepted = accept(route, items, target.store_id, caller, policy, service.clock.time(),
                           request.headers.get("Authorization") if keep_credentials else None,
                           _key_to_store(keyed, shape) if keyed is not None else None, guard.within)
     except idempotency.KeyStoredMeanwhile:
