@@ -29,6 +29,7 @@ from functools import partial
 from typing import Any
 
 from gunicorn import http, util
+from gunicorn.http.unreader import SocketUnreader
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
 from bulk.server_errors import refusal_for
@@ -108,6 +109,37 @@ def _chunked_body_is_complete(buffer: bytes | bytearray, position: int, max_body
             return False
 
 
+class ArrivedUnreader(SocketUnreader):
+    """The parser's source: the bytes the event loop read, a piece at a time, then the socket.
+
+    Handing a whole buffered request to gunicorn's own unreader (`unread`) put it in one buffer
+    that every read of the body then copied the rest of: a 30 MiB body was copied hundreds of
+    times and held several times over. Here each read takes only its own piece, and the arrived
+    bytes are let go once read.
+    """
+
+    def __init__(self, sock: Any, arrived: bytearray) -> None:
+        super().__init__(sock)
+        self._arrived: bytearray | None = arrived
+        self._offset = 0
+
+    def chunk(self, size_hint: int | None = None) -> bytes:
+        if self._arrived is None:
+            return super().chunk(size_hint)
+        size = max(self.mxchunk, min(size_hint or 0, self.max_body_chunk))
+        piece = bytes(memoryview(self._arrived)[self._offset:self._offset + size])
+        self._offset += len(piece)
+        if self._offset >= len(self._arrived):
+            self._arrived = None
+        return piece
+
+    def take_buffered(self) -> bytes:
+        """What was read ahead and not used yet (a pipelined request), arrived bytes included."""
+        rest = b"" if self._arrived is None else bytes(memoryview(self._arrived)[self._offset:])
+        self._arrived = None
+        return super().take_buffered() + rest
+
+
 class BufferingThreadWorker(ThreadWorker):
     """`gthread` whose event loop reads each request whole before a thread runs it (see the module)."""
 
@@ -169,7 +201,8 @@ class BufferingThreadWorker(ThreadWorker):
             conn.parser = http.get_parser(self.cfg, conn.sock, conn.client)
             conn.initialized = True
         conn.data_ready = True
-        conn.parser.unreader.unread(bytes(arrival.buffer))
+        # Whatever the old unreader held is in the arrival already (`enqueue_req` took it).
+        conn.parser.unreader = ArrivedUnreader(conn.sock, arrival.buffer)
         super().enqueue_req(conn)
 
     def _drop(self, conn: TConn) -> None:

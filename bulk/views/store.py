@@ -52,7 +52,7 @@ def run_sync_write(route: Route, path_values: dict[str, str], handler: Handler, 
     problems = route.checker(arguments)
     if problems:
         raise WebapiError.from_phrases(problems)
-    check_restricted_fields(route, [arguments], caller)
+    check_restricted_fields(route, arguments, caller)
     result = handler(Job(route, serialize_operation(arguments, current_target().store_id)))
     # A void service method answers an empty list, as Magento's REST output does.
     return json_response([] if result is None else result)
