@@ -14,7 +14,7 @@ import peewee
 from flask import current_app
 
 from bulk.accept import AcceptPolicy, DataHasher
-from bulk.auth import AdminAccount, TokenService
+from bulk.auth import TokenService
 from bulk.backpressure import BACKPRESSURE_MODELS, OpenOperationsBound, RateLimiter
 from bulk.callers import CallerResolver
 from bulk.checkpoints import SAFETY_NET_PAGES, Checkpointer
@@ -33,8 +33,10 @@ from bulk.oauth import OAUTH_MODELS, OAuthVerifier, sweep_nonces
 from bulk.plugins import load_plugins
 from bulk.processing import ModeContext, ModeFactory, Processing, accept_mode
 from bulk.retries import RetryPolicy
+from bulk.revocation import TokenGenerations
 from bulk.routes.catalogue import Catalogue
 from bulk.secret_fields import SecretFields
+from bulk.sign_in import AdminAccount, sweep_failures
 from bulk.store.handlers import store_mode
 from bulk.store.models import STORE_MODELS
 from bulk.urls import Stores
@@ -65,9 +67,12 @@ class BulkService:
         self.catalogue = catalogue
         self.clock = clock
         self.stores = Stores(settings.stores)
-        self.tokens = TokenService(settings.secret, settings.token_lifetime_hours * 3600)
+        self.tokens = TokenService(settings.secret, settings.token_lifetime_hours * 3600,
+                                   TokenGenerations(settings.token_check_seconds))
+        lock_seconds = settings.login_lock_minutes * 60
         self.admin_account = AdminAccount(settings.admin_username, settings.admin_password or "",
-                                          settings.login_max_failures, settings.login_lock_minutes * 60)
+                                          settings.login_max_failures, lock_seconds,
+                                          settings.login_account_max_failures)
         # Who may call (bulk.callers), and how much (bulk.backpressure).
         self.integrations = IntegrationStore(settings.secret)
         nonce_seconds = settings.oauth_nonce_hours * 3600
@@ -104,7 +109,8 @@ class BulkService:
         self.housekeeper = Housekeeper(clock, HousekeepingSettings(
             settings.retention_days, settings.stuck_hours, settings.housekeeping_seconds,
             settings.idempotency_hours), self.subscriptions,
-            sweeps=(lambda now: sweep_nonces(now - nonce_seconds), self.rate_limiter.sweep))
+            sweeps=(lambda now: sweep_nonces(now - nonce_seconds), self.rate_limiter.sweep,
+                    lambda now: sweep_failures(now, lock_seconds)))
         self.webhooks = WebhookSender(
             Signer(settings.webhook_secret) if settings.webhook_secret else None, clock, DeliverySettings(
                 settings.webhook_timeout, settings.webhook_max_hours, settings.webhook_concurrency,
