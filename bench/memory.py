@@ -1,7 +1,7 @@
 """Memory per request: how much a worker's peak resident memory grows per MiB of request body.
 
     .venv/bin/python bench/memory.py [--sizes 1,8,30] [--shapes customers,small-values] [--postgresql]
-        [--no-stages]
+        [--no-stages] [--project DIR]   # DIR: another checkout to serve (e.g. `git archive <commit>`)
 
 For each body shape and size a fresh gunicorn (one worker, drainer off, our gunicorn.conf.py) is
 started, warmed up with a small submit, and sent one bulk as the admin (`POST
@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import requests
 
 from tests.databases import postgres_schema
-from tests.live import Gunicorn
+from tests.live import PROJECT_ROOT, Gunicorn
 
 MIB = 1024 * 1024
 PATH = "/rest/async/bulk/V1/customers"
@@ -76,10 +76,10 @@ def peak_kib(pid: int) -> int:
     return int(fields["VmHWM"].split()[0])
 
 
-def measure(data: bytes, database_url: str | None, guest: bool = False) -> dict:
+def measure(data: bytes, database_url: str | None, project: Path, guest: bool = False) -> dict:
     """Start a fresh worker, warm it up, send `data` once; its memory before and after."""
     with tempfile.TemporaryDirectory() as folder:
-        server = Gunicorn(Path(folder), workers=1, database_url=database_url, BULK_WORKER="0")
+        server = Gunicorn(Path(folder), workers=1, database_url=database_url, cwd=project, BULK_WORKER="0")
         with server:
             [pid] = server.worker_pids()
             headers = {"Content-Type": "application/json"}
@@ -134,7 +134,9 @@ def main() -> None:
     parser.add_argument("--shapes", default="customers,small-values")
     parser.add_argument("--postgresql", action="store_true", help="also on PostgreSQL (TEST_POSTGRES_URL)")
     parser.add_argument("--no-stages", action="store_true", help="skip the in-process tracemalloc stages")
+    parser.add_argument("--project", type=Path, default=PROJECT_ROOT, help="the checkout to serve (default: this one)")
     args = parser.parse_args()
+    print(f"project: {args.project.resolve()}")
     sizes = [float(size) for size in args.sizes.split(",")]
     engines = ["sqlite", "postgresql"] if args.postgresql else ["sqlite"]
     print("| engine | shape | body MiB | items | status | peak before MiB | peak after MiB | growth MiB "
@@ -146,11 +148,11 @@ def main() -> None:
             for size in sizes:
                 data = body(shape, size)
                 largest = data if len(data) > len(largest) else largest
-                row = _measured(engine, data)
+                row = _measured(engine, data, args.project)
                 _print_row(engine, shape, data, row)
         guest = body("customers", max(sizes))
-        _print_row(engine, "customers, as a guest", guest, _measured(engine, guest, guest=True))
-    if not args.no_stages:
+        _print_row(engine, "customers, as a guest", guest, _measured(engine, guest, args.project, guest=True))
+    if not args.no_stages and args.project.resolve() == PROJECT_ROOT:
         print()
         print("| in-process stage (tracemalloc), largest body | peak MiB | per MiB of body |")
         print("|---|---|---|")
@@ -158,11 +160,11 @@ def main() -> None:
             print(f"| {name} | {allocated / MIB:.1f} | {allocated / len(largest):.2f} |")
 
 
-def _measured(engine: str, data: bytes, guest: bool = False) -> dict:
+def _measured(engine: str, data: bytes, project: Path, guest: bool = False) -> dict:
     if engine == "sqlite":
-        return measure(data, None, guest)
+        return measure(data, None, project, guest)
     with postgres_schema() as url:
-        return measure(data, url, guest)
+        return measure(data, url, project, guest)
 
 
 def _print_row(engine: str, shape: str, data: bytes, row: dict) -> None:

@@ -426,8 +426,9 @@ SETTINGS: tuple[Setting, ...] = (
             "`oauth/consumer/enable_integration_as_bearer`, off by default since 2.4.4)."),
     Setting("BULK_TRUSTED_PROXIES", "trusted_proxies", "", _networks,
             "Addresses or networks (`10.0.0.0/8,127.0.0.1`) of proxies whose `X-Forwarded-Proto`, "
-            "`X-Forwarded-Host` and `X-Forwarded-For` are believed: for the URL an OAuth signature covers and the "
-            "address a guest is rate-limited by. Without it those headers are ignored."),
+            "`X-Forwarded-Host` and `X-Forwarded-For` are believed: for the URL an OAuth signature covers, the "
+            "address a guest is rate-limited by and the address admin sign-in failures are counted for. Without it "
+            "those headers are ignored."),
     Setting("BULK_RATE_LIMIT", "rate_limit", "", _rate_limits,
             "Limits per caller (the admin, each integration, each guest address), shared by all workers and "
             "instances: `20000 items/minute; 600 requests/minute` (`second`, `minute`, `hour`). Over a limit: 429 "

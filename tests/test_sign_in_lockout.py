@@ -98,3 +98,24 @@ def test_a_locked_address_records_failures_like_any_other(client, caplog):
     locked = _statements(caplog, client, "admin", "203.0.113.7")
     assert locked == _statements(caplog, client, "nobody", "203.0.113.7")
     assert any("INSERT" in statement for statement in locked)
+
+
+def test_housekeeping_forgets_counts_that_no_longer_matter_and_keeps_locks(app, clock):
+    from bulk.db import database
+    from bulk.models import AdminSignInFailures
+
+    client = app.test_client()
+    fail(client, "203.0.113.7", 6)   # locked
+    fail(client, "198.51.100.2", 2)  # counted
+    service = app.extensions["bulk"]
+
+    def rows() -> set[str]:
+        with database.connection_context():
+            return {row.address for row in AdminSignInFailures.select() if row.address != "*"}
+
+    clock.advance(29 * 60)
+    service.housekeeper.run_once()
+    assert rows() == {"203.0.113.7", "198.51.100.2"}
+    clock.advance(2 * 60)
+    service.housekeeper.run_once()
+    assert rows() == set()
