@@ -81,9 +81,16 @@ def _delivery_subscriber(migrator: SchemaMigrator) -> None:
     add_column_if_missing(migrator, "bulk_webhook_delivery", "integration_id", peewee.IntegerField(null=True))
 
 
+def _sign_in_failures_per_address(migrator: SchemaMigrator) -> None:
+    """Version 6: sign-in failures are counted per username and client address
+    (`bulk.models.AdminSignInFailures`, created when missing); the per-account table goes (a lock in
+    it lasted 30 minutes at most)."""
+    database.execute_sql('DROP TABLE IF EXISTS "admin_login_lock"')
+
+
 # Step n upgrades a database from version n to n + 1; version 1 is the first released schema.
 UPGRADES: list[Step] = [_operation_finish_time, _bulk_finished_at, _open_operations_only_indexes,
-                        _delivery_subscriber]
+                        _delivery_subscriber, _sign_in_failures_per_address]
 LATEST_VERSION = 1 + len(UPGRADES)
 
 

@@ -1,4 +1,4 @@
-"""Tables: Magento's `magento_bulk` and `magento_operation` (plus queue columns) and sign-in locks."""
+"""Tables: Magento's `magento_bulk` and `magento_operation` (plus queue columns), sign-in locks, token generations."""
 
 from __future__ import annotations
 
@@ -93,15 +93,30 @@ Operation.add_index(Operation.index(Operation.bulk, Operation.id, name=OPEN_BY_B
                                     where=Operation.status == int(OperationStatus.OPEN)))
 
 
-class AdminLoginLock(BaseModel):
-    """Consecutive failed sign-ins of an admin account, and until when it is locked."""
+class AdminSignInFailures(BaseModel):
+    """Failed admin sign-ins in a row, per username and client address (`bulk.sign_in`), and until when
+    that address is locked out; the address `*` counts every address (the account-wide lock)."""
 
-    username = peewee.CharField(max_length=255, primary_key=True)
-    failures = peewee.IntegerField(default=0)
+    username = peewee.CharField(max_length=255)
+    address = peewee.CharField(max_length=64)
+    failures = peewee.IntegerField()
+    last_failure_at = peewee.DoubleField()  # epoch seconds
     locked_until = peewee.DoubleField(null=True)
 
     class Meta:
-        table_name = "admin_login_lock"
+        table_name = "admin_sign_in_failures"
+        primary_key = peewee.CompositeKey("username", "address")
+
+
+class TokenGeneration(BaseModel):
+    """The generation admin tokens and dashboard sessions are issued in (one row); raising it revokes
+    every one issued before (`flask bulk tokens revoke`)."""
+
+    id = peewee.IntegerField(primary_key=True)
+    generation = peewee.IntegerField()
+
+    class Meta:
+        table_name = "admin_token_generation"
 
 
 class WorkerHeartbeat(BaseModel):
@@ -192,5 +207,5 @@ class IdempotencyKey(BaseModel):
         )
 
 
-ALL_MODELS: list[type[peewee.Model]] = [Bulk, Operation, AdminLoginLock, WorkerHeartbeat, WebhookDelivery,
-                                        IntegrationEndpoint, IdempotencyKey]
+ALL_MODELS: list[type[peewee.Model]] = [Bulk, Operation, AdminSignInFailures, TokenGeneration, WorkerHeartbeat,
+                                        WebhookDelivery, IntegrationEndpoint, IdempotencyKey]

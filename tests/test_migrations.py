@@ -67,6 +67,21 @@ def test_a_version_1_database_gets_the_bulk_finish_time(bound):
         assert schema_version() == migrations.LATEST_VERSION
 
 
+def test_a_version_5_database_counts_sign_in_failures_per_address(bound):
+    create_schema(ALL_MODELS)
+    with database.connection_context():
+        database.execute_sql("DROP TABLE admin_sign_in_failures")
+        database.execute_sql('CREATE TABLE "admin_login_lock" ("username" VARCHAR(255) NOT NULL PRIMARY KEY, '
+                             '"failures" INTEGER NOT NULL, "locked_until" REAL)')
+        database.execute_sql("UPDATE bulk_schema_version SET version = 5")
+    assert create_schema(ALL_MODELS) == 5
+    with database.connection_context():
+        tables = set(database.get_tables())
+        assert schema_version() == migrations.LATEST_VERSION
+    assert "admin_login_lock" not in tables and "admin_sign_in_failures" in tables
+
+
+
 def test_a_missing_index_of_an_existing_table_is_created_and_nothing_else_is_touched(bound):
     create_schema(ALL_MODELS)
     with database.connection_context():
@@ -160,4 +175,4 @@ def test_version_4_deliveries_gain_their_subscriber_and_integrations_an_endpoint
     assert {"integration_id", "endpoint", "secret"} <= columns(bound, "bulk_integration_endpoint")
     assert fetch_all(bound, "SELECT webhook_id, url, integration_id FROM bulk_webhook_delivery") == [
         ("msg_1", "https://h.example.com/", None)]
-    assert create_schema(ALL_MODELS) == migrations.LATEST_VERSION == 5
+    assert create_schema(ALL_MODELS) == migrations.LATEST_VERSION

@@ -32,7 +32,6 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from bulk import queue
-from bulk.auth import sign_in_admin
 from bulk.clock import magento_time
 from bulk.dashboard import reads
 from bulk.dashboard.present import (
@@ -50,7 +49,9 @@ from bulk.heartbeats import RUNNING, SILENT_AFTER_SECONDS
 from bulk.models import WebhookDelivery
 from bulk.phrases import Phrase
 from bulk.service import current_service
+from bulk.sign_in import sign_in_admin
 from bulk.statuses import OperationStatus, UserType
+from bulk.views.guard import client_address
 from bulk.views.manage import BULK_HAS_OPEN_OPERATIONS, RETRY_SCOPES, reopen_operations
 from bulk.webhooks import outbox
 
@@ -139,7 +140,8 @@ def sign_in() -> Any:
     username = request.form.get("username", "")
     try:
         # The token endpoint's own check: failures here count toward the same lock-out.
-        sign_in_admin(service.admin_account, username, request.form.get("password", ""), service.clock.time())
+        sign_in_admin(service.admin_account, username, request.form.get("password", ""), service.clock.time(),
+                      client_address(service.settings))
     except WebapiError as error:
         message = Phrase(error.message, error.parameters).render()
         return render_template("dashboard/sign_in.html", next_url=next_url, error=message,

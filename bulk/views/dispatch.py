@@ -16,6 +16,7 @@ from bulk.errors import cannot_process, no_route
 from bulk.observe import note_caller, note_route
 from bulk.routes.paths import split_path
 from bulk.service import BulkService, current_service
+from bulk.statuses import UserType
 from bulk.urls import BULK, SYNC, Target, parse_target
 from bulk.views import manage, status, store, tokens, webhooks
 from bulk.views.endpoints import current_endpoints, install_endpoints
@@ -95,6 +96,9 @@ def _authorised(service: BulkService, resources: tuple[str, ...]) -> RequestGuar
                                           lambda: signed_request(service.settings), now)
     note_caller(identified.caller)
     identified.caller.require(resources)
+    if identified.caller.user_type == UserType.GUEST:
+        # Before any view reads the body: a guest's is refused (413) past its own, lower bound.
+        request.max_content_length = min(service.settings.guest_max_body_bytes, service.settings.max_body_bytes)
     key = rate_key(identified.caller, client_address(service.settings)) if service.rate_limiter.enabled else ""
     return RequestGuard(identified.caller, identified.oauth, key, service.rate_limiter, service.open_operations,
                         now)

@@ -16,7 +16,7 @@ from bulk.jsonutil import dumps, json_response
 from bulk.phrases import INVALID_TYPE, UNSUPPORTED_FIELD
 from bulk.service import current_service
 from bulk.statuses import OperationStatus
-from bulk.views.body import decode_body
+from bulk.views.body import decode_body, read_body
 from bulk.views.endpoints import endpoint
 from bulk.views.status import RESOURCE, visible_bulk
 
@@ -37,7 +37,7 @@ def retry_bulk(bulk_uuid: str) -> Response:
     service = current_service()
     visible_bulk(bulk_uuid)
     statuses, operation_ids = _retry_selection(
-        decode_body(request.get_data(cache=False), request.headers.get("Content-Type")))
+        decode_body(read_body(), request.headers.get("Content-Type")))
     # Passing credentials through: the operations now go out with the token of whoever re-opened them.
     authorization = request.headers.get("Authorization") if service.settings.passes_submitter_credentials else None
     reopened = reopen_operations(bulk_uuid, statuses, operation_ids, authorization)
