@@ -62,6 +62,12 @@ REQUIRED_FIELD = '"%fieldName" is required. Enter and try again.'
 UNSUPPORTED_FIELD = '"%fieldName" is not supported. Correct the field name and try again.'
 INVALID_TYPE = 'The "%value" value\'s type is invalid. The "%type" type was expected. Verify and try again.'
 MANY_INPUT_ERRORS = "One or more input exceptions have occurred."
+# ServiceInputProcessor's custom attribute conversion; the detail is wrapped in the first, rendered.
+FIELD_PROCESSING_ERROR = 'Error occurred during "%field_name" processing. %details'
+EMPTY_CUSTOM_ATTRIBUTE = "An empty custom attribute is specified. Enter the attribute and try again."
+CUSTOM_ATTRIBUTE_WITHOUT_CODE = ("A custom attribute is specified with a missing attribute code. "
+                                 "Verify the code and try again.")
+CUSTOM_ATTRIBUTE_WITHOUT_VALUE = 'The "%1" attribute code doesn\'t have a value set. Enter the value and try again.'
 MAX_ITEMS = 'Maximum items of type "%type" is %max'
 BULK_NOT_FOUND = "Bulk uuid %bulkUuid not exist"
 SIGN_IN_FAILED = ("The account sign-in was incorrect or your account is disabled temporarily. "

@@ -104,12 +104,16 @@ def _numeric(value: Any) -> float | int | None:
     return None
 
 
+# PHP's int: a value beyond it cannot be an id or a count in Magento, nor fit a database's BIGINT.
+INT64 = range(-(2**63), 2**63)
+
+
 class Integer(MagentoField):
     type_name = "int"
 
     def check(self, value: Any) -> Any:
         number = _numeric(value)
-        if number is None:
+        if number is None or int(number) not in INT64:
             raise invalid_type(value, self.type_name)
         return int(number)
 
@@ -177,13 +181,23 @@ class FreeList(MagentoField):
 
 
 class DataObject(fields.Nested):
-    """A Magento data interface, e.g. `\\Magento\\Catalog\\Api\\Data\\ProductInterface`."""
+    """A Magento data interface, e.g. `\\Magento\\Catalog\\Api\\Data\\ProductInterface`.
 
-    def __init__(self, schema: type[MagentoSchema], **kwargs: Any) -> None:
-        kwargs.setdefault("allow_none", not kwargs.get("required", False))
+    As an entry of a list (`list_entry`) null is no data object: Magento would make an empty object
+    of it that its services then trip over, so it is refused like any other non-object.
+    """
+
+    def __init__(self, schema: type[MagentoSchema], *, list_entry: bool = False, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_none", not kwargs.get("required", False) and not list_entry)
         super().__init__(schema, **kwargs)
         self.type_name = schema.data_type
         self.schema_class = schema
+        self.list_entry = list_entry
+
+    def deserialize(self, value: Any, attr: str | None = None, data: Any = None, **kwargs: Any) -> Any:
+        if value is None and self.list_entry:
+            raise invalid_type(value, self.type_name)
+        return super().deserialize(value, attr, data, **kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any,
                      partial: bool | StrSequenceOrSet | None = None, **kwargs: Any) -> Any:
@@ -199,7 +213,7 @@ class DataObjectList(fields.List):
 
     def __init__(self, schema: type[MagentoSchema], **kwargs: Any) -> None:
         kwargs.setdefault("allow_none", not kwargs.get("required", False))
-        super().__init__(DataObject(schema), **kwargs)
+        super().__init__(DataObject(schema, list_entry=True), **kwargs)
         self.type_name = schema.data_type + "[]"
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:

@@ -12,7 +12,7 @@ from schemas.base import (
     String,
     StringList,
 )
-from schemas.common import CustomAttribute
+from schemas.common import CustomAttributes
 
 API_DATA = "\\Magento\\Catalog\\Api\\Data\\"
 
@@ -101,7 +101,7 @@ class Product(MagentoSchema):
     options = DataObjectList(CustomOption)
     media_gallery_entries = DataObjectList(MediaGalleryEntry)
     tier_prices = DataObjectList(TierPrice)
-    custom_attributes = DataObjectList(CustomAttribute)
+    custom_attributes = CustomAttributes()
 
 
 class CategoryProductLink(MagentoSchema):
@@ -272,7 +272,7 @@ class Category(MagentoSchema):
     available_sort_by = StringList()
     include_in_menu = Boolean()
     extension_attributes = FreeObject()
-    custom_attributes = DataObjectList(CustomAttribute)
+    custom_attributes = CustomAttributes()
 
 
 class CategorySaveArguments(Arguments):

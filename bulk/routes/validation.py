@@ -24,6 +24,7 @@ from schemas.base import (
     phrases_from_marshmallow,
     required,
 )
+from schemas.common import CustomAttributes
 
 ArgumentsChecker = Callable[[dict], list[Phrase]]
 # Converters return nothing and raise marshmallow's ValidationError carrying Magento phrases.
@@ -90,6 +91,8 @@ def _compile_schema(schema: type[MagentoSchema]) -> _Converter:
 
 
 def _compile_field(field: fields.Field) -> _Converter:
+    if isinstance(field, CustomAttributes):
+        return field.check
     if isinstance(field, DataObjectList):
         return _list_converter(field.type_name, _compile_field(field.inner))
     if isinstance(field, DataObject):
@@ -121,8 +124,7 @@ def _list_converter(type_name: str, convert_entry: _Converter) -> _Converter:
         if not isinstance(value, list):
             raise invalid_type(value, type_name)
         for entry in value:
-            if entry is not None:
-                convert_entry(entry)
+            convert_entry(entry)
 
     return convert
 
