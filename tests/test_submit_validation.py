@@ -162,3 +162,26 @@ def test_known_attribute_sets_are_the_default_one_and_those_configured(make_app)
         "attribute_set_id"] == 9
     assert_magento_error(client.put("/rest/V1/products/A", json={"product": {"attribute_set_id": 10}}, headers=auth),
                          400, INVALID_PRODUCT, [INVALID_ATTRIBUTE_SET])
+
+
+# -- whatever fails in an operation fails in Magento's words ----------------------------------------
+
+INTERNAL_TEXT = ("Traceback", "Error:", "NoneType", "object has no attribute", "not subscriptable", "SQLite",
+                 "sqlite", "psycopg", "out of range", "INTEGER", "integer", "KeyError")
+
+
+def test_an_unexpected_failure_in_an_operation_names_a_log_record_not_python(client, auth, service, caplog):
+    def broken(job):
+        return job.arguments["product"]["no such key"]
+
+    service.processing.register("POST /V1/products", broken)
+    bulk_uuid = submit(client, auth, "POST", "/V1/products", [{"product": {"sku": "A"}}])
+    service.drainer.drain()
+    [failed] = operations(client, auth, bulk_uuid)
+    assert (failed["status"], failed["error_code"]) == (OperationStatus.NOT_RETRIABLY_FAILED, 0)
+    assert failed["result_message"].startswith(
+        "Internal Error. Details are available in Magento log file. Report ID: webapi-"), failed
+    assert not any(text in failed["result_message"] for text in INTERNAL_TEXT), failed
+    report_id = failed["result_message"].rsplit(" ", 1)[1]
+    assert any(report_id in record.getMessage() and "no such key" in (record.exc_text or "")
+               for record in caplog.records)
