@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,6 +27,7 @@ from bulk.phrases import (
     NOT_AUTHORIZED,
     Parameters,
     Phrase,
+    report_id,
 )
 from schemas.base import INT64, ArgumentsError
 
@@ -150,9 +150,9 @@ def register_error_handlers(app: Flask, busy_retry_after: int) -> None:
 
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception):
-        report_id = f"webapi-{uuid.uuid4().hex[:13]}"
-        log.exception("unhandled error, report %s", report_id)
-        return webapi_error(WebapiError(INTERNAL_ERROR, [report_id], status=500))
+        report = report_id()
+        log.exception("unhandled error, report %s", report)
+        return webapi_error(WebapiError(INTERNAL_ERROR, [report], status=500))
 
 
 _UNWRITABLE = {

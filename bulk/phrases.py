@@ -6,6 +6,7 @@ The texts shared across the service live here, quoted exactly from Magento where
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -79,3 +80,10 @@ BODY_TOO_LARGE = "The request body is larger than %max bytes."
 DATABASE_BUSY = "The service is busy. Try again in %seconds second(s)."
 DATABASE_UNAVAILABLE = "The service cannot reach its database. Try again in %seconds second(s)."
 DATABASE_UNWRITABLE = "The service cannot write to its database (%reason). Try again in %seconds second(s)."
+DATABASE_RETRIABLE = "The database was busy or could not be reached. Retry the operation."
+
+
+def report_id() -> str:
+    """A new id for INTERNAL_ERROR, in Magento's form (`webapi-<13 hex digits>`): the answer names it
+    and the log record with the details carries it."""
+    return f"webapi-{uuid.uuid4().hex[:13]}"
