@@ -185,3 +185,93 @@ def test_an_unexpected_failure_in_an_operation_names_a_log_record_not_python(cli
     report_id = failed["result_message"].rsplit(" ", 1)[1]
     assert any(report_id in record.getMessage() and "no such key" in (record.exc_text or "")
                for record in caplog.records)
+
+
+# -- the free-form parts the store reads are the data objects Magento types them as -----------------
+
+ORDER_DATA = "\\Magento\\Sales\\Api\\Data\\"
+
+
+@pytest.mark.parametrize("way", WAYS)
+@pytest.mark.parametrize("path, arguments, value, data_type", [
+    ("/V1/products", {"product": {"sku": "A", "extension_attributes": {"category_links": 5}}}, "5",
+     CATALOG_DATA + "CategoryLinkInterface[]"),
+    ("/V1/products", {"product": {"sku": "A", "extension_attributes": {"category_links": [None]}}}, "null",
+     CATALOG_DATA + "CategoryLinkInterface"),
+    ("/V1/products", {"product": {"sku": "A", "extension_attributes": {"category_links": [{"position": "x"}]}}},
+     "x", "int"),
+    ("/V1/products", {"product": {"sku": "A", "extension_attributes": {"stock_item": 5}}}, "5",
+     "\\Magento\\CatalogInventory\\Api\\Data\\StockItemInterface"),
+    ("/V1/products", {"product": {"sku": "A", "extension_attributes": {"stock_item": {"qty": "x"}}}}, "x", "float"),
+    ("/V1/products", {"product": {"sku": "A", "extension_attributes": {"configurable_product_options": [5]}}}, "5",
+     "\\Magento\\ConfigurableProduct\\Api\\Data\\OptionInterface"),
+    ("/V1/orders", {"entity": {"items": [None]}}, "null", ORDER_DATA + "OrderItemInterface"),
+    ("/V1/orders", {"entity": {"items": [{"sku": "A"}, 5]}}, "5", ORDER_DATA + "OrderItemInterface"),
+    ("/V1/orders", {"entity": {"status_histories": ["x"]}}, "x", ORDER_DATA + "OrderStatusHistoryInterface"),
+])
+def test_free_form_parts_the_store_reads_are_typed(client, auth, service, way, path, arguments, value, data_type):
+    response = send(client, auth, way, "POST", path, arguments)
+    assert_refused_and_nothing_queued(response, service, INVALID_TYPE, {"value": value, "type": data_type})
+
+
+def test_extension_attributes_of_other_modules_stay_free(client, auth):
+    product = {"product": {"sku": "A", "extension_attributes": {"some_module_data": [1, {"a": None}],
+                                                                "category_links": [], "stock_item": {"qty": 3}}}}
+    response = client.post("/rest/V1/products", json=product, headers=auth)
+    assert response.status_code == 200, response.get_json()
+    extension = response.get_json()["extension_attributes"]
+    assert (extension["some_module_data"], extension["stock_item"]["qty"]) == ([1, {"a": None}], 3)
+
+
+# -- values the store's columns cannot hold fail the same way on both engines --------------------------
+
+INVALID_FIELD_VALUE = 'Invalid value of "%value" provided for the %fieldName field.'
+CUSTOMER = {"email": "a@example.com", "firstname": "A", "lastname": "B"}
+
+
+@pytest.mark.parametrize("path, arguments, field_name, value", [
+    ("/V1/categories", {"category": {"name": "Bags", "position": 2**31}}, "position", 2**31),
+    ("/V1/categories", {"category": {"name": "Bags", "position": -(2**31) - 1}}, "position", -(2**31) - 1),
+    ("/V1/categories/2/products", {"productLink": {"sku": "A", "position": 2**40}}, "position", 2**40),
+    ("/V1/inventory/source-items", {"sourceItems": [{"sku": "A", "source_code": "default", "status": 2**32}]},
+     "status", 2**32),
+    ("/V1/inventory/source-items", {"sourceItems": [{"sku": "A", "source_code": "s" * 256}]}, "source_code",
+     "s" * 256),
+    ("/V1/products/attributes/color/options", {"option": {"label": "Red", "sort_order": 2**31}}, "sort_order",
+     2**31),
+    ("/V1/products/attributes/color/options", {"option": {"label": "R" * 256}}, "label", "R" * 256),
+    ("/V1/products/attributes/" + "c" * 256 + "/options", {"option": {"label": "Red"}}, "attribute_code", "c" * 256),
+    ("/V1/customers", {"customer": {**CUSTOMER, "website_id": 2**31}}, "website_id", 2**31),
+    ("/V1/customers", {"customer": {**CUSTOMER, "email": "a" * 250 + "@x.com"}}, "email", "a" * 250 + "@x.com"),
+    ("/V1/products", {"product": {"sku": "A", "type_id": "t" * 33}}, "type_id", "t" * 33),
+    ("/V1/orders", {"entity": {"increment_id": "9" * 51}}, "increment_id", "9" * 51),
+])
+def test_values_the_store_cannot_keep_are_invalid_field_values(client, auth, service, path, arguments, field_name,
+                                                                 value):
+    client.post("/rest/V1/products", json={"product": {"sku": "A"}}, headers=auth)
+    parameters = {"fieldName": field_name, "value": value}
+    assert_magento_error(client.post(f"/rest/default{path}", json=arguments, headers=auth), 400,
+                         INVALID_FIELD_VALUE, parameters)
+    bulk_uuid = check_accepted(client.post(f"/rest/default/async{path}", json=arguments, headers=auth))
+    service.drainer.drain()
+    [failed] = operations(client, auth, bulk_uuid)
+    assert (failed["status"], failed["result_message"]) == \
+        (OperationStatus.NOT_RETRIABLY_FAILED, f'Invalid value of "{value}" provided for the {field_name} field.')
+
+
+def check_accepted(response) -> str:
+    assert response.status_code == 202, response.get_data(as_text=True)
+    return response.get_json()["bulk_uuid"]
+
+
+def test_a_second_order_with_the_same_increment_id_is_a_unique_constraint_violation(client, auth, service):
+    first = client.post("/rest/V1/orders", json={"entity": {"increment_id": "X1"}}, headers=auth)
+    assert first.status_code == 200, first.get_json()
+    assert_magento_error(client.post("/rest/V1/orders", json={"entity": {"increment_id": "X1"}}, headers=auth), 400,
+                         "Unique constraint violation found")
+    second = client.post("/rest/V1/orders", json={"entity": {"increment_id": "X2"}}, headers=auth).get_json()
+    bulk_uuid = submit(client, auth, "POST", "/V1/orders",
+                       [{"entity": {"entity_id": second["entity_id"], "increment_id": "X1"}}])
+    service.drainer.drain()
+    assert [(op["status"], op["result_message"]) for op in operations(client, auth, bulk_uuid)] == \
+        [(OperationStatus.NOT_RETRIABLY_FAILED, "Unique constraint violation found")]
