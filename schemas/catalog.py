@@ -5,6 +5,7 @@ from schemas.base import (
     Boolean,
     DataObject,
     DataObjectList,
+    ExtensionAttributes,
     Float,
     FreeObject,
     Integer,
@@ -13,6 +14,8 @@ from schemas.base import (
     StringList,
 )
 from schemas.common import CustomAttributes
+from schemas.configurable import Option as ConfigurableOption
+from schemas.inventory import StockItem
 
 API_DATA = "\\Magento\\Catalog\\Api\\Data\\"
 
@@ -82,6 +85,14 @@ class TierPrice(MagentoSchema):
     extension_attributes = FreeObject()
 
 
+class CategoryLink(MagentoSchema):
+    data_type = API_DATA + "CategoryLinkInterface"
+
+    position = Integer()
+    category_id = String()
+    extension_attributes = FreeObject()
+
+
 class Product(MagentoSchema):
     data_type = API_DATA + "ProductInterface"
 
@@ -96,7 +107,13 @@ class Product(MagentoSchema):
     created_at = String()
     updated_at = String()
     weight = Float()
-    extension_attributes = FreeObject()
+    # The extension attributes the store reads, as Magento_CatalogInventory, Magento_Catalog and
+    # Magento_ConfigurableProduct declare them.
+    extension_attributes = ExtensionAttributes({
+        "stock_item": DataObject(StockItem),
+        "category_links": DataObjectList(CategoryLink),
+        "configurable_product_options": DataObjectList(ConfigurableOption),
+    })
     product_links = DataObjectList(ProductLink)
     options = DataObjectList(CustomOption)
     media_gallery_entries = DataObjectList(MediaGalleryEntry)

@@ -17,6 +17,7 @@ from bulk.phrases import UNSUPPORTED_FIELD, Phrase
 from schemas.base import (
     DataObject,
     DataObjectList,
+    ExtensionAttributes,
     MagentoField,
     MagentoSchema,
     invalid_type,
@@ -93,6 +94,8 @@ def _compile_schema(schema: type[MagentoSchema]) -> _Converter:
 def _compile_field(field: fields.Field) -> _Converter:
     if isinstance(field, CustomAttributes):
         return field.check
+    if isinstance(field, ExtensionAttributes):
+        return _extension_converter(field.type_name, {key: _compile_field(known) for key, known in field.known.items()})
     if isinstance(field, DataObjectList):
         return _list_converter(field.type_name, _compile_field(field.inner))
     if isinstance(field, DataObject):
@@ -115,6 +118,17 @@ def _object_converter(type_name: str, validate: _Converter) -> _Converter:
         if not isinstance(value, dict):
             raise invalid_type(value, type_name)
         validate(value)
+
+    return convert
+
+
+def _extension_converter(type_name: str, known: dict[str, _Converter]) -> _Converter:
+    def convert(value: Any) -> None:
+        if not isinstance(value, dict):
+            raise invalid_type(value, type_name)
+        for key, convert_known in known.items():
+            if value.get(key) is not None:
+                convert_known(value[key])
 
     return convert
 

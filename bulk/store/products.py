@@ -30,6 +30,9 @@ from bulk.store.seed import ensure_roots
 from bulk.store.values import (
     CUSTOM_ATTRIBUTES,
     EXTENSION_ATTRIBUTES,
+    as_id,
+    column_int,
+    column_text,
     custom_attribute_list,
     custom_attribute_map,
     merge_values,
@@ -103,12 +106,14 @@ def save(product: dict[str, Any], store_id: int, now: str, sku: Any = None,
                                                                 else row.attribute_set_id)
         if attribute_set_id not in attribute_sets:
             raise PermanentError(INVALID_PRODUCT_DATA, [INVALID_ATTRIBUTE_SET])
+        type_id = column_text(product.get("type_id") or (DEFAULT_TYPE_ID if row is None else row.type_id), "type_id",
+                              Product.type_id.max_length)
         if row is None:
             row = _insert_product(
-                sku=sku, type_id=product.get("type_id") or DEFAULT_TYPE_ID, attribute_set_id=attribute_set_id,
+                sku=sku, type_id=type_id, attribute_set_id=attribute_set_id,
                 created_at=now, updated_at=now, values=merge_values(NEW_PRODUCT_VALUES, changes))
         else:
-            row.type_id = product.get("type_id") or row.type_id
+            row.type_id = type_id
             row.attribute_set_id = attribute_set_id
             row.updated_at = now
             _write_scoped(row, changes, store_id)
@@ -172,10 +177,11 @@ def write_store_values(row: Product, store_id: int, changes: dict[str, Any]) -> 
 def _replace_category_links(row: Product, links: list[dict[str, Any]]) -> None:
     CategoryProduct.delete().where(CategoryProduct.product == row).execute()
     for link in links:
-        category_id = link.get("category_id")
-        if Category.get_or_none(Category.id == category_id) is None:
-            raise no_such_entity("id", category_id)
-        CategoryProduct.create(category=category_id, product=row, position=link.get("position") or 0)
+        category_id = as_id(link.get("category_id"))
+        if category_id is None or Category.get_or_none(Category.id == category_id) is None:
+            raise no_such_entity("id", link.get("category_id"))
+        CategoryProduct.create(category=category_id, product=row,
+                               position=column_int(link.get("position") or 0, "position"))
 
 
 def delete(sku: str) -> bool:
