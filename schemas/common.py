@@ -29,8 +29,10 @@ class CustomAttributes(DataObjectList):
 
     A list of `{"attribute_code", "value"}` or an object of code: value. An entry that is no object
     is a value whose code is its key (its index in a list), so `[null]` and `["red"]` name no code.
-    Magento's errors are rendered into its wrapping message, as its REST layer answers them. The
-    converted value is always the list form, which the store reads.
+    Magento's errors are rendered into its wrapping message, as its REST layer answers them (Magento
+    wraps once more for each enclosing data object below the argument, e.g. a customer's addresses;
+    here only `custom_attributes` is named). The converted value is always the list form, which the
+    store reads.
     """
 
     def __init__(self, **kwargs: Any) -> None:

@@ -34,7 +34,7 @@ from schemas.base import (
 )
 from schemas.common import CustomAttributes
 
-FUZZ = settings(max_examples=40, deadline=None, derandomize=True, database=None,
+FUZZ = settings(max_examples=600, deadline=None, derandomize=False, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                        HealthCheck.data_too_large])
 
@@ -42,7 +42,7 @@ FUZZ = settings(max_examples=40, deadline=None, derandomize=True, database=None,
 INTERNAL_TEXT = re.compile(
     r"Traceback|File \"|\b[A-Z][A-Za-z]*(?:Error|Exception)\b|NoneType|has no attribute|not subscriptable|"
     r"not iterable|unsupported operand|invalid literal|int too large|out of range|[Ss][Qq][Ll]ite|psycopg|"
-    r"SQLSTATE|syntax error|violates|constraint|peewee|orjson|marshmallow|relation \"|HINT:|DETAIL:|"
+    r"SQLSTATE|syntax error|violates|unique constraint|constraint failed|peewee|orjson|marshmallow|relation \"|HINT:|DETAIL:|"
     r"Not a valid|Unknown field|Missing data for required field|Field may not be null|string literal|"
     r"Recursion|recursion|Invalid input type|Invalid value\.|Length must be")
 ERROR_KEYS = {"message", "errors", "code", "parameters"}
@@ -211,6 +211,8 @@ def drain_and_check(client, auth, service, bulk_uuids: list[str]) -> None:
         body = check_answer(client.get(f"/rest/V1/bulk/{bulk_uuid}/detailed-status", headers=auth))
         for operation in body["operations_list"]:
             assert operation["status"] in (1, 2, 3), operation
+            # The drainer's last line (a failure no handler meant) is never the way an item fails.
+            assert not (operation["result_message"] or "").startswith("Internal Error."), operation
     for path in ("/rest/V1/products?searchCriteria=", "/rest/V1/customers/search?searchCriteria=",
                  "/rest/V1/inventory/source-items?searchCriteria=", "/rest/V1/categories/3"):
         check_answer(client.get(path, headers=auth))
@@ -219,7 +221,7 @@ def drain_and_check(client, auth, service, bulk_uuids: list[str]) -> None:
 # -- the tests -----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("route", ROUTES, ids=lambda route: route.key)
-@settings(FUZZ, max_examples=100)
+@settings(FUZZ, max_examples=300)
 @given(data=st.data())
 def test_random_items_on_every_route(client, auth, service, route, data):
     # Anonymous routes (customers' createAccount) are tried as a guest as well.
