@@ -41,6 +41,8 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/operations_overhead.py --http-seconds 8
 	$(BIN)/python bench/webhooks.py
 	$(BIN)/python bench/oauth_submit.py
+	$(BIN)/python bench/memory.py
+	$(BIN)/python bench/sign_in.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -5,8 +5,10 @@
 Drain: claim batches of `--batch` open operations and record them complete (bulk.queue, as
 bench/storage.py), with bulks of 100 and of 5,000 operations, in four set-ups:
 - "no hook": `bulk.webhooks.outbox.enqueue_finished` replaced by a no-op (the queue before webhooks);
-- "finish stamp": the hook as shipped, nobody subscribed (every installation pays this);
+- "finish stamp": the hook as shipped, no BULK_WEBHOOK_URL and no integration endpoint (every
+  installation pays this: the finish statement also reads each finished bulk's owner's endpoint);
 - "bulk.finished": a subscriber for bulk.finished (one delivery row written per finished bulk);
+- "own endpoint": no global subscriber, bulks of an integration that has its own endpoint (one row each);
 - "both events, 10% fail": bulk.finished and operation.failed subscribed, every tenth operation failing.
 Enqueue: 100-operation bulks stored with and without an Idempotency-Key. Best of `--repeat` runs;
 ratios are against "no hook" / "no key" measured in the same run, by the wall clock and by CPU time.
@@ -30,18 +32,24 @@ from bulk.config import BULK_FINISHED, OPERATION_FAILED
 from bulk.db import database
 from bulk.handlers import Outcome
 from bulk.idempotency import KeyedRequest, StoredKey
-from bulk.statuses import OperationStatus
+from bulk.models import IntegrationEndpoint
+from bulk.statuses import OperationStatus, UserType
 from bulk.webhooks import outbox
 from bulk.webhooks.subscriptions import NO_SUBSCRIPTIONS, Subscriptions
 from tests.databases import postgres_schema
 
 URL = "https://hooks.example.com/bulk"
+# What the service has without BULK_WEBHOOK_URL: bulk.finished goes to integrations' own endpoints.
+UNSUBSCRIBED = Subscriptions(None, frozenset({BULK_FINISHED}))
 SETUPS = {
     "no hook": NO_SUBSCRIPTIONS,
-    "finish stamp": NO_SUBSCRIPTIONS,
+    "finish stamp": UNSUBSCRIBED,
     "bulk.finished": Subscriptions(URL, frozenset({BULK_FINISHED})),
+    "own endpoint": UNSUBSCRIBED,
     "both events, 10% fail": Subscriptions(URL, frozenset({BULK_FINISHED, OPERATION_FAILED})),
 }
+# The integration that submits the bulks of "own endpoint" (the others are the admin's).
+INTEGRATION_ID = 1
 
 
 @contextmanager
@@ -53,7 +61,7 @@ def fresh_url(engine: str, folder: Path):
             yield url
 
 
-def enqueue(data: list[str], bulk_size: int, keyed: bool = False) -> None:
+def enqueue(data: list[str], bulk_size: int, keyed: bool = False, user_type: int = UserType.ADMIN) -> None:
     now = time.time()
     with database.connection_context():
         for start in range(0, len(data), bulk_size):
@@ -63,7 +71,7 @@ def enqueue(data: list[str], bulk_size: int, keyed: bool = False) -> None:
             if keyed:
                 request = KeyedRequest("2:1", uuid.uuid4().hex, "f" * 64)
                 key = StoredKey(request, b'{"bulk_uuid":"...","request_items":[],"errors":false}', 24.0)
-            queue.enqueue(queue.NewBulk(str(uuid.uuid4()), 1, 2, ROUTE.description, operations,
+            queue.enqueue(queue.NewBulk(str(uuid.uuid4()), 1, int(user_type), ROUTE.description, operations,
                                         idempotency_key=key), now)
 
 
@@ -139,7 +147,13 @@ def main() -> None:
 def drain_run(data: list[str], bulk_size: int, batch: int, subscriptions: Subscriptions, name: str, real_hook):
     """One timed drain of a fresh queue; "no hook" runs with the outbox hook replaced by a no-op."""
     def run() -> tuple[float, float]:
-        enqueue(data, bulk_size)
+        if name == "own endpoint":
+            with database.connection_context():
+                IntegrationEndpoint.create(integration_id=INTEGRATION_ID, endpoint=URL, secret="sealed",
+                                           created_at=time.time())
+            enqueue(data, bulk_size, user_type=UserType.INTEGRATION)
+        else:
+            enqueue(data, bulk_size)
         outbox.enqueue_finished = (lambda *a, **k: []) if name == "no hook" else real_hook  # type: ignore[assignment]
         try:
             return timed(drain, batch, subscriptions, name.endswith("fail"))

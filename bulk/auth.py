@@ -1,17 +1,14 @@
-"""Who is calling: bearer tokens, the admin sign-in (with lock-out), and ACL checks."""
+"""Who is calling: callers, bearer tokens and ACL checks (the admin sign-in is `bulk.sign_in`)."""
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
-from bulk.db import write_transaction
-from bulk.errors import WebapiError, not_authorized
-from bulk.models import AdminLoginLock
-from bulk.phrases import REQUIRED_FIELD, SIGN_IN_FAILED
+from bulk.errors import not_authorized
+from bulk.revocation import FIRST_GENERATION, TokenGenerations
 from bulk.routes.catalogue import ANONYMOUS
 from bulk.statuses import UserType
 
@@ -44,14 +41,17 @@ ADMIN = Caller(UserType.ADMIN, ADMIN_USER_ID, None)
 
 
 class TokenService:
-    """Signed, self-contained bearer tokens: any worker process verifies them without a lookup."""
+    """Signed, self-contained bearer tokens: any worker process verifies them without a lookup but of
+    the token generation (`bulk.revocation`, read at most every BULK_TOKEN_CHECK_SECONDS)."""
 
-    def __init__(self, secret: bytes, lifetime_seconds: float) -> None:
+    def __init__(self, secret: bytes, lifetime_seconds: float, generations: TokenGenerations) -> None:
         self._serializer = URLSafeSerializer(secret, salt="bulk.bearer-token")
         self._lifetime = lifetime_seconds
+        self.generations = generations
 
     def issue(self, caller: Caller, now: float) -> str:
-        return self._serializer.dumps([int(caller.user_type), caller.user_id, int(now + self._lifetime)])
+        return self._serializer.dumps([int(caller.user_type), caller.user_id, int(now + self._lifetime),
+                                       self.generations.current()])
 
     def caller(self, authorization: str | None, now: float) -> Caller:
         """The caller a header names; a missing, forged or expired token makes a guest (as Magento)."""
@@ -61,56 +61,15 @@ class TokenService:
         if scheme.lower() != "bearer" or not token.strip():
             return GUEST
         try:
-            user_type, user_id, expires = self._serializer.loads(token.strip())
+            # Tokens issued before generations existed have three fields: the first generation's.
+            user_type, user_id, expires, *generation = self._serializer.loads(token.strip())
         except (BadSignature, ValueError, TypeError):
             return GUEST
-        if expires <= now:
+        if not isinstance(expires, (int, float)) or expires <= now:
             return GUEST
-        if user_type == UserType.ADMIN and user_id == ADMIN_USER_ID:
-            return ADMIN
-        return GUEST
-
-
-@dataclass(frozen=True)
-class AdminAccount:
-    username: str
-    password: str
-    max_failures: int
-    lock_seconds: float
-
-
-def sign_in_admin(account: AdminAccount, username: object, password: object, now: float) -> Caller:
-    """Check admin credentials like Magento (401s, lock-out after repeated failures)."""
-    for field_name, value in (("username", username), ("password", password)):
-        if not isinstance(value, str) or not value:
-            raise WebapiError(REQUIRED_FIELD, {"fieldName": field_name}, status=401)
-    assert isinstance(username, str) and isinstance(password, str)
-    # Both comparisons always run, so timing does not reveal which part was wrong.
-    name_matches = hmac.compare_digest(username.encode(), account.username.encode())
-    password_matches = hmac.compare_digest(password.encode(), account.password.encode())
-    matches = name_matches and password_matches
-    if name_matches and account.max_failures:
-        return _with_lockout(account, matches, now)
-    if not matches:
-        raise WebapiError(SIGN_IN_FAILED, status=401)
-    return ADMIN
-
-
-def _with_lockout(account: AdminAccount, matches: bool, now: float) -> Caller:
-    with write_transaction():
-        lock = AdminLoginLock.get_or_none(AdminLoginLock.username == account.username)
-        if lock is not None and lock.locked_until is not None and lock.locked_until > now:
-            raise WebapiError(SIGN_IN_FAILED, status=401)
-        if matches:
-            if lock is not None:
-                lock.delete_instance()
-            return ADMIN
-        failures = (lock.failures if lock is not None and lock.locked_until is None else 0) + 1
-        locked_until = now + account.lock_seconds if failures >= account.max_failures else None
-        (AdminLoginLock
-         .insert(username=account.username, failures=failures, locked_until=locked_until)
-         .on_conflict(conflict_target=[AdminLoginLock.username],
-                      update={AdminLoginLock.failures: failures,
-                              AdminLoginLock.locked_until: locked_until})
-         .execute())
-    raise WebapiError(SIGN_IN_FAILED, status=401)
+        if user_type != UserType.ADMIN or user_id != ADMIN_USER_ID:
+            return GUEST
+        # Last: the only check that may read the database (once per BULK_TOKEN_CHECK_SECONDS).
+        if (generation[0] if generation else FIRST_GENERATION) != self.generations.current():
+            return GUEST
+        return ADMIN

@@ -1,5 +1,5 @@
 """`flask --app app bulk ...` commands: look at bulks, retry or delete one, drain now, list routes, create the
-schema, manage integrations.
+schema, manage integrations, revoke admin tokens and lift sign-in locks.
 
 Output is for people (aligned columns, a progress bar); `--json` gives scripts one JSON document.
 Errors go to stderr with exit status 1.
@@ -21,10 +21,12 @@ from bulk.integrations_cli import integration_cli
 from bulk.jsonutil import dumps
 from bulk.service import current_service
 from bulk.statuses import OperationStatus
+from bulk.tokens_cli import tokens_cli
 from bulk.views.manage import RETRY_SCOPES
 
 bulk_cli = AppGroup("bulk", help="Bulk API service commands.")
 bulk_cli.add_command(integration_cli)
+bulk_cli.add_command(tokens_cli)
 
 json_option = click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout, for scripts.")
 

@@ -90,7 +90,8 @@ def _http_url(name: str, raw: Any) -> str:
     return value
 
 
-def _webhook_url(name: str, raw: Any) -> str:
+def webhook_url(name: str, raw: Any) -> str:
+    """A webhook endpoint: BULK_WEBHOOK_URL, and integrations' own (`bulk.integrations`)."""
     value = str(raw).strip()
     parsed = urlparse(value)
     # Credentials in the URL would be shown wherever the URL is; a fragment is never sent.
@@ -275,15 +276,31 @@ SETTINGS: tuple[Setting, ...] = (
             f"Its password. Required in production; `{DEVELOPMENT_ADMIN_PASSWORD}` in development."),
     Setting("BULK_TOKEN_LIFETIME_HOURS", "token_lifetime_hours", 4, _positive_float,
             "Lifetime of admin tokens (Magento's default: 4 hours)."),
+    Setting("BULK_TOKEN_CHECK_SECONDS", "token_check_seconds", 5.0, _non_negative_float,
+            "How long each process trusts its last reading of the token generation: admin tokens and dashboard "
+            "sessions revoked with `flask --app app bulk tokens revoke` stop working everywhere within this many "
+            "seconds. `0` reads it for every request."),
     Setting("BULK_LOGIN_MAX_FAILURES", "login_max_failures", 6, _non_negative_int,
-            "Failed sign-ins in a row that lock the admin account (0 disables locking)."),
+            "Failed admin sign-ins in a row from one client address that lock that address out (Magento's "
+            "lock-out, counted per address so one address cannot lock out the others; an IPv6 /64 counts as one "
+            "address; behind a proxy see `BULK_TRUSTED_PROXIES`). 0 disables locking."),
+    Setting("BULK_LOGIN_ACCOUNT_MAX_FAILURES", "login_account_max_failures", 100, _non_negative_int,
+            "Failed sign-ins in a row from all addresses together that lock the admin account for everyone (a "
+            "guesser with many addresses); 0: no account-wide lock. `flask --app app bulk tokens unlock` lifts "
+            "locks."),
     Setting("BULK_LOGIN_LOCK_MINUTES", "login_lock_minutes", 30, _positive_float,
-            "How long a locked account stays locked."),
+            "How long a lock lasts; failures further apart than this do not add up."),
     Setting("BULK_MAX_ITEMS", "max_items", 5000, _positive_int,
             "Items allowed in one bulk request (Magento's async input limit)."),
     Setting("BULK_MAX_BODY_BYTES", "max_body_bytes", 32 * 1024 * 1024, _positive_int,
             "Largest request body accepted; larger ones get 413.",
             shown_default="`33554432` (32 MiB)"),
+    Setting("BULK_GUEST_MAX_ITEMS", "guest_max_items", 100, _positive_int,
+            "Items allowed in one bulk request from a guest (no token: the anonymous routes, such as customer "
+            "sign-up); more get 400 `Maximum items of type \"%type\" is %max`."),
+    Setting("BULK_GUEST_MAX_BODY_BYTES", "guest_max_body_bytes", 1024 * 1024, _positive_int,
+            "Largest request body accepted from a guest (at most `BULK_MAX_BODY_BYTES`); larger ones get 413.",
+            shown_default="`1048576` (1 MiB)"),
     Setting("BULK_INVALID_ITEMS", "invalid_items", "fail-request", _choice("fail-request", "reject-item"),
             "`fail-request`: the first invalid item fails the whole request with 400 (Magento). `reject-item`: "
             "invalid items are answered `rejected`, valid ones are accepted."),
@@ -353,6 +370,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Start the drainer thread in each serving process."),
     Setting("BULK_WORKER_BATCH", "worker_batch", 100, _positive_int,
             "Operations claimed per batch by the drainer."),
+    Setting("BULK_WORKER_BATCH_MAX", "worker_batch_max", 1000, _positive_int,
+            "While claims come back full (a backlog), the drainer doubles its batch up to this many operations, as "
+            "long as a batch takes under 25 ms: fewer commits, so it keeps up with a sustained load of submits."),
     Setting("BULK_LEASE_SECONDS", "lease_seconds", 60.0, _positive_float,
             "How long a claim lasts before another drainer may take the operation over."),
     Setting("BULK_POLL_SECONDS", "poll_seconds", 0.5, _positive_float,
@@ -386,7 +406,7 @@ SETTINGS: tuple[Setting, ...] = (
             "reports it; gunicorn trusts `X-Forwarded-Proto` from the addresses in `FORWARDED_ALLOW_IPS`), or on "
             'every answer (`always`: for a TLS proxy gunicorn is not told to trust). See "Dashboard".'),
     # Completion webhooks and idempotent submits (see "Webhooks and idempotency").
-    Setting("BULK_WEBHOOK_URL", "webhook_url", None, _webhook_url,
+    Setting("BULK_WEBHOOK_URL", "webhook_url", None, webhook_url,
             "Where bulk events are sent (`https://...`, signed per Standard Webhooks); none when unset. Needs "
             "`BULK_WEBHOOK_SECRET`."),
     Setting("BULK_WEBHOOK_SECRET", "webhook_secret", None, _webhook_secret,
@@ -422,8 +442,9 @@ SETTINGS: tuple[Setting, ...] = (
             "`oauth/consumer/enable_integration_as_bearer`, off by default since 2.4.4)."),
     Setting("BULK_TRUSTED_PROXIES", "trusted_proxies", "", _networks,
             "Addresses or networks (`10.0.0.0/8,127.0.0.1`) of proxies whose `X-Forwarded-Proto`, "
-            "`X-Forwarded-Host` and `X-Forwarded-For` are believed: for the URL an OAuth signature covers and the "
-            "address a guest is rate-limited by. Without it those headers are ignored."),
+            "`X-Forwarded-Host` and `X-Forwarded-For` are believed: for the URL an OAuth signature covers, the "
+            "address a guest is rate-limited by and the address admin sign-in failures are counted for. Without it "
+            "those headers are ignored."),
     Setting("BULK_RATE_LIMIT", "rate_limit", "", _rate_limits,
             "Limits per caller (the admin, each integration, each guest address), shared by all workers and "
             "instances: `20000 items/minute; 600 requests/minute` (`second`, `minute`, `hour`). Over a limit: 429 "
@@ -493,10 +514,14 @@ class Settings:
     admin_username: str = "admin"
     admin_password: str | None = None
     token_lifetime_hours: float = 4
+    token_check_seconds: float = 5.0
     login_max_failures: int = 6
+    login_account_max_failures: int = 100
     login_lock_minutes: float = 30
     max_items: int = 5000
     max_body_bytes: int = 32 * 1024 * 1024
+    guest_max_items: int = 100
+    guest_max_body_bytes: int = 1024 * 1024
     invalid_items: str = "fail-request"
     response_shape: str = "magento"
     stores: dict[str, int] = field(default_factory=lambda: {"default": 1})
@@ -519,6 +544,7 @@ class Settings:
     housekeeping_seconds: float = 60.0
     worker_enabled: bool = True
     worker_batch: int = 100
+    worker_batch_max: int = 1000
     lease_seconds: float = 60.0
     poll_seconds: float = 0.5
     db_pool_size: int = 8

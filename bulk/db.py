@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,6 +15,7 @@ import peewee
 from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
 
 from bulk.config import ConfigError
+from bulk.writer_lock import WriterQueue
 
 database = peewee.DatabaseProxy()
 
@@ -48,9 +48,11 @@ def open_database(url: str, busy_timeout: float = 5.0, pool_size: int = 8,
                    "wal_autocheckpoint": int(wal_autocheckpoint)}
         # "Created on first start": the file appears at first connection, its folder now.
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        return _SqliteDatabase(
+        sqlite = _SqliteDatabase(
             path, pragmas=pragmas, check_same_thread=False,
             max_connections=pool_size, stale_timeout=300, timeout=30)
+        sqlite.writers = WriterQueue(path, busy_timeout)
+        return sqlite
     if parsed.scheme in ("postgres", "postgresql"):
         # Query parameters are libpq's (sslmode, connect_timeout, options=-csearch_path=...).
         connect_params = dict(parse_qsl(parsed.query))
@@ -72,7 +74,11 @@ class _SqliteDatabase(PooledSqliteDatabase):
     "database is locked" when another process holds a lock on the file at that moment: two
     gunicorn workers starting on a new file. The busy timeout is set first and the journal mode is
     tried again until it has passed.
+
+    `writers` is where this process's writers wait for their turn (`write_transaction`).
     """
+
+    writers: WriterQueue
 
     def _set_pragmas(self, conn) -> None:
         pragmas = dict(self._pragmas)
@@ -128,21 +134,16 @@ def is_postgresql() -> bool:
     return isinstance(database.obj, peewee.PostgresqlDatabase)
 
 
-# SQLite: one writer per process at a time. Threads of a process (request threads, the drainer)
-# queue here and are woken the moment the writer before them commits, instead of polling SQLite's
-# lock in its busy handler's sleeps (1, 2, 5 ... 100 ms), which left the lock idle while they slept.
-_sqlite_writer = threading.RLock()
-
-
 @contextmanager
 def write_transaction() -> Iterator[None]:
     """A transaction that takes the write lock up front on SQLite.
 
     A deferred BEGIN that reads first and writes later fails at once with "database is locked" when
-    another process writes meanwhile; BEGIN IMMEDIATE waits for the busy timeout instead.
+    another process writes meanwhile; BEGIN IMMEDIATE waits for the busy timeout instead. Writers
+    of every thread and process take turns first (`bulk.writer_lock`), so none is starved.
     """
     if is_sqlite():
-        with _sqlite_writer, _write_transaction("IMMEDIATE"):
+        with database.obj.writers, _write_transaction("IMMEDIATE"):
             yield
     else:
         with _write_transaction():

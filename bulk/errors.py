@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import peewee
-from flask import Flask
+from flask import Flask, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
 from bulk.handlers import OperationError
@@ -123,8 +123,9 @@ def register_error_handlers(app: Flask, busy_retry_after: int) -> None:
         if isinstance(error, MethodNotAllowed):
             return webapi_error(WebapiError(METHOD_INVALID, status=400))
         if isinstance(error, RequestEntityTooLarge):
-            return webapi_error(WebapiError(BODY_TOO_LARGE, {"max": app.config["MAX_CONTENT_LENGTH"]},
-                                            status=413))
+            # The request's own bound: a guest's is lower than MAX_CONTENT_LENGTH.
+            limit = request.max_content_length if request else app.config["MAX_CONTENT_LENGTH"]
+            return webapi_error(WebapiError(BODY_TOO_LARGE, {"max": limit}, status=413))
         if error.code == 404:
             return webapi_error(no_route())
         return webapi_error(WebapiError(error.name, status=error.code or 400))

@@ -12,6 +12,9 @@ connection that sends nothing for that long. A slow or stalled client costs a co
 
 Bodies larger than the app's `MAX_CONTENT_LENGTH` are not buffered: the request goes to a thread
 as soon as its head is in, and the app answers 413 without reading the body.
+
+Requests gunicorn refuses before the app sees them (414, 431, a conflicting `Content-Length`, ...)
+are answered in Magento's error shape (`bulk.server_errors`) instead of gunicorn's HTML page.
 """
 
 from __future__ import annotations
@@ -25,8 +28,11 @@ import time
 from functools import partial
 from typing import Any
 
-from gunicorn import http
+from gunicorn import http, util
+from gunicorn.http.unreader import SocketUnreader
 from gunicorn.workers.gthread import TConn, ThreadWorker
+
+from bulk.server_errors import refusal_for
 
 DEFAULT_READ_TIMEOUT = 30.0
 # A request may take one second longer for each this many bytes it has sent.
@@ -103,6 +109,37 @@ def _chunked_body_is_complete(buffer: bytes | bytearray, position: int, max_body
             return False
 
 
+class ArrivedUnreader(SocketUnreader):
+    """The parser's source: the bytes the event loop read, a piece at a time, then the socket.
+
+    Handing a whole buffered request to gunicorn's own unreader (`unread`) put it in one buffer
+    that every read of the body then copied the rest of: a 30 MiB body was copied hundreds of
+    times and held several times over. Here each read takes only its own piece, and the arrived
+    bytes are let go once read.
+    """
+
+    def __init__(self, sock: Any, arrived: bytearray) -> None:
+        super().__init__(sock)
+        self._arrived: bytearray | None = arrived
+        self._offset = 0
+
+    def chunk(self, size_hint: int | None = None) -> bytes:
+        if self._arrived is None:
+            return super().chunk(size_hint)
+        size = max(self.mxchunk, min(size_hint or 0, self.max_body_chunk))
+        piece = bytes(memoryview(self._arrived)[self._offset:self._offset + size])
+        self._offset += len(piece)
+        if self._offset >= len(self._arrived):
+            self._arrived = None
+        return piece
+
+    def take_buffered(self) -> bytes:
+        """What was read ahead and not used yet (a pipelined request), arrived bytes included."""
+        rest = b"" if self._arrived is None else bytes(memoryview(self._arrived)[self._offset:])
+        self._arrived = None
+        return super().take_buffered() + rest
+
+
 class BufferingThreadWorker(ThreadWorker):
     """`gthread` whose event loop reads each request whole before a thread runs it (see the module)."""
 
@@ -164,7 +201,8 @@ class BufferingThreadWorker(ThreadWorker):
             conn.parser = http.get_parser(self.cfg, conn.sock, conn.client)
             conn.initialized = True
         conn.data_ready = True
-        conn.parser.unreader.unread(bytes(arrival.buffer))
+        # Whatever the old unreader held is in the arrival already (`enqueue_req` took it).
+        conn.parser.unreader = ArrivedUnreader(conn.sock, arrival.buffer)
         super().enqueue_req(conn)
 
     def _drop(self, conn: TConn) -> None:
@@ -187,3 +225,15 @@ class BufferingThreadWorker(ThreadWorker):
         # the buffering limit the app chose to read, a client that does not read its answer).
         conn.sock.settimeout(self.read_timeout)
         return super().handle_request(req, conn)
+
+    def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
+        """gunicorn's `handle_error` (what it logs, the status it chooses), answered in Magento's shape."""
+        refusal = refusal_for(exc, self.cfg)
+        if refusal.is_client_error:
+            self.log.warning("Invalid request from ip=%s: %s", (addr or ("",))[0], exc)
+        else:
+            self.log.exception("Error handling request, report %s", refusal.parameters)
+        try:
+            util.write_nonblock(client, refusal.http())
+        except OSError:
+            self.log.debug("Failed to send error message.")

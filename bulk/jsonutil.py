@@ -13,7 +13,12 @@ JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 
 def dumps(value: Any) -> bytes:
     """Compact JSON bytes, keys in insertion order."""
-    return orjson.dumps(value)
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        # orjson refuses integers beyond 64 bits; an answer carrying one (an error naming the value it
+        # refused) must still be written, not fail inside the error handler.
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def loads(data: bytes | str) -> Any:

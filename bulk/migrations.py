@@ -74,8 +74,23 @@ def _open_operations_only_indexes(migrator: SchemaMigrator) -> None:
     drop_index_if_exists("magento_operation_status_id")
 
 
+def _delivery_subscriber(migrator: SchemaMigrator) -> None:
+    """Version 5: a webhook delivery records whose endpoint it goes to (null: the global BULK_WEBHOOK_URL,
+    which every delivery written before went to). Integrations' endpoints (`bulk_integration_endpoint`)
+    are a new table, created when missing."""
+    add_column_if_missing(migrator, "bulk_webhook_delivery", "integration_id", peewee.IntegerField(null=True))
+
+
+def _sign_in_failures_per_address(migrator: SchemaMigrator) -> None:
+    """Version 6: sign-in failures are counted per username and client address
+    (`bulk.models.AdminSignInFailures`, created when missing); the per-account table goes (a lock in
+    it lasted 30 minutes at most)."""
+    database.execute_sql('DROP TABLE IF EXISTS "admin_login_lock"')
+
+
 # Step n upgrades a database from version n to n + 1; version 1 is the first released schema.
-UPGRADES: list[Step] = [_operation_finish_time, _bulk_finished_at, _open_operations_only_indexes]
+UPGRADES: list[Step] = [_operation_finish_time, _bulk_finished_at, _open_operations_only_indexes,
+                        _delivery_subscriber, _sign_in_failures_per_address]
 LATEST_VERSION = 1 + len(UPGRADES)
 
 

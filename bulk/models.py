@@ -1,4 +1,4 @@
-"""Tables: Magento's `magento_bulk` and `magento_operation` (plus queue columns) and sign-in locks."""
+"""Tables: Magento's `magento_bulk` and `magento_operation` (plus queue columns), sign-in locks, token generations."""
 
 from __future__ import annotations
 
@@ -93,15 +93,30 @@ Operation.add_index(Operation.index(Operation.bulk, Operation.id, name=OPEN_BY_B
                                     where=Operation.status == int(OperationStatus.OPEN)))
 
 
-class AdminLoginLock(BaseModel):
-    """Consecutive failed sign-ins of an admin account, and until when it is locked."""
+class AdminSignInFailures(BaseModel):
+    """Failed admin sign-ins in a row, per username and client address (`bulk.sign_in`), and until when
+    that address is locked out; the address `*` counts every address (the account-wide lock)."""
 
-    username = peewee.CharField(max_length=255, primary_key=True)
-    failures = peewee.IntegerField(default=0)
+    username = peewee.CharField(max_length=255)
+    address = peewee.CharField(max_length=64)
+    failures = peewee.IntegerField()
+    last_failure_at = peewee.DoubleField()  # epoch seconds
     locked_until = peewee.DoubleField(null=True)
 
     class Meta:
-        table_name = "admin_login_lock"
+        table_name = "admin_sign_in_failures"
+        primary_key = peewee.CompositeKey("username", "address")
+
+
+class TokenGeneration(BaseModel):
+    """The generation admin tokens and dashboard sessions are issued in (one row); raising it revokes
+    every one issued before (`flask bulk tokens revoke`)."""
+
+    id = peewee.IntegerField(primary_key=True)
+    generation = peewee.IntegerField()
+
+    class Meta:
+        table_name = "admin_token_generation"
 
 
 class WorkerHeartbeat(BaseModel):
@@ -128,6 +143,10 @@ class WebhookDelivery(BaseModel):
     event_type = peewee.CharField(max_length=64)
     bulk_uuid = peewee.CharField(max_length=36, index=True)
     url = peewee.TextField()
+    # Whose endpoint it goes to: null, the global BULK_WEBHOOK_URL (signed with BULK_WEBHOOK_SECRET); else
+    # the integration whose own endpoint (`IntegrationEndpoint`) receives it, signed with that one's secret.
+    # Each subscriber has its own row, attempts and outcome.
+    integration_id = peewee.IntegerField(null=True)
     # The exact body, signed anew (with a fresh timestamp) on each attempt.
     payload = peewee.TextField()
     status = peewee.CharField(max_length=16)
@@ -147,6 +166,25 @@ class WebhookDelivery(BaseModel):
         indexes = (
             (("status", "next_attempt_at"), False),
         )
+
+
+class IntegrationEndpoint(BaseModel):
+    """An integration's own webhook endpoint (Magento's integration `endpoint`) and its signing secret.
+
+    Kept beside the integration rather than in its table, so that the queue (which reads it in the
+    transaction that finishes a bulk) needs no table outside these models. Written by `bulk.integrations`.
+    """
+
+    # One endpoint per integration (no foreign key: integrations live in `bulk.integrations`, which
+    # deletes the endpoint with its integration).
+    integration_id = peewee.IntegerField(primary_key=True)
+    endpoint = peewee.TextField()
+    # The `whsec_` secret, sealed (`bulk.crypto`): only this integration's receiver can verify its events.
+    secret = peewee.TextField()
+    created_at = peewee.DoubleField()
+
+    class Meta:
+        table_name = "bulk_integration_endpoint"
 
 
 class IdempotencyKey(BaseModel):
@@ -169,5 +207,5 @@ class IdempotencyKey(BaseModel):
         )
 
 
-ALL_MODELS: list[type[peewee.Model]] = [Bulk, Operation, AdminLoginLock, WorkerHeartbeat, WebhookDelivery,
-                                        IdempotencyKey]
+ALL_MODELS: list[type[peewee.Model]] = [Bulk, Operation, AdminSignInFailures, TokenGeneration, WorkerHeartbeat,
+                                        WebhookDelivery, IntegrationEndpoint, IdempotencyKey]

@@ -120,7 +120,8 @@ def _next_for_its_entity(operation: Any) -> peewee.Expression:
 # `Turn`) and gives each of them an equal share of the batch, oldest operations first. A bulk of
 # 100,000 operations therefore delays a small bulk submitted after it by one claim at most, instead
 # of until it has drained; per-entity order is untouched (only the first open operation of an
-# entity is ever claimable).
+# entity is ever claimable). What the turn's bulks cannot use goes to the oldest bulks, so a claim
+# is only short when nothing more is claimable.
 
 # Bulks one claim visits at most: the turn goes on from there with the next claim. Bounds the cost
 # of a claim when many bulks are open, and what a small bulk waits: (open bulks / this) claims.
@@ -181,16 +182,32 @@ def plan_claim(limit: int, now: float, turn: Turn | None = None) -> list[int]:
     """
     turn = turn if turn is not None else Turn()
     most = min(limit, BULKS_PER_CLAIM)
-    bulks = [row[0] for row in _BULKS_WITH_OPEN_OPERATIONS.execute(after=turn.after, limit=most).fetchall()]
+    bulks = _open_bulks(turn.after, most)
     if len(bulks) < most and turn.after:
         # Round the turn: the bulks from the start, up to the one it began after.
-        bulks += [row[0] for row in _BULKS_WITH_OPEN_OPERATIONS.execute(after="", limit=most - len(bulks))
-                  .fetchall() if row[0] <= turn.after]
+        bulks += [bulk for bulk in _open_bulks("", most - len(bulks)) if bulk <= turn.after]
     if not bulks:
         return []
     turn.after = bulks[-1]
+    ids = _shares(bulks, limit, now)
+    if len(ids) < limit:
+        # Work-conserving: what the turn's bulks could not use goes to the oldest bulks (bulk uuids
+        # sort by submission time). When a feed is sent again, every bulk's operations wait behind
+        # the previous bulk's for the same SKUs; the turn then finds only waiting bulks, and
+        # without this a claim would come back empty until the turn came round to the oldest.
+        oldest = [bulk for bulk in _open_bulks("", most) if bulk not in bulks]
+        ids += _shares(oldest, limit - len(ids), now)
+    return ids
+
+
+def _open_bulks(after: str, limit: int) -> list[str]:
+    return [row[0] for row in _BULKS_WITH_OPEN_OPERATIONS.execute(after=after, limit=limit).fetchall()]
+
+
+def _shares(bulks: list[str], limit: int, now: float) -> list[int]:
+    """Up to `limit` claimable ids from `bulks` in equal shares, oldest first in each; what a bulk
+    cannot use (held, waiting, small) goes to those that used all of theirs."""
     ids: list[int] = []
-    # Equal shares; what a bulk cannot use (held, waiting, small) goes to those that used all of theirs.
     taken_after = dict.fromkeys(bulks, 0)
     while taken_after and len(ids) < limit:
         share = -(-(limit - len(ids)) // len(taken_after))

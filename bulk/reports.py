@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import operator
+from datetime import UTC, datetime
 from functools import reduce
 from typing import Any
 
 import peewee
 
-from bulk.db import tuples
+from bulk.clock import TIME_FORMAT
+from bulk.db import is_postgresql, tuples
 from bulk.errors import parse_int
+from bulk.like import LikePattern, sql_like
 from bulk.models import Bulk, Operation
 from bulk.search_criteria import Filter, SearchCriteria
 
@@ -65,8 +68,7 @@ def search_operations(criteria: SearchCriteria, columns: tuple[str, ...],
              for s in criteria.sort_orders]
     query = query.order_by(*order, Bulk.id, Operation.operation_key)
     if criteria.page_size is not None:
-        page = criteria.current_page or 1
-        query = query.limit(criteria.page_size).offset((page - 1) * criteria.page_size)
+        query = query.limit(criteria.page_size).offset(criteria.offset)
     return tuples(query), total
 
 
@@ -77,21 +79,50 @@ def _condition(item: Filter) -> peewee.Expression:
         return column.is_null()
     if condition == "notnull":
         return column.is_null(False)
-    if condition in ("in", "nin"):
-        values = [_typed(item.field, part.strip()) for part in item.value.split(",") if part.strip()]
-        return column.in_(values) if condition == "in" else column.not_in(values)
     if condition in ("like", "nlike"):
-        # Case-insensitive like MySQL's default collation: ILIKE (PostgreSQL) / LIKE (SQLite).
-        expression = column ** item.value
+        expression = sql_like(_as_text(item.field), LikePattern(item.value))
         return expression if condition == "like" else ~expression
-    value = _typed(item.field, item.value)
+    if condition in ("in", "nin"):
+        texts = [part.strip() for part in item.value.split(",") if part.strip()]
+        compared, values = _comparable(item.field, texts)
+        return compared.in_(values) if condition == "in" else compared.not_in(values)
+    compared, (value,) = _comparable(item.field, [item.value])
     return {
-        "eq": column == value, "neq": column != value, "gt": column > value,
-        "gteq": column >= value, "lt": column < value, "lteq": column <= value,
+        "eq": compared == value, "neq": compared != value, "gt": compared > value,
+        "gteq": compared >= value, "lt": compared < value, "lteq": compared <= value,
     }[condition]
 
 
-def _typed(field_name: str, value: str) -> Any:
-    if field_name not in _INTEGER_FIELDS:
-        return value
-    return parse_int(value)
+def _as_text(field_name: str) -> peewee.ColumnBase:
+    """The field as MySQL would compare it with text: numbers as digits, times as Magento renders them."""
+    column = SEARCH_FIELDS[field_name]
+    if field_name in _INTEGER_FIELDS:
+        return peewee.Cast(column, "TEXT")
+    if field_name == "start_time":
+        # PostgreSQL holds a timestamp; SQLite holds this very text, which stays comparable with its index.
+        return peewee.fn.to_char(column, "YYYY-MM-DD HH24:MI:SS") if is_postgresql() else column
+    return column
+
+
+def _comparable(field_name: str, texts: list[str]) -> tuple[peewee.ColumnBase, list[Any]]:
+    """The column and the filter values in a form both engines compare alike, or Magento's 400."""
+    column = SEARCH_FIELDS[field_name]
+    if field_name in _INTEGER_FIELDS:
+        return column, [parse_int(text) for text in texts]
+    if field_name == "start_time":
+        times = [_timestamp(text) for text in texts]
+        if None in times:
+            # Not a time (MySQL would still compare): compare the text, never hand PostgreSQL a bad timestamp.
+            return _as_text(field_name), [text if time is None else time.strftime(TIME_FORMAT)
+                                          for text, time in zip(texts, times, strict=True)]
+        return column, times
+    return column, texts
+
+
+def _timestamp(text: str) -> datetime | None:
+    """A filter value as a UTC time (`2023-11-14`, `2023-11-14 22:13:20`, ISO 8601), if it is one."""
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    return value if value.tzinfo is None else value.astimezone(UTC).replace(tzinfo=None)

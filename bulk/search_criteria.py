@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bulk.errors import WebapiError, parse_int
-from bulk.phrases import REQUIRED_FIELD, UNSUPPORTED_FIELD
+from bulk.phrases import INVALID_TYPE, REQUIRED_FIELD, UNSUPPORTED_FIELD
 from schemas.base import normalise_key
 
 CONDITIONS = ("eq", "neq", "gt", "gteq", "lt", "lteq", "like", "nlike", "in", "nin", "null", "notnull")
@@ -17,6 +17,8 @@ INVALID_DIRECTION = 'Sort direction "%direction" is not supported. Use ASC or DE
 INVALID_PAGE = 'The "%fieldName" value must be 1 or greater.'
 
 _BRACKETS = re.compile(r"\[([^\]]*)\]")
+# The databases' largest OFFSET: a page further on can only be empty.
+_MAX_OFFSET = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,13 @@ class SearchCriteria:
     sort_orders: list[SortOrder] = field(default_factory=list)
     page_size: int | None = None
     current_page: int | None = None
+
+    @property
+    def offset(self) -> int:
+        """How many matches come before the requested page (0 without a page size)."""
+        if self.page_size is None:
+            return 0
+        return min(((self.current_page or 1) - 1) * self.page_size, _MAX_OFFSET)
 
     def echo(self) -> dict[str, Any]:
         """`search_criteria` as Magento returns it: filter values stay the strings they were sent as."""
@@ -92,37 +101,54 @@ def _put(tree: dict[str, Any], path: list[str], value: str) -> None:
 
 
 def _entries(node: Any) -> list[dict[str, Any]]:
-    """PHP arrays arrive as dicts keyed "0", "1", ...: their values in index order."""
+    """PHP arrays arrive as dicts keyed "0", "1", ...: their values in index order, other keys after."""
     if not isinstance(node, dict):
         return []
-    keys = sorted(node, key=lambda k: (not k.isdigit(), int(k) if k.isdigit() else 0, k))
-    return [node[key] for key in keys if isinstance(node[key], dict)]
+    return [node[key] for key in sorted(node, key=_index_order) if isinstance(node[key], dict)]
+
+
+def _index_order(key: str) -> tuple[bool, int, str]:
+    # Compared as digit strings, never converted: "²" is a digit to str.isdigit, and int() refuses 5,000 digits.
+    number = key.lstrip("0") if key.isascii() and key.isdigit() else None
+    return (number is None, 0, key) if number is None else (False, len(number), number)
 
 
 def _filter(entry: dict[str, Any], allowed: set[str] | None) -> Filter:
     field_name = _field(entry.get("field"), allowed)
-    condition = str(entry.get("conditiontype") or "eq").lower()
+    condition = (_scalar(entry.get("conditiontype"), "string") or "eq").lower()
     if condition not in CONDITIONS:
         raise WebapiError(INVALID_CONDITION, {"conditionType": condition, "supported": ", ".join(CONDITIONS)})
-    return Filter(field_name, str(entry.get("value", "")), condition)
+    return Filter(field_name, _scalar(entry.get("value"), "string") or "", condition)
 
 
 def _sort_order(entry: dict[str, Any], allowed: set[str] | None) -> SortOrder:
-    direction = str(entry.get("direction") or "ASC").upper()
+    field_name = _field(entry.get("field"), allowed)
+    given = _scalar(entry.get("direction"), "string")
+    direction = (given or "ASC").upper()
     if direction not in ("ASC", "DESC"):
-        raise WebapiError(INVALID_DIRECTION, {"direction": entry.get("direction")})
-    return SortOrder(_field(entry.get("field"), allowed), direction)
+        raise WebapiError(INVALID_DIRECTION, {"direction": given})
+    return SortOrder(field_name, direction)
 
 
 def _field(value: Any, allowed: set[str] | None) -> str:
-    if not value:
+    name = _scalar(value, "string")
+    if not name:
         raise WebapiError(REQUIRED_FIELD, {"fieldName": "field"})
-    if allowed is not None and value not in allowed:
-        raise WebapiError(UNSUPPORTED_FIELD, {"fieldName": value})
+    if allowed is not None and name not in allowed:
+        raise WebapiError(UNSUPPORTED_FIELD, {"fieldName": name})
+    return name
+
+
+def _scalar(value: str | dict | None, type_name: str) -> str | None:
+    """A query value where Magento wants a scalar; brackets after its name made it a map (PHP array),
+    which Magento's TypeProcessor refuses naming the type it got."""
+    if isinstance(value, dict):
+        raise WebapiError(INVALID_TYPE, {"value": "array", "type": type_name})
     return value
 
 
 def _positive_int(value: Any, name: str) -> int | None:
+    value = _scalar(value, "int")
     if value is None or value == "":
         return None
     number = parse_int(value)

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 
 import peewee
 from flask import current_app
 
 from bulk.accept import AcceptPolicy, DataHasher
-from bulk.auth import AdminAccount, TokenService
+from bulk.auth import TokenService
 from bulk.backpressure import BACKPRESSURE_MODELS, OpenOperationsBound, RateLimiter
 from bulk.callers import CallerResolver
 from bulk.checkpoints import SAFETY_NET_PAGES, Checkpointer
@@ -32,8 +33,10 @@ from bulk.oauth import OAUTH_MODELS, OAuthVerifier, sweep_nonces
 from bulk.plugins import load_plugins
 from bulk.processing import ModeContext, ModeFactory, Processing, accept_mode
 from bulk.retries import RetryPolicy
+from bulk.revocation import TokenGenerations
 from bulk.routes.catalogue import Catalogue
 from bulk.secret_fields import SecretFields
+from bulk.sign_in import AdminAccount, sweep_failures
 from bulk.store.handlers import store_mode
 from bulk.store.models import STORE_MODELS
 from bulk.urls import Stores
@@ -64,9 +67,12 @@ class BulkService:
         self.catalogue = catalogue
         self.clock = clock
         self.stores = Stores(settings.stores)
-        self.tokens = TokenService(settings.secret, settings.token_lifetime_hours * 3600)
+        self.tokens = TokenService(settings.secret, settings.token_lifetime_hours * 3600,
+                                   TokenGenerations(settings.token_check_seconds))
+        lock_seconds = settings.login_lock_minutes * 60
         self.admin_account = AdminAccount(settings.admin_username, settings.admin_password or "",
-                                          settings.login_max_failures, settings.login_lock_minutes * 60)
+                                          settings.login_max_failures, lock_seconds,
+                                          settings.login_account_max_failures)
         # Who may call (bulk.callers), and how much (bulk.backpressure).
         self.integrations = IntegrationStore(settings.secret)
         nonce_seconds = settings.oauth_nonce_hours * 3600
@@ -79,6 +85,9 @@ class BulkService:
         self.secret_fields = SecretFields(settings.secret, catalogue)
         self.accept_policy = AcceptPolicy(settings.max_items, settings.invalid_items == "reject-item",
                                           DataHasher(settings.secret), self.secret_fields.sealer_for)
+        # Guests (anonymous routes) get their own, lower bounds: a sign-up form needs few items.
+        self.guest_accept_policy = replace(self.accept_policy,
+                                           max_items=min(settings.guest_max_items, settings.max_items))
         checkpoints_in_background = settings.worker_enabled and settings.sqlite_checkpoint_seconds > 0
         self.database = open_database(settings.database_url or "", settings.db_busy_timeout,
                                       settings.db_pool_size,
@@ -96,16 +105,19 @@ class BulkService:
             concurrency=settings.worker_concurrency or 1,
             retry=RetryPolicy(settings.retry_attempts or 1, settings.retry_base_seconds,
                               settings.retry_max_seconds),
-            coalesce_seconds=settings.claim_coalesce_seconds), self.subscriptions)
+            coalesce_seconds=settings.claim_coalesce_seconds, max_batch_size=settings.worker_batch_max),
+            self.subscriptions)
         self.housekeeper = Housekeeper(clock, HousekeepingSettings(
             settings.retention_days, settings.stuck_hours, settings.housekeeping_seconds,
             settings.idempotency_hours), self.subscriptions,
-            sweeps=(lambda now: sweep_nonces(now - nonce_seconds), self.rate_limiter.sweep))
+            sweeps=(lambda now: sweep_nonces(now - nonce_seconds), self.rate_limiter.sweep,
+                    lambda now: sweep_failures(now, lock_seconds)))
         self.webhooks = WebhookSender(
             Signer(settings.webhook_secret) if settings.webhook_secret else None, clock, DeliverySettings(
                 settings.webhook_timeout, settings.webhook_max_hours, settings.webhook_concurrency,
                 3 * settings.webhook_timeout, settings.poll_seconds, settings.webhook_allow_private,
-                RetryPolicy(2**31, settings.webhook_retry_base_seconds, WEBHOOK_RETRY_MAX_SECONDS)))
+                RetryPolicy(2**31, settings.webhook_retry_base_seconds, WEBHOOK_RETRY_MAX_SECONDS)),
+            endpoints=self.integrations.webhook_endpoints)
         self.on_shutdown(self.webhooks.close)
         # Each process's row in the workers table the dashboard shows.
         self.heartbeat = Heartbeat(self.drainer, clock)

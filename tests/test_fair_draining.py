@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 
 from bulk import queue
-from bulk.accept import serialize_operation
+from bulk.accept import serialize_operation, time_ordered_uuid
 from bulk.clock import ManualClock
 from bulk.drainer import Drainer, DrainerSettings
 from bulk.handlers import accept_handler
@@ -19,8 +19,8 @@ ROUTE = builtin_catalogue().get("POST /V1/products")
 NOW = 1_700_000_000.0
 
 
-def submit(skus: list[str], user_id: int = 1) -> str:
-    bulk_uuid = str(uuid.uuid4())
+def submit(skus: list[str], user_id: int = 1, bulk_uuid: str | None = None) -> str:
+    bulk_uuid = bulk_uuid or str(uuid.uuid4())
     operations = [NewOperation(i, ROUTE.topic_name, ROUTE.key,
                                serialize_operation({"product": {"sku": sku}}, 1), f"sku:{sku}")
                   for i, sku in enumerate(skus)]
@@ -87,3 +87,33 @@ def test_the_drainer_finishes_every_bulk_with_turns(db):
     bulks = [submit([f"{n}-{i}" for i in range(n * 37 + 1)]) for n in range(6)]
     assert drainer(batch_size=25).drain() == sum(n * 37 + 1 for n in range(6))
     assert all(open_count(bulk_uuid) == 0 for bulk_uuid in bulks)
+
+
+def test_a_feed_sent_again_and_again_drains_a_full_batch_every_claim(db):
+    # Every bulk's operations wait behind the previous bulk's for the same SKUs; bulk uuids sort by
+    # submission time as the service issues them. The turn soon reaches bulks that can only wait.
+    feeds = [submit([f"SKU{i}" for i in range(50)], bulk_uuid=time_ordered_uuid(NOW + n)) for n in range(20)]
+    worker = drainer(batch_size=50)
+    assert [worker.run_once() for _ in range(20)] == [50] * 20
+    assert all(open_count(bulk_uuid) == 0 for bulk_uuid in feeds)
+
+
+def test_bulk_uuids_sort_by_submission_time():
+    issued = [time_ordered_uuid(NOW + n / 1000) for n in range(50)]
+    assert issued == sorted(issued)
+    assert all(uuid.UUID(value).version == 7 for value in issued)
+
+
+def test_a_backlog_is_claimed_in_growing_batches_while_they_stay_short():
+    worker = Drainer(builtin_catalogue(), lambda route: accept_handler, ManualClock(NOW),
+                     DrainerSettings(batch_size=100, max_batch_size=1000))
+    sizes = [100]
+    for _ in range(5):  # full batches, each well under the time budget
+        worker._batch_size = worker._next_batch_size(sizes[-1], 0.001)
+        sizes.append(worker._batch_size)
+    assert sizes == [100, 200, 400, 800, 1000, 1000]
+    assert worker._next_batch_size(1000, 0.2) == 500  # a batch that held the lock too long shrinks
+    assert worker._next_batch_size(37, 0.001) == 100  # a short batch: the backlog is gone
+    fixed = Drainer(builtin_catalogue(), lambda route: accept_handler, ManualClock(NOW), DrainerSettings(batch_size=100))
+    assert fixed._next_batch_size(100, 0.001) == 100  # growth is off unless a larger size is set
+

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 import sqlite3
 import time
 from contextlib import contextmanager
@@ -97,6 +99,29 @@ def test_oversized_body(make_app):
     response = client.post("/rest/async/bulk/V1/products", json=PRODUCTS * 20, headers=bearer(token))
     assert_magento_error(response, 413, "The request body is larger than %max bytes.", {"max": 200})
     assert Bulk.select().count() == 0
+
+
+def _chunked_post(client, body: bytes, headers: dict):
+    """A body without Content-Length that the server ends itself (gunicorn's chunked requests)."""
+    return client.post("/rest/async/bulk/V1/products", input_stream=io.BytesIO(body),
+                       headers={**headers, "Content-Type": "application/json"},
+                       environ_overrides={"wsgi.input_terminated": True})
+
+
+def test_a_body_without_length_over_the_limit_is_a_413_and_one_at_the_limit_is_read_whole(make_app):
+    client = make_app(BULK_MAX_BODY_BYTES="200").test_client()
+    token = client.post("/rest/V1/integration/admin/token",
+                        json={"username": "admin", "password": "admin123"}).get_json()
+    body = json.dumps(PRODUCTS * 20).encode()
+    assert_magento_error(_chunked_post(client, body, bearer(token)), 413,
+                         "The request body is larger than %max bytes.", {"max": 200})
+    assert Bulk.select().count() == 0
+    exactly = json.dumps(PRODUCTS * 7).encode()
+    exactly = exactly[:-1] + b" " * (200 - len(exactly)) + b"]"
+    assert len(exactly) == 200
+    response = _chunked_post(client, exactly, bearer(token))
+    assert response.status_code == 202, response.get_data(as_text=True)
+    assert len(response.get_json()["request_items"]) == 7
 
 
 def test_unexpected_errors_are_masked(client, auth, monkeypatch):

@@ -50,6 +50,8 @@ def test_retry_reopens_retriable_failures_by_default(client, auth, drain):
     ({"operation_ids": [0, 2, 3, 99]}, [2, 3], [1, 2, 4, 4]),
     ({"operation_ids": [2, 3], "scope": "retriable"}, [3], [1, 2, 3, 4]),
     ({"operation_ids": []}, [], [1, 2, 3, 2]),
+    ({"operation_ids": [2, 2**63 - 1]}, [2], [1, 2, 4, 2]),  # the largest id the databases hold
+    ({"scope": None}, [1, 3], [1, 4, 3, 4]),                  # null is no scope, as in Magento
 ])
 def test_retry_body_chooses_what_is_reopened(client, auth, drain, body, reopened, after):
     bulk_uuid = submit(client, auth, ["ok", "retry-1", "bad-1", "retry-2"])
@@ -77,6 +79,22 @@ def test_a_reopened_operation_runs_with_its_original_payload(client, auth, drain
                                'Verify and try again.', {"value": '"1,2"', "type": "int[]"}),
     ({"operation_ids": [1, True]}, 'The "%value" value\'s type is invalid. The "%type" type was expected. '
                                    'Verify and try again.', {"value": "[1,true]", "type": "int[]"}),
+    # Beyond 64 bits (orjson reads up to 2^64-1 as an integer): refused alike on both engines.
+    ({"operation_ids": [0, 2**63]}, 'The "%value" value\'s type is invalid. The "%type" type was expected. '
+                                    'Verify and try again.', {"value": f"[0,{2**63}]", "type": "int[]"}),
+    ({"operation_ids": [2**64 - 1]}, 'The "%value" value\'s type is invalid. The "%type" type was expected. '
+                                     'Verify and try again.', {"value": f"[{2**64 - 1}]", "type": "int[]"}),
+    # A scope that is a list or an object is the type error Magento gives an array where a string belongs.
+    ({"scope": []}, 'The "%value" value\'s type is invalid. The "%type" type was expected. Verify and try again.',
+     {"value": "array", "type": "string"}),
+    ({"scope": {}}, 'The "%value" value\'s type is invalid. The "%type" type was expected. Verify and try again.',
+     {"value": "array", "type": "string"}),
+    ({"scope": {"a": "failed"}}, 'The "%value" value\'s type is invalid. The "%type" type was expected. '
+                                 'Verify and try again.', {"value": "array", "type": "string"}),
+    # Other scalars are shown as JSON, never as Python text.
+    ({"scope": True}, 'Invalid value of "%value" provided for the %fieldName field.',
+     {"value": "true", "fieldName": "scope"}),
+    ({"scope": 5}, 'Invalid value of "%value" provided for the %fieldName field.', {"value": "5", "fieldName": "scope"}),
     ({"ids": [1]}, '"%fieldName" is not supported. Correct the field name and try again.', {"fieldName": "ids"}),
     ([1, 2], 'The "%value" value\'s type is invalid. The "%type" type was expected. Verify and try again.',
      {"value": "[1,2]", "type": "object"}),

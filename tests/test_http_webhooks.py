@@ -43,7 +43,7 @@ def test_a_finished_bulk_is_announced_listed_retried_and_delivered(client, auth,
     drain_with(service, lambda job: None)
     created = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(clock.time()))
     [pending] = listing(client, auth, bulk_uuid)["deliveries"]
-    assert pending == {"webhook_id": pending["webhook_id"], "type": "bulk.finished",
+    assert pending == {"webhook_id": pending["webhook_id"], "type": "bulk.finished", "integration_id": None,
                        "url": receiver.url, "status": "pending", "attempts": 0, "last_status": None,
                        "last_error": None, "created_at": created, "last_attempt_at": None,
                        "next_attempt_at": created, "delivered_at": None}

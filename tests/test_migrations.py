@@ -67,6 +67,21 @@ def test_a_version_1_database_gets_the_bulk_finish_time(bound):
         assert schema_version() == migrations.LATEST_VERSION
 
 
+def test_a_version_5_database_counts_sign_in_failures_per_address(bound):
+    create_schema(ALL_MODELS)
+    with database.connection_context():
+        database.execute_sql("DROP TABLE admin_sign_in_failures")
+        database.execute_sql('CREATE TABLE "admin_login_lock" ("username" VARCHAR(255) NOT NULL PRIMARY KEY, '
+                             '"failures" INTEGER NOT NULL, "locked_until" REAL)')
+        database.execute_sql("UPDATE bulk_schema_version SET version = 5")
+    assert create_schema(ALL_MODELS) == 5
+    with database.connection_context():
+        tables = set(database.get_tables())
+        assert schema_version() == migrations.LATEST_VERSION
+    assert "admin_login_lock" not in tables and "admin_sign_in_failures" in tables
+
+
+
 def test_a_missing_index_of_an_existing_table_is_created_and_nothing_else_is_touched(bound):
     create_schema(ALL_MODELS)
     with database.connection_context():
@@ -139,4 +154,25 @@ def test_version_1_gets_the_open_operation_indexes_instead_of_the_full_entity_in
     names = index_names("magento_operation")
     assert {OPEN_BY_ENTITY, OPEN_BY_BULK} <= names
     assert "magento_operation_entity_key_status_id" not in names
+    assert create_schema(ALL_MODELS) == migrations.LATEST_VERSION
+
+
+def test_version_4_deliveries_gain_their_subscriber_and_integrations_an_endpoint_table(bound):
+    """A database from before integration endpoints: its deliveries (all to BULK_WEBHOOK_URL) are kept,
+    with no integration; the endpoints' table is created."""
+    create_schema(ALL_MODELS)
+    with database.connection_context():  # as version 4 left it
+        database.execute_sql("DROP TABLE bulk_integration_endpoint")
+        database.execute_sql("ALTER TABLE bulk_webhook_delivery DROP COLUMN integration_id")
+        database.execute_sql("UPDATE bulk_schema_version SET version = 4")
+        database.execute_sql(
+            "INSERT INTO bulk_webhook_delivery (webhook_id, event_type, bulk_uuid, url, payload, status, attempts, "
+            "created_at, next_attempt_at) VALUES ('msg_1', 'bulk.finished', 'b', 'https://h.example.com/', '{}', "
+            "'pending', 0, 1, 1)")
+    assert "integration_id" not in columns(bound, "bulk_webhook_delivery")
+    assert create_schema(ALL_MODELS) == 4
+    assert "integration_id" in columns(bound, "bulk_webhook_delivery")
+    assert {"integration_id", "endpoint", "secret"} <= columns(bound, "bulk_integration_endpoint")
+    assert fetch_all(bound, "SELECT webhook_id, url, integration_id FROM bulk_webhook_delivery") == [
+        ("msg_1", "https://h.example.com/", None)]
     assert create_schema(ALL_MODELS) == migrations.LATEST_VERSION

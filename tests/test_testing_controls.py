@@ -236,3 +236,15 @@ def test_the_live_server_serves_the_same_service_with_its_drainer(bulk_server):
     assert bulk_server.wait_for(bulk_uuid) == [1]
     assert reported(bulk_server, bulk_uuid)[0][0] == 1
     assert bulk_server.base_url.startswith("http://127.0.0.1:")
+
+
+@pytest.mark.parametrize("status", ["99999999999999999999", "12345678901234567890", "-99999999999999999999"])
+def test_a_status_filter_beyond_64_bits_is_a_400_on_both_engines(make_app, status):
+    client = make_app(BULK_TESTING=True).test_client()
+    auth = bearer(client.post("/rest/V1/integration/admin/token",
+                              json={"username": "admin", "password": "admin123"}).get_json())
+    response = client.get(f"/rest/V1/testing/operations?status={status}", headers=auth)
+    assert_magento_error(response, 400,
+                         'The "%value" value\'s type is invalid. The "%type" type was expected. Verify and try again.',
+                         {"value": status, "type": "int"})
+    assert client.get("/rest/V1/testing/operations?status=99999999999", headers=auth).get_json() == []

@@ -118,6 +118,9 @@ def test_rules_are_checked_when_made():
         Fault("permanent", nth=0)
     with pytest.raises(ValueError, match="delay must be between 0 and 300"):
         Fault("permanent", delay=301)
+    # error_code is a 32-bit column on both engines: a larger code would fail when the outcome is recorded.
+    with pytest.raises(ValueError, match="code must be between -2147483648 and 2147483647"):
+        Fault("permanent", code=2**31)
 
 
 def _wait_until(predicate, timeout: float = 10.0) -> None:
@@ -183,9 +186,25 @@ def test_rules_over_http_add_list_and_remove(bulk):
     ({"kind": "permanent", "sku": "A"}, "sku: Unknown field."),
     ({"kind": "permanent", "entity": ["sku"]}, "entity: Not a valid mapping type."),
     ({"kind": "permanent", "code": "5"}, "code: Not a valid integer."),
+    ({"kind": "permanent", "code": 2**31},
+     "code: Must be greater than or equal to -2147483648 and less than or equal to 2147483647."),
+    ({"kind": "permanent", "code": -2**63},
+     "code: Must be greater than or equal to -2147483648 and less than or equal to 2147483647."),
     ([{"kind": "permanent"}], "the body must be a JSON object"),
 ])
 def test_invalid_rules_are_refused_in_magentos_error_shape(bulk, body, reason):
     response = bulk.client.post("/rest/V1/testing/faults", headers=bulk.headers, json=body)
     assert_magento_error(response, 400, "The fault is invalid: %reason", {"reason": reason})
     assert bulk.faults.faults() == []
+
+
+def test_the_largest_code_a_rule_takes_is_recorded_on_both_engines(make_app):
+    client = make_app(BULK_TESTING=True, BULK_PROCESSING="accept").test_client()
+    auth = {"Authorization": "Bearer " + client.post(
+        "/rest/V1/integration/admin/token", json={"username": "admin", "password": "admin123"}).get_json()}
+    rule = client.post("/rest/V1/testing/faults", headers=auth, json={"kind": "permanent", "code": 2**31 - 1})
+    assert rule.status_code == 200, rule.get_data(as_text=True)
+    bulk_uuid = client.post("/rest/async/bulk/V1/products", headers=auth, json=products("A")).get_json()["bulk_uuid"]
+    assert client.post("/rest/V1/testing/drain", headers=auth).status_code == 200
+    [operation] = client.get(f"/rest/V1/bulk/{bulk_uuid}/status", headers=auth).get_json()["operations_list"]
+    assert (operation["status"], operation["error_code"]) == (3, 2**31 - 1)

@@ -36,7 +36,8 @@ class Reply:
 class Receiver:
     """`with Receiver() as receiver:` serves at `receiver.url`; `script` answers the first requests in order."""
 
-    def __init__(self, secret: str = SECRET, script: list[Reply] | None = None, path: str = "/hooks") -> None:
+    def __init__(self, secret: str | None = SECRET, script: list[Reply] | None = None, path: str = "/hooks") -> None:
+        # `secret` None: set `.secret` before the first request arrives (an endpoint's, issued later).
         self.secret = secret
         self.script = list(script or [])
         self.received: list[Received] = []

@@ -5,7 +5,8 @@ to `/dashboard`, and Secure when the request came over HTTPS as the WSGI server 
 trusts `X-Forwarded-Proto` from the addresses in `FORWARDED_ALLOW_IPS`) or always with
 `BULK_DASHBOARD_SECURE_COOKIE=always`. It says who signed in and until when (by the service clock,
 like admin tokens), and carries a fingerprint of the admin credentials, so changing the admin
-password or the secret signs every dashboard session out.
+password or the secret signs every dashboard session out, and the token generation, so
+`flask --app app bulk tokens revoke` does too.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from flask import Flask, current_app, request, session
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFProtect
 
+from bulk.revocation import FIRST_GENERATION
 from bulk.service import BulkService
 
 COOKIE_NAME = "bulk_dashboard"
@@ -77,6 +79,7 @@ def start_session(service: BulkService, username: str) -> None:
         "user": username,
         "until": service.clock.time() + service.settings.token_lifetime_hours * 3600,
         "key": _fingerprint(service),
+        "generation": service.tokens.generations.current(),
     }
 
 
@@ -93,6 +96,8 @@ def signed_in_user(service: BulkService) -> str | None:
     if not isinstance(until, (int, float)) or until <= service.clock.time():
         return None
     if not hmac.compare_digest(str(state.get("key", "")), _fingerprint(service)):
+        return None
+    if state.get("generation", FIRST_GENERATION) != service.tokens.generations.current():
         return None
     user = state.get("user")
     return user if isinstance(user, str) else None

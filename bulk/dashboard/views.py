@@ -32,7 +32,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from bulk import queue
-from bulk.auth import sign_in_admin
+from bulk.clock import magento_time
 from bulk.dashboard import reads
 from bulk.dashboard.present import (
     STATUS_LABELS,
@@ -46,10 +46,14 @@ from bulk.dashboard.present import (
 from bulk.dashboard.session import check_csrf, end_session, signed_in_user, start_session
 from bulk.errors import WebapiError
 from bulk.heartbeats import RUNNING, SILENT_AFTER_SECONDS
+from bulk.models import WebhookDelivery
 from bulk.phrases import Phrase
 from bulk.service import current_service
-from bulk.statuses import OperationStatus
+from bulk.sign_in import sign_in_admin
+from bulk.statuses import OperationStatus, UserType
+from bulk.views.guard import client_address
 from bulk.views.manage import BULK_HAS_OPEN_OPERATIONS, RETRY_SCOPES, reopen_operations
+from bulk.webhooks import outbox
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +140,8 @@ def sign_in() -> Any:
     username = request.form.get("username", "")
     try:
         # The token endpoint's own check: failures here count toward the same lock-out.
-        sign_in_admin(service.admin_account, username, request.form.get("password", ""), service.clock.time())
+        sign_in_admin(service.admin_account, username, request.form.get("password", ""), service.clock.time(),
+                      client_address(service.settings))
     except WebapiError as error:
         message = Phrase(error.message, error.parameters).render()
         return render_template("dashboard/sign_in.html", next_url=next_url, error=message,
@@ -230,9 +235,11 @@ def bulk_page(bulk_uuid: str) -> str:
     state = _operation_state()
     operations, page = reads.operations(bulk_uuid, state, reads.clamp_page(request.args.get("page")))
     args = {"state": state} if state else {}
+    labels = _labels()
     return render_template(
-        "dashboard/bulk.html", bulk=_bulk_view(row, _labels()),
+        "dashboard/bulk.html", bulk=_bulk_view(row, labels),
         operations=[_operation_view(op) for op in operations],
+        deliveries=[_delivery_view(delivery, labels) for delivery in outbox.deliveries_of(bulk_uuid)],
         page=_pager(page, "dashboard.bulk_page", args, bulk_uuid=bulk_uuid), state=state,
         states=reads.OPERATION_STATES,
         live_url=_page_url("dashboard.bulk_page_live", args, page.number, bulk_uuid=bulk_uuid))
@@ -346,6 +353,22 @@ def _operation_view(row: reads.OperationRow) -> dict[str, Any]:
         "result_message": row.result_message or "",
         "error_code": "" if row.error_code is None else str(row.error_code),
         "item": stored_item(row.serialized_data),
+    }
+
+
+def _delivery_view(row: WebhookDelivery, labels: _Labels) -> dict[str, Any]:
+    """A webhook delivery of the bulk: to whom (the global endpoint or an integration's own), how it went."""
+    return {
+        "type": row.event_type,
+        "webhook_id": row.webhook_id,
+        "subscriber": "Global (BULK_WEBHOOK_URL)" if row.integration_id is None
+        else owner_label(UserType.INTEGRATION, row.integration_id, labels.integrations),
+        # Without its query string, which may carry the receiver's token.
+        "url": outbox.shown_url(row.url),
+        "status": row.status,
+        "attempts": row.attempts,
+        "last_answer": row.last_error or ("" if row.last_status is None else f"HTTP {row.last_status}"),
+        "next_attempt_at": magento_time(row.next_attempt_at) if row.status == outbox.PENDING else "",
     }
 
 

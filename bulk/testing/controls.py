@@ -16,7 +16,7 @@ from flask import Flask
 from bulk.backpressure import RateCounter
 from bulk.clock import ManualClock
 from bulk.db import database, tuples, write_transaction
-from bulk.models import AdminLoginLock, Bulk, IdempotencyKey, Operation, WebhookDelivery
+from bulk.models import AdminSignInFailures, Bulk, IdempotencyKey, Operation, WebhookDelivery
 from bulk.service import BulkService
 from bulk.statuses import OperationStatus
 from bulk.store.models import STORE_MODELS
@@ -119,7 +119,7 @@ class Controls:
         with database.connection_context(), write_transaction():
             Operation.delete().execute()
             Bulk.delete().execute()
-            AdminLoginLock.delete().execute()
+            AdminSignInFailures.delete().execute()
             WebhookDelivery.delete().execute()
             IdempotencyKey.delete().execute()
             RateCounter.delete().execute()

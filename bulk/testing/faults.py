@@ -24,6 +24,8 @@ KINDS = (RETRIABLE, PERMANENT, SLOW)
 DEFAULT_MESSAGES = {RETRIABLE: "Injected retriable failure.", PERMANENT: "Injected permanent failure."}
 # A held operation also holds its drainer (and a shutdown waiting for it): keep holds bounded.
 MAX_DELAY_SECONDS = 300.0
+# `error_code` is a 32-bit column (as Magento's): a larger code would fail when the outcome is recorded.
+CODES = range(-(2**31), 2**31)
 
 
 @dataclass
@@ -59,6 +61,8 @@ class Fault:
             raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
         if not 0 <= self.delay <= MAX_DELAY_SECONDS:
             raise ValueError(f"delay must be between 0 and {MAX_DELAY_SECONDS:g} seconds, got {self.delay!r}")
+        if self.code not in CODES:
+            raise ValueError(f"code must be between {CODES[0]} and {CODES[-1]}, got {self.code!r}")
         if self.kind == SLOW and not self.delay:
             raise ValueError("a slow fault needs a delay (seconds)")
         for name in ("nth", "times"):
@@ -188,7 +192,7 @@ class FaultSchema(Schema):
     kind = fields.String(required=True, validate=validate.OneOf(KINDS))
     message = fields.String(load_default=None)
     parameters = fields.Raw(load_default=None, validate=lambda value: isinstance(value, (dict, list)))
-    code = fields.Integer(strict=True, load_default=0)
+    code = fields.Integer(strict=True, load_default=0, validate=validate.Range(CODES[0], CODES[-1]))
     delay = fields.Float(load_default=0.0, validate=validate.Range(0, MAX_DELAY_SECONDS))
     topic = fields.String(load_default=None)
     route = fields.String(load_default=None)

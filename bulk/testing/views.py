@@ -18,7 +18,7 @@ from bulk.integrations import IntegrationError
 from bulk.jsonutil import json_response
 from bulk.testing.controls import BulkNotFinished, ClockNotControllable, Controls, UnknownBulk, controls_of
 from bulk.testing.faults import FaultSchema
-from bulk.views.body import decode_body
+from bulk.views.body import decode_body, read_body
 from bulk.views.endpoints import endpoint
 
 # Magento's root admin resource: only the administrator's token passes.
@@ -38,7 +38,7 @@ def _controls() -> Controls:
 
 def _json_body() -> Any:
     """The decoded body; an empty one (which Magento decodes to []) is an object without fields."""
-    body = decode_body(request.get_data(cache=False), request.headers.get("Content-Type"))
+    body = decode_body(read_body(), request.headers.get("Content-Type"))
     return {} if body == [] else body
 
 

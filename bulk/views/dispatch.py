@@ -16,16 +16,20 @@ from bulk.errors import cannot_process, no_route
 from bulk.observe import note_caller, note_route
 from bulk.routes.paths import split_path
 from bulk.service import BulkService, current_service
+from bulk.statuses import UserType
 from bulk.urls import BULK, SYNC, Target, parse_target
 from bulk.views import manage, status, store, tokens, webhooks
 from bulk.views.endpoints import current_endpoints, install_endpoints
 from bulk.views.guard import RequestGuard, client_address, rate_key, signed_request
+from bulk.views.nul import refuse_nul_characters
 from bulk.views.submit import submit_bulk, submit_single
 
 # Werkzeug answers other methods with 405, rendered as Magento's "Request method is invalid.".
 METHODS = ["GET", "POST", "PUT", "DELETE"]
 
 api = Blueprint("api", __name__)
+# Before anything reads the request (the dashboard treats a NUL as text that matches nothing).
+api.before_request(refuse_nul_characters)
 
 
 def register_api(app: Flask) -> None:
@@ -92,6 +96,9 @@ def _authorised(service: BulkService, resources: tuple[str, ...]) -> RequestGuar
                                           lambda: signed_request(service.settings), now)
     note_caller(identified.caller)
     identified.caller.require(resources)
+    if identified.caller.user_type == UserType.GUEST:
+        # Before any view reads the body: a guest's is refused (413) past its own, lower bound.
+        request.max_content_length = min(service.settings.guest_max_body_bytes, service.settings.max_body_bytes)
     key = rate_key(identified.caller, client_address(service.settings)) if service.rate_limiter.enabled else ""
     return RequestGuard(identified.caller, identified.oauth, key, service.rate_limiter, service.open_operations,
                         now)

@@ -22,6 +22,7 @@ from bulk.db import write_transaction
 from bulk.errors import WebapiError
 from bulk.oauth import SignedRequest, Verified
 from bulk.statuses import UserType
+from bulk.views.body import read_body
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ def signed_request(settings: Settings) -> SignedRequest:
     form: list[tuple[str, str]] = []
     if (request.content_type or "").split(";")[0].strip().lower() == FORM_CONTENT_TYPE:
         # Read as raw bytes and kept (not through request.form): the view still reads the same body.
-        form = parse_qsl(request.get_data(cache=True).decode("utf-8", "replace"), keep_blank_values=True)
+        form = parse_qsl(read_body(keep=True).decode("utf-8", "replace"), keep_blank_values=True)
     return SignedRequest(request.method, f"{scheme}://{host}{path or '/'}",
                          environ.get("QUERY_STRING", ""), request.headers.get("Authorization", ""), form)
 

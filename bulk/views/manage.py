@@ -11,12 +11,12 @@ from typing import Any
 from flask import Response, request
 
 from bulk import queue, reports
-from bulk.errors import WebapiError, bulk_not_found
+from bulk.errors import WebapiError, bulk_not_found, parse_int
 from bulk.jsonutil import dumps, json_response
 from bulk.phrases import INVALID_TYPE, UNSUPPORTED_FIELD
 from bulk.service import current_service
 from bulk.statuses import OperationStatus
-from bulk.views.body import decode_body
+from bulk.views.body import decode_body, read_body
 from bulk.views.endpoints import endpoint
 from bulk.views.status import RESOURCE, visible_bulk
 
@@ -37,7 +37,7 @@ def retry_bulk(bulk_uuid: str) -> Response:
     service = current_service()
     visible_bulk(bulk_uuid)
     statuses, operation_ids = _retry_selection(
-        decode_body(request.get_data(cache=False), request.headers.get("Content-Type")))
+        decode_body(read_body(), request.headers.get("Content-Type")))
     # Passing credentials through: the operations now go out with the token of whoever re-opened them.
     authorization = request.headers.get("Authorization") if service.settings.passes_submitter_credentials else None
     reopened = reopen_operations(bulk_uuid, statuses, operation_ids, authorization)
@@ -75,15 +75,30 @@ def _retry_selection(body: Any) -> tuple[tuple[OperationStatus, ...], list[int] 
     for key in body:
         if key not in ("scope", "operation_ids"):
             raise WebapiError(UNSUPPORTED_FIELD, {"fieldName": key})
-    operation_ids = body.get("operation_ids")
-    if operation_ids is not None and not (isinstance(operation_ids, list) and all(
-            isinstance(value, int) and not isinstance(value, bool) for value in operation_ids)):
-        raise WebapiError(INVALID_TYPE, {"value": dumps(operation_ids).decode(), "type": "int[]"})
-    # Naming operations means "these, whatever their failure"; otherwise only what may pass unchanged.
-    scope = body.get("scope", "failed" if operation_ids is not None else "retriable")
+    operation_ids = _operation_ids(body.get("operation_ids"))
+    scope = body.get("scope")
+    if scope is None:  # absent or null, as Magento reads an optional argument
+        # Naming operations means "these, whatever their failure"; otherwise only what may pass unchanged.
+        scope = "failed" if operation_ids is not None else "retriable"
+    if isinstance(scope, (list, dict)):
+        # What Magento's TypeProcessor answers for an array where a string belongs.
+        raise WebapiError(INVALID_TYPE, {"value": "array", "type": "string"})
     if scope not in RETRY_SCOPES:
-        raise WebapiError(INVALID_FIELD_VALUE, {"value": str(scope), "fieldName": "scope"})
+        raise WebapiError(INVALID_FIELD_VALUE, {
+            "value": scope if isinstance(scope, str) else dumps(scope).decode(), "fieldName": "scope"})
     return RETRY_SCOPES[scope], operation_ids
+
+
+def _operation_ids(value: Any) -> list[int] | None:
+    """A list of integers the databases hold (JSON decodes up to 2^64-1), or Magento's type error."""
+    if value is None:
+        return None
+    if isinstance(value, list) and all(isinstance(number, int) and not isinstance(number, bool) for number in value):
+        try:
+            return [parse_int(number) for number in value]
+        except WebapiError:
+            pass  # beyond 64 bits: the error names the whole list, as for any other wrong entry
+    raise WebapiError(INVALID_TYPE, {"value": dumps(value).decode(), "type": "int[]"})
 
 
 ENDPOINTS = (

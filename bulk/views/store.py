@@ -27,7 +27,7 @@ from bulk.store.handlers import timestamp
 from bulk.store.models import Customer, Product, SourceItem
 from bulk.store.search import search
 from bulk.store.seed import ensure_roots
-from bulk.views.body import decode_body
+from bulk.views.body import decode_body, read_body
 from bulk.views.endpoints import current_target, endpoint
 
 T = TypeVar("T")
@@ -47,12 +47,12 @@ def sync_write_route(service: BulkService, method: str, path: str
 
 def run_sync_write(route: Route, path_values: dict[str, str], handler: Handler, caller: Caller) -> Response:
     """Validate like an async call, then run the route's handler now and answer its result."""
-    body = decode_body(request.get_data(cache=False), request.headers.get("Content-Type"))
+    body = decode_body(read_body(), request.headers.get("Content-Type"))
     arguments = single_async_arguments(route, body, path_values)
     problems = route.checker(arguments)
     if problems:
         raise WebapiError.from_phrases(problems)
-    check_restricted_fields(route, [arguments], caller)
+    check_restricted_fields(route, arguments, caller)
     result = handler(Job(route, serialize_operation(arguments, current_target().store_id)))
     # A void service method answers an empty list, as Magento's REST output does.
     return json_response([] if result is None else result)

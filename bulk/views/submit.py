@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from typing import Any
 
 from flask import Response, request
 
 from bulk import idempotency
-from bulk.accept import Accepted, accept, single_async_arguments
+from bulk.accept import Accepted, AcceptPolicy, accept, single_async_arguments
 from bulk.idempotency import KeyedRequest, StoredKey
 from bulk.jsonutil import JSON_CONTENT_TYPE, dumps, json_response
 from bulk.observe import note_accepted
@@ -15,22 +16,23 @@ from bulk.routes.catalogue import Route
 from bulk.service import current_service
 from bulk.statuses import UserType
 from bulk.urls import Target
-from bulk.views.body import as_argument_items, decode_body
+from bulk.views.body import as_argument_items, decode_body, read_body
 from bulk.views.guard import RequestGuard
 from bulk.views.responses import async_response
 
 
 def submit_bulk(route: Route, target: Target, guard: RequestGuard) -> Response:
-    data = request.get_data(cache=False)
+    data = read_body()
     keyed = _keyed(guard, data)
     if keyed is not None and (replay := _replay(keyed, guard)) is not None:
         return replay
-    body = decode_body(data, request.headers.get("Content-Type"))
+    # A large body is decoded a window of items at a time, as `accept` goes through them.
+    body = decode_body(data, request.headers.get("Content-Type"), _policy(guard).max_items)
     return _accepted(route, as_argument_items(body), target, guard, keyed)
 
 
 def submit_single(route: Route, path_values: dict[str, str], target: Target, guard: RequestGuard) -> Response:
-    data = request.get_data(cache=False)
+    data = read_body()
     keyed = _keyed(guard, data)
     if keyed is not None and (replay := _replay(keyed, guard)) is not None:
         return replay
@@ -38,7 +40,13 @@ def submit_single(route: Route, path_values: dict[str, str], target: Target, gua
     return _accepted(route, [(0, single_async_arguments(route, body, path_values))], target, guard, keyed)
 
 
-def _accepted(route: Route, items: list, target: Target, guard: RequestGuard,
+def _policy(guard: RequestGuard) -> AcceptPolicy:
+    """Guests (anonymous routes) have their own, lower item bound."""
+    service = current_service()
+    return service.guest_accept_policy if guard.caller.user_type == UserType.GUEST else service.accept_policy
+
+
+def _accepted(route: Route, items: Collection[tuple[int | str, Any]], target: Target, guard: RequestGuard,
               keyed: KeyedRequest | None) -> Response:
     service = current_service()
     caller = guard.caller
@@ -48,7 +56,7 @@ def _accepted(route: Route, items: list, target: Target, guard: RequestGuard,
     keep_credentials = service.settings.passes_submitter_credentials and caller.user_type != UserType.GUEST
     shape = service.settings.response_shape
     try:
-        accepted = accept(route, items, target.store_id, caller, service.accept_policy, service.clock.time(),
+        accepted = accept(route, items, target.store_id, caller, _policy(guard), service.clock.time(),
                           request.headers.get("Authorization") if keep_credentials else None,
                           _key_to_store(keyed, shape) if keyed is not None else None, guard.within)
     except idempotency.KeyStoredMeanwhile:

@@ -4,21 +4,22 @@ from __future__ import annotations
 
 from flask import Response, request
 
-from bulk.auth import sign_in_admin
 from bulk.jsonutil import json_response
 from bulk.routes.catalogue import ANONYMOUS
 from bulk.service import current_service
-from bulk.views.body import decode_body
+from bulk.sign_in import sign_in_admin
+from bulk.views.body import decode_body, read_body
 from bulk.views.endpoints import endpoint
+from bulk.views.guard import client_address
 
 
 def admin_token() -> Response:
     service = current_service()
-    body = decode_body(request.get_data(cache=False), request.headers.get("Content-Type"))
+    body = decode_body(read_body(), request.headers.get("Content-Type"))
     credentials = body if isinstance(body, dict) else {}
     now = service.clock.time()
     caller = sign_in_admin(service.admin_account, credentials.get("username"),
-                           credentials.get("password"), now)
+                           credentials.get("password"), now, client_address(service.settings))
     return json_response(service.tokens.issue(caller, now))
 
 

@@ -25,6 +25,9 @@ def _delivery(row: WebhookDelivery) -> dict[str, Any]:
     return {
         "webhook_id": row.webhook_id,
         "type": row.event_type,
+        # The subscriber: null, the global endpoint (BULK_WEBHOOK_URL); else the integration whose own it is.
+        "integration_id": row.integration_id,
+        # Without its query string, which may carry the receiver's token.
         "url": outbox.shown_url(row.url),
         "status": row.status,
         "attempts": row.attempts,

@@ -30,10 +30,10 @@ from bulk.db import (
     tuples,
     write_transaction,
 )
-from bulk.models import OPEN_BY_BULK, Bulk, Operation, WebhookDelivery
-from bulk.statuses import OperationStatus
+from bulk.models import OPEN_BY_BULK, Bulk, IntegrationEndpoint, Operation, WebhookDelivery
+from bulk.statuses import OperationStatus, UserType
 from bulk.webhooks import events
-from bulk.webhooks.subscriptions import Subscriptions
+from bulk.webhooks.subscriptions import Subscriber, Subscriptions
 
 PENDING = "pending"
 DELIVERED = "delivered"
@@ -70,15 +70,24 @@ def _lock_statement() -> peewee.Query:
 _LOCK_BULKS = Prepared(_lock_statement)
 
 
-def _finish_statement() -> peewee.Query:
+def _finish_statement(with_endpoints: bool) -> peewee.Query:
     """Stamp `finished_at` on the bulks of these operations that have no open operation left.
 
     One set-based statement for the whole batch; `finished_at IS NULL` makes it announce a bulk
-    once (a fenced late write on a finished bulk finds it stamped already).
+    once (a fenced late write on a finished bulk finds it stamped already). `with_endpoints`: each
+    finished bulk comes back with its owner's own endpoint, so which bulks have a subscriber is
+    known without another statement.
     """
-    return (Bulk.update({Bulk.finished_at: Slot("finished_at", Bulk.finished_at)})
-            .where(Bulk.finished_at.is_null(), Bulk.uuid.in_(_bulks_of_operations()), _no_open_operation())
-            .returning(Bulk.uuid))
+    finished = (Bulk.update({Bulk.finished_at: Slot("finished_at", Bulk.finished_at)})
+                .where(Bulk.finished_at.is_null(), Bulk.uuid.in_(_bulks_of_operations()), _no_open_operation()))
+    return finished.returning(Bulk.uuid, _owner_endpoint()) if with_endpoints else finished.returning(Bulk.uuid)
+
+
+def _owner_endpoint() -> peewee.Node:
+    """The own endpoint of the integration that submitted the bulk; null for other owners and for an
+    integration without one. A probe by primary key, made only for an integration's bulk."""
+    return (IntegrationEndpoint.select(IntegrationEndpoint.endpoint)
+            .where(Bulk.user_type == int(UserType.INTEGRATION), IntegrationEndpoint.integration_id == Bulk.user_id))
 
 
 def _no_open_operation() -> peewee.SQL:
@@ -95,7 +104,8 @@ def _no_open_operation() -> peewee.SQL:
         f'AND "still_open"."status" = {int(OperationStatus.OPEN)})')
 
 
-_FINISH_BULKS = Prepared(_finish_statement)
+_FINISH_BULKS = Prepared(lambda: _finish_statement(with_endpoints=False))
+_FINISH_BULKS_WITH_ENDPOINTS = Prepared(lambda: _finish_statement(with_endpoints=True))
 
 
 def enqueue_finished(operation_ids: list[int], now: float, subscriptions: Subscriptions,
@@ -109,16 +119,21 @@ def enqueue_finished(operation_ids: list[int], now: float, subscriptions: Subscr
         return []
     if failed_operation_ids and subscriptions.wants(OPERATION_FAILED):
         _enqueue_failures(failed_operation_ids, now, subscriptions)
+    announce = subscriptions.wants(BULK_FINISHED)
+    finish = _FINISH_BULKS_WITH_ENDPOINTS if announce else _FINISH_BULKS
     values = {"ids": list_parameter(operation_ids), "finished_at": utc_datetime(now)}
     if is_postgresql():
         # Lock, then look: two statements, one round trip.
-        cursor = execute_together((_LOCK_BULKS, _FINISH_BULKS), **values)
+        cursor = execute_together((_LOCK_BULKS, finish), **values)
     else:
-        cursor = _FINISH_BULKS.execute(**values)
-    finished = [row[0] for row in cursor.fetchall()]
-    if finished and subscriptions.wants(BULK_FINISHED):
-        _enqueue_bulks_finished(finished, now, subscriptions)
-    return finished
+        cursor = finish.execute(**values)
+    rows = cursor.fetchall()
+    if announce:
+        # Only bulks someone receives: with no global endpoint, an integration's that has its own.
+        endpoints = {row[0]: row[1] for row in rows if subscriptions.url is not None or row[1] is not None}
+        if endpoints:
+            _enqueue_bulks_finished(endpoints, now, subscriptions)
+    return [row[0] for row in rows]
 
 
 _BULK_COLUMNS = (Bulk.uuid, Bulk.description, Bulk.operation_count, Bulk.start_time, Bulk.finished_at,
@@ -130,21 +145,21 @@ _FINISHED_BULKS = Prepared(lambda: Bulk.select(*_BULK_COLUMNS, Operation.status,
                            .group_by(*_BULK_COLUMNS, Operation.status).order_by(Bulk.uuid))
 _FAILED_OPERATIONS = Prepared(lambda: Operation.select(
     Operation.bulk, Operation.operation_key, Operation.topic_name, Operation.status, Operation.result_message,
-    Operation.error_code, Bulk.user_type, Bulk.user_id)
+    Operation.error_code, Bulk.user_type, Bulk.user_id, _owner_endpoint())
     .join(Bulk, on=(Operation.bulk == Bulk.uuid))
     .where(one_of(Operation.id, Slot("ids")), Operation.status.in_(FAILED_STATUSES))
     .order_by(Operation.id))
-_DELIVERY_COLUMNS = ("webhook_id", "event_type", "bulk_uuid", "url", "payload", "status", "attempts", "created_at",
-                     "next_attempt_at")
+_DELIVERY_COLUMNS = ("webhook_id", "event_type", "bulk_uuid", "url", "integration_id", "payload", "status",
+                     "attempts", "created_at", "next_attempt_at")
 _INSERT_DELIVERY = Prepared(lambda: WebhookDelivery.insert(
     {getattr(WebhookDelivery, name): Slot(name) for name in _DELIVERY_COLUMNS}))
 
 
-def _enqueue_bulks_finished(bulk_uuids: list[str], now: float, subscriptions: Subscriptions) -> None:
-    """One `bulk.finished` per bulk, one delivery per subscriber."""
+def _enqueue_bulks_finished(endpoints: dict[str, str | None], now: float, subscriptions: Subscriptions) -> None:
+    """One `bulk.finished` per bulk, one delivery per subscriber (`endpoints`: each bulk's owner's own)."""
     bulks: dict[str, tuple] = {}
     counts: dict[str, dict[int, int]] = defaultdict(dict)
-    for *found, status, count in _FINISHED_BULKS.execute(uuids=list_parameter(bulk_uuids)).fetchall():
+    for *found, status, count in _FINISHED_BULKS.execute(uuids=list_parameter(list(endpoints))).fetchall():
         bulks[found[0]] = tuple(found)
         counts[found[0]][status] = count
     deliveries: list[tuple] = []
@@ -153,16 +168,19 @@ def _enqueue_bulks_finished(bulk_uuids: list[str], now: float, subscriptions: Su
         bulk = events.FinishedBulk(bulk_uuid, description, operation_count, start_time, finished_at, user_type,
                                    user_id, counts[bulk_uuid])
         deliveries += _deliveries(BULK_FINISHED, bulk.uuid, events.bulk_finished(bulk, now),
-                                  subscriptions.subscribers(bulk.user_type, bulk.user_id), now)
+                                  subscriptions.subscribers(user_type, user_id, endpoints[bulk_uuid]), now)
     _insert(deliveries)
 
 
 def _enqueue_failures(operation_ids: Collection[int], now: float, subscriptions: Subscriptions) -> None:
     deliveries: list[tuple] = []
-    for *fields, user_type, user_id in _FAILED_OPERATIONS.execute(ids=list_parameter(list(operation_ids))).fetchall():
-        operation = events.FailedOperation(*fields)
-        deliveries += _deliveries(OPERATION_FAILED, operation.bulk_uuid, events.operation_failed(operation, now),
-                                  subscriptions.subscribers(user_type, user_id), now)
+    for *fields, user_type, user_id, endpoint in (
+            _FAILED_OPERATIONS.execute(ids=list_parameter(list(operation_ids))).fetchall()):
+        subscribers = subscriptions.subscribers(user_type, user_id, endpoint)
+        if subscribers:
+            operation = events.FailedOperation(*fields)
+            deliveries += _deliveries(OPERATION_FAILED, operation.bulk_uuid,
+                                      events.operation_failed(operation, now), subscribers, now)
     _insert(deliveries)
 
 
@@ -171,11 +189,14 @@ def new_webhook_id() -> str:
     return f"msg_{uuid.uuid4().hex}"
 
 
-def _deliveries(event_type: str, bulk_uuid: str, payload: bytes, urls: Iterable[str], now: float) -> list[tuple]:
-    """Rows of `_DELIVERY_COLUMNS`: one per subscriber, all with the event's one id."""
+def _deliveries(event_type: str, bulk_uuid: str, payload: bytes, subscribers: Iterable[Subscriber],
+                now: float) -> list[tuple]:
+    """Rows of `_DELIVERY_COLUMNS`: one per subscriber, all with the event's one id (a receiver dedupes
+    by it; each subscriber's delivery is attempted, retried and settled on its own)."""
     webhook_id = new_webhook_id()
     body = payload.decode()
-    return [(webhook_id, event_type, bulk_uuid, url, body, PENDING, 0, now, now) for url in urls]
+    return [(webhook_id, event_type, bulk_uuid, subscriber.url, subscriber.integration_id, body, PENDING, 0, now, now)
+            for subscriber in subscribers]
 
 
 def _insert(deliveries: list[tuple]) -> None:
@@ -189,10 +210,13 @@ class DueDelivery:
 
     id: int
     webhook_id: str
+    # Where it goes: the global endpoint as it was when the event was written; an integration's
+    # delivery is sent to that integration's endpoint as it is now (`integration_id`).
     url: str
     payload: str
     attempts: int
     created_at: float
+    integration_id: int | None = None
 
 
 def has_due(now: float) -> bool:
@@ -215,7 +239,8 @@ def claim_due(token: str, limit: int, lease_seconds: float, now: float) -> list[
                                WebhookDelivery.next_attempt_at: now + lease_seconds})
                       .where(WebhookDelivery.id.in_(candidates))
                       .returning(WebhookDelivery.id, WebhookDelivery.webhook_id, WebhookDelivery.url,
-                                 WebhookDelivery.payload, WebhookDelivery.attempts, WebhookDelivery.created_at))
+                                 WebhookDelivery.payload, WebhookDelivery.attempts, WebhookDelivery.created_at,
+                                 WebhookDelivery.integration_id))
     return sorted((DueDelivery(*row) for row in rows), key=lambda delivery: delivery.id)
 
 
@@ -230,6 +255,8 @@ class Settlement:
     error: str | None
     next_attempt_at: float
     delivered_at: float | None = None
+    # The address attempted (an integration's endpoint may have changed since the event was written).
+    url: str | None = None
 
 
 def settle(token: str, settlements: Iterable[Settlement]) -> int:
@@ -237,15 +264,18 @@ def settle(token: str, settlements: Iterable[Settlement]) -> int:
     changed = 0
     with write_transaction():
         for result in settlements:
+            values = {WebhookDelivery.status: result.status,
+                      WebhookDelivery.attempts: WebhookDelivery.attempts + 1,
+                      WebhookDelivery.last_attempt_at: result.attempted_at,
+                      WebhookDelivery.last_status: result.http_status,
+                      WebhookDelivery.last_error: result.error,
+                      WebhookDelivery.next_attempt_at: result.next_attempt_at,
+                      WebhookDelivery.delivered_at: result.delivered_at,
+                      WebhookDelivery.claim_token: None}
+            if result.url is not None:
+                values[WebhookDelivery.url] = result.url
             changed += (WebhookDelivery
-                        .update({WebhookDelivery.status: result.status,
-                                 WebhookDelivery.attempts: WebhookDelivery.attempts + 1,
-                                 WebhookDelivery.last_attempt_at: result.attempted_at,
-                                 WebhookDelivery.last_status: result.http_status,
-                                 WebhookDelivery.last_error: result.error,
-                                 WebhookDelivery.next_attempt_at: result.next_attempt_at,
-                                 WebhookDelivery.delivered_at: result.delivered_at,
-                                 WebhookDelivery.claim_token: None})
+                        .update(values)
                         .where(WebhookDelivery.id == result.delivery_id, WebhookDelivery.claim_token == token)
                         .execute())
     return changed
