@@ -50,11 +50,12 @@ ERROR_KEYS = {"message", "errors", "code", "parameters"}
 
 # -- what is generated ---------------------------------------------------------------------------
 
-# No letter but a and b: no generated text can spell a word of INTERNAL_TEXT.
-ALPHABET = "ab01 %_-.é\x00"
+# No letter but a, b and é: no generated text can spell a word of INTERNAL_TEXT. NUL bytes and deep
+# nesting, refused wherever they appear, have a test of their own, so that most items here get through.
+ALPHABET = "ab01 %_-.é"
 texts = st.text(ALPHABET, max_size=12)
 hostile_texts = st.one_of(texts, st.sampled_from(["", " ", "0", "-1", "1e400", "NaN", "99999999999999999999",
-                                                  "-18446744073709551615", "a" * 70, "%a%a%b", "\x00", "b\x00a"]))
+                                                  "-18446744073709551615", "a" * 70, "%a%a%b"]))
 small_integers = st.integers(-3, 5)
 # Integers PHP's int holds, then some it does not (JSON gives the latter as floats).
 int64_edges = st.sampled_from([2**31 - 1, 2**31, 2**32, 2**63 - 1, -(2**63)])
@@ -69,17 +70,7 @@ json_values = st.recursive(scalars, lambda inner: st.one_of(
     st.lists(inner, max_size=3), st.dictionaries(st.one_of(texts, st.sampled_from(STORE_KEYS)), inner, max_size=3)),
     max_leaves=8)
 
-
-def nested(depth: int) -> Any:
-    value: Any = "a"
-    for _ in range(depth):
-        value = [value]
-    return value
-
-
-# JSON nested deeper than a parser or encoder may go (Magento bounds nesting at parse time).
-deep_values = st.sampled_from([40, 260, 700]).map(nested)
-anything = st.one_of(json_values, json_values, json_values, deep_values)
+anything = json_values
 
 # Values that name stored entities, so updates, links and deletes meet real rows as well.
 SKUS = ["A", "B", "24-MB01"]
@@ -118,13 +109,13 @@ def field_values(name: str, field: fields.Field) -> st.SearchStrategy[Any]:
     elif isinstance(field, StringList):
         own = st.lists(hostile_texts, max_size=3)
     elif isinstance(field, FreeObject):
-        own = st.dictionaries(st.sampled_from(STORE_KEYS), anything, max_size=3)
+        own = st.dictionaries(st.sampled_from(STORE_KEYS), json_values, max_size=3)
     elif isinstance(field, FreeList):
-        own = st.lists(anything, max_size=3)
+        own = st.lists(json_values, max_size=3)
     elif isinstance(field, String):
         own = hostile_texts
     else:
-        own = anything
+        own = json_values
     return own
 
 
@@ -152,7 +143,7 @@ def arguments_for(route: Route) -> st.SearchStrategy[Any]:
     extra = {param: FAVOURITES.get(param, st.one_of(IDS, hostile_texts)) for param in route.template.params
              if param not in declared}
     well_typed = _fields_of(declared, extra)
-    return st.one_of(well_typed, mutated(well_typed), anything)
+    return st.one_of(well_typed, well_typed, well_typed, mutated(well_typed), anything)
 
 
 def _places(value: Any) -> list[tuple[Any, Any]]:
@@ -162,19 +153,32 @@ def _places(value: Any) -> list[tuple[Any, Any]]:
 
 
 @st.composite
-def mutated(draw: st.DrawFn, items: st.SearchStrategy[Any]) -> Any:
-    """A well-typed item with one value anywhere in it replaced by anything: most items are
+def mutated(draw: st.DrawFn, items: st.SearchStrategy[Any], values: st.SearchStrategy[Any] = anything) -> Any:
+    """A well-typed item with one value anywhere in it replaced by one of `values`: most items are
     accepted and get deep into the store, and the rest go wrong in one place."""
     item = draw(items)
     places = _places(item)
     if places:
         container, key = draw(st.sampled_from(places))
-        container[key] = draw(anything)
+        container[key] = draw(values)
     return item
 
 
+def nested(depth: int) -> Any:
+    value: Any = "a"
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+# A NUL byte in a text, or a value nested past what a parser or encoder may go (Magento bounds
+# nesting at parse time); Python's own JSON encoder in the test client stops near 1000 levels.
+structurally_hostile = st.one_of(st.sampled_from(["\x00", "a\x00b", "\x00" * 3]),
+                                 st.sampled_from([2, 120, 127, 128, 129, 200, 253, 254, 255, 700]).map(nested))
+
+
 ROUTES = sorted(builtin_routes(), key=lambda route: route.key)
-segments = st.one_of(st.sampled_from(SKUS), IDS.map(str), hostile_texts.filter(bool))
+segments = st.one_of(st.sampled_from(SKUS), IDS.map(str), hostile_texts.filter(bool), st.sampled_from(["\x00", "a\x00"]))
 
 
 def path_of(template: str, values: list[str]) -> str:
@@ -218,13 +222,11 @@ def drain_and_check(client, auth, service, bulk_uuids: list[str]) -> None:
 
 # -- the tests -----------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("route", ROUTES, ids=lambda route: route.key)
-@settings(FUZZ, max_examples=25)
-@given(data=st.data())
-def test_random_items_on_every_route(client, auth, service, route, data):
+def send_everywhere(client, auth, service, data, route: Route, items: list[Any]) -> None:
+    """The items as one bulk, the first as a single async call, the last as a sync call (the store
+    runs those it models); then drained and read back."""
     # Anonymous routes (customers' createAccount) are tried as a guest as well.
     caller = {} if route.is_anonymous and data.draw(st.booleans(), label="as a guest") else auth
-    items = data.draw(st.lists(arguments_for(route), min_size=1, max_size=3), label="items")
     path_values = data.draw(st.lists(segments, min_size=len(route.template.params),
                                      max_size=len(route.template.params)), label="path values")
     accepted = []
@@ -241,6 +243,23 @@ def test_random_items_on_every_route(client, auth, service, route, data):
     drain_and_check(client, auth, service, accepted)
 
 
+@pytest.mark.parametrize("route", ROUTES, ids=lambda route: route.key)
+@settings(FUZZ, max_examples=25)
+@given(data=st.data())
+def test_random_items_on_every_route(client, auth, service, route, data):
+    items = data.draw(st.lists(arguments_for(route), min_size=1, max_size=3), label="items")
+    send_everywhere(client, auth, service, data, route, items)
+
+
+@FUZZ
+@given(data=st.data())
+def test_nul_bytes_and_deep_nesting_anywhere_in_items(client, auth, service, data):
+    route = data.draw(st.sampled_from(ROUTES), label="route")
+    well_typed = _fields_of(route.schema._declared_fields if route.schema else {})
+    items = data.draw(st.lists(mutated(well_typed, structurally_hostile), min_size=1, max_size=2), label="items")
+    send_everywhere(client, auth, service, data, route, items)
+
+
 SEARCHES = ["/V1/products", "/V1/customers/search", "/V1/inventory/source-items", "/V1/bulk"]
 CRITERIA_KEYS = st.one_of(
     st.builds(lambda group, index, part: f"searchCriteria[filter_groups][{group}][filters][{index}][{part}]",
@@ -251,7 +270,7 @@ CRITERIA_KEYS = st.one_of(
     st.sampled_from(["searchCriteria[pageSize]", "searchCriteria[currentPage]", "searchCriteria[page_size]",
                      "searchCriteria", "searchCriteria[]", "searchCriteria[x]", "other"]))
 CRITERIA_VALUES = st.one_of(
-    hostile_texts, big_integers.map(str),
+    hostile_texts, big_integers.map(str), st.just("a\x00b"),
     st.sampled_from(["sku", "name", "price", "email", "status", "id", "entity_id", "quantity", "like", "eq", "in",
                      "nin", "gt", "lteq", "neq", "null", "notnull", "from", "to", "finset", "ASC", "DESC",
                      "%a%", "a,b", "9223372036854775807", "1.5"]))
