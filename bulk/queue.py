@@ -120,8 +120,8 @@ def _next_for_its_entity(operation: Any) -> peewee.Expression:
 # `Turn`) and gives each of them an equal share of the batch, oldest operations first. A bulk of
 # 100,000 operations therefore delays a small bulk submitted after it by one claim at most, instead
 # of until it has drained; per-entity order is untouched (only the first open operation of an
-# entity is ever claimable). What the turn's bulks cannot use goes to the oldest bulks, so a claim
-# is only short when nothing more is claimable.
+# entity is ever claimable). What the turn's bulks cannot use goes to the oldest claimable
+# operations, so a claim is only short when nothing more is claimable near the queue's head.
 
 # Bulks one claim visits at most: the turn goes on from there with the next claim. Bounds the cost
 # of a claim when many bulks are open, and what a small bulk waits: (open bulks / this) claims.
@@ -175,6 +175,24 @@ def _oldest_claimable_of_bulk() -> peewee.Query:
 _OLDEST_CLAIMABLE_OF_BULK = Prepared(_oldest_claimable_of_bulk)
 
 
+def _oldest_claimable() -> peewee.Query:
+    """The first `take` claimable operations of all, oldest bulk first, among the `scan` oldest
+    available ones (one ordered walk of the open-operations-by-bulk index, however deep the queue)."""
+    available = (Operation.select(Operation.id, Operation.entity_key, Operation.bulk)
+                 .where(_open(), Operation.available_at.is_null() | (Operation.available_at <= Slot("now")))
+                 .order_by(Operation.bulk, Operation.id).limit(Slot("scan")))
+    oldest = available.alias("oldest")
+    earlier = Operation.alias("earlier")
+    blocking = (earlier.select(peewee.SQL("1"))
+                .where(earlier.entity_key == oldest.c.entity_key, _open(earlier), earlier.id < oldest.c.id))
+    return (peewee.Select([oldest], [oldest.c.id])
+            .where(oldest.c.entity_key.is_null() | ~peewee.fn.EXISTS(blocking))
+            .order_by(oldest.c.bulk_uuid, oldest.c.id).limit(Slot("take")))
+
+
+_OLDEST_CLAIMABLE = Prepared(_oldest_claimable)
+
+
 def plan_claim(limit: int, now: float, turn: Turn | None = None) -> list[int]:
     """Which operations a claim of up to `limit` should take: ids, fairly across bulks (a read).
 
@@ -191,12 +209,14 @@ def plan_claim(limit: int, now: float, turn: Turn | None = None) -> list[int]:
     turn.after = bulks[-1]
     ids = _shares(bulks, limit, now)
     if len(ids) < limit:
-        # Work-conserving: what the turn's bulks could not use goes to the oldest bulks (bulk uuids
-        # sort by submission time). When a feed is sent again, every bulk's operations wait behind
-        # the previous bulk's for the same SKUs; the turn then finds only waiting bulks, and
-        # without this a claim would come back empty until the turn came round to the oldest.
-        oldest = [bulk for bulk in _open_bulks("", most) if bulk not in bulks]
-        ids += _shares(oldest, limit - len(ids), now)
+        # Work-conserving: what the turn's bulks could not use goes to the oldest claimable
+        # operations of all (bulk uuids sort by submission time). Without this a claim stays short
+        # when bulks are small (a turn visits BULKS_PER_CLAIM of them), and comes back empty when a
+        # feed is sent again: every bulk's operations then wait behind the previous bulk's for the
+        # same SKUs, and the turn finds only waiting bulks until it comes round to the oldest.
+        taken = set(ids)
+        oldest = _OLDEST_CLAIMABLE.execute(scan=limit * 8 + 256, take=limit, now=now).fetchall()
+        ids += [row[0] for row in oldest if row[0] not in taken][:limit - len(ids)]
     return ids
 
 

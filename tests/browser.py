@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
@@ -45,8 +46,14 @@ def start_chromium(user_data_dir: Path) -> WebDriver:
 
 def wait_until(driver: WebDriver, condition: Callable[[WebDriver], Any], timeout: float = 20,
                message: str = "") -> Any:
-    """Poll `condition` until it gives something truthy (bounded); returns that."""
-    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(condition, message)
+    """Poll `condition` until it gives something truthy (bounded); returns that.
+
+    An element the page replaced between finding and reading it (the page refreshes its numbers by
+    itself, and a form's answer replaces the page) counts as "not yet", like one not there yet.
+    """
+    return WebDriverWait(driver, timeout, poll_frequency=0.1,
+                         ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)
+                         ).until(condition, message)
 
 
 def console_errors(driver: WebDriver) -> list[dict]:

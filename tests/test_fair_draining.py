@@ -117,3 +117,12 @@ def test_a_backlog_is_claimed_in_growing_batches_while_they_stay_short():
     fixed = Drainer(builtin_catalogue(), lambda route: accept_handler, ManualClock(NOW), DrainerSettings(batch_size=100))
     assert fixed._next_batch_size(100, 0.001) == 100  # growth is off unless a larger size is set
 
+
+
+def test_a_claim_fills_its_batch_from_many_small_bulks(db):
+    # A turn visits BULKS_PER_CLAIM bulks; the rest of the batch comes from the oldest bulks.
+    singles = [submit([f"ONE{n}"], bulk_uuid=time_ordered_uuid(NOW + n)) for n in range(3 * queue.BULKS_PER_CLAIM)]
+    worker = drainer(batch_size=2 * queue.BULKS_PER_CLAIM)
+    assert worker.run_once() == 2 * queue.BULKS_PER_CLAIM
+    assert worker.run_once() == queue.BULKS_PER_CLAIM
+    assert all(open_count(bulk_uuid) == 0 for bulk_uuid in singles)
