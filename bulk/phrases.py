@@ -63,6 +63,7 @@ REQUIRED_FIELD = '"%fieldName" is required. Enter and try again.'
 UNSUPPORTED_FIELD = '"%fieldName" is not supported. Correct the field name and try again.'
 INVALID_TYPE = 'The "%value" value\'s type is invalid. The "%type" type was expected. Verify and try again.'
 MANY_INPUT_ERRORS = "One or more input exceptions have occurred."
+# InputException::invalidFieldValue; AlreadyExistsException's default.
 INVALID_FIELD_VALUE = 'Invalid value of "%value" provided for the %fieldName field.'
 UNIQUE_CONSTRAINT = "Unique constraint violation found"
 # ServiceInputProcessor's custom attribute conversion; the detail is wrapped in the first, rendered.
