@@ -171,6 +171,14 @@ def _stores(name: str, raw: Any) -> dict[str, int]:
     return stores
 
 
+def _ids(name: str, raw: Any) -> frozenset[int]:
+    """Comma-separated ids (`9,10`)."""
+    parts = _comma_list(name, raw)
+    if not all(part.isdigit() for part in parts):
+        raise ConfigError(f"{name} must list ids like '9,10', got {raw!r}")
+    return frozenset(int(part) for part in parts)
+
+
 def _oauth_method(name: str, raw: Any) -> str:
     value = str(raw).strip().upper()
     if value not in OAUTH_METHODS:
@@ -314,6 +322,10 @@ SETTINGS: tuple[Setting, ...] = (
             'without side effects. `forward`: make the synchronous call at `BULK_UPSTREAM_URL` (see "Forwarding '
             'to an upstream API").',
             shown_default="`store` in development, `accept` in production"),
+    Setting("BULK_STORE_ATTRIBUTE_SETS", "store_attribute_sets", "", _ids,
+            "`store` mode: product attribute set ids the embedded store knows besides `4` (Default, the one every "
+            "Magento has), comma-separated (`9,10`). A product saved with another fails as in Magento: `Invalid "
+            "product data: %1` (`Invalid attribute set entity type`)."),
     Setting("BULK_UPSTREAM_URL", "upstream_url", None, _http_url,
             "Forward mode (required there): base URL of the upstream API; operations go to "
             "`<url>/rest/<store>/V1/...`."),
@@ -516,6 +528,7 @@ class Settings:
     routes_file: str | None = None
     webapi_files: tuple[str, ...] = ()
     processing_mode: str = "accept"
+    store_attribute_sets: frozenset[int] = frozenset()
     upstream_url: str | None = None
     upstream_auth: str = UPSTREAM_TOKEN
     upstream_token: str | None = None

@@ -20,7 +20,7 @@ from bulk.db import database, write_transaction
 from bulk.handlers import ClaimedOperation, HandlerFor, Job, OperationError, Outcome
 from bulk.jsonutil import dumps
 from bulk.loops import Loop
-from bulk.phrases import Phrase
+from bulk.phrases import DATABASE_RETRIABLE, INTERNAL_ERROR, Phrase, render, report_id
 from bulk.retries import RetryPolicy
 from bulk.routes.catalogue import Catalogue
 from bulk.statuses import OperationStatus
@@ -88,12 +88,17 @@ def _run_handler(job: Job) -> Outcome:
     except ArgumentsError as error:
         return Outcome(operation_id, OperationStatus.NOT_RETRIABLY_FAILED, _describe(error.phrases), 0)
     except (peewee.OperationalError, peewee.InterfaceError) as error:
-        return Outcome(operation_id, OperationStatus.RETRIABLY_FAILED, str(error) or type(error).__name__,
-                       _code_of(error))
-    except Exception as error:  # noqa: BLE001 - any handler failure is recorded, never raised
-        log.warning("operation %s of bulk %s failed: %r", job.operation_key, job.bulk_uuid, error)
-        return Outcome(operation_id, OperationStatus.NOT_RETRIABLY_FAILED,
-                       str(error) or type(error).__name__, _code_of(error))
+        # The driver's text (SQL, host names) is for the log; the client learns it may retry.
+        log.warning("operation %s of bulk %s met a database error: %s", job.operation_key, job.bulk_uuid, error)
+        return Outcome(operation_id, OperationStatus.RETRIABLY_FAILED, DATABASE_RETRIABLE, _code_of(error))
+    except Exception:  # any handler failure is recorded, never raised
+        # A failure nobody meant (a bug, input the handler did not expect): its Python text and
+        # traceback go to the log under a report id, which the operation's message names, as
+        # Magento's REST layer masks an unexpected exception.
+        report = report_id()
+        log.exception("operation %s of bulk %s failed unexpectedly, report %s", job.operation_key, job.bulk_uuid,
+                      report)
+        return Outcome(operation_id, OperationStatus.NOT_RETRIABLY_FAILED, render(INTERNAL_ERROR, [report]), 0)
     message = f"Service execution success {job.route.concrete_class}::{job.route.service_method}"
     return Outcome(operation_id, OperationStatus.COMPLETE, message, None,
                    None if result is None else dumps(result).decode())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,8 +27,9 @@ from bulk.phrases import (
     NOT_AUTHORIZED,
     Parameters,
     Phrase,
+    report_id,
 )
-from schemas.base import ArgumentsError
+from schemas.base import INT64, ArgumentsError
 
 log = logging.getLogger(__name__)
 
@@ -89,17 +89,14 @@ def bulk_not_found(bulk_uuid: str) -> WebapiError:
     return WebapiError(BULK_NOT_FOUND, {"bulkUuid": bulk_uuid}, status=404)
 
 
-# The databases' BIGINT: a larger value would fail in the driver (500) instead of matching nothing.
-_INT64 = range(-(2**63), 2**63)
-
-
 def parse_int(value: Any, type_name: str = "int") -> int:
     """An integer argument from the URL or query string, or Magento's type error naming the value."""
     try:
         number = int(str(value).strip())
     except ValueError:
         raise WebapiError(INVALID_TYPE, {"value": value, "type": type_name}) from None
-    if number not in _INT64:
+    # The databases' BIGINT: a larger value would fail in the driver (500) instead of matching nothing.
+    if number not in INT64:
         raise WebapiError(INVALID_TYPE, {"value": value, "type": type_name})
     return number
 
@@ -154,9 +151,9 @@ def register_error_handlers(app: Flask, busy_retry_after: int) -> None:
 
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception):
-        report_id = f"webapi-{uuid.uuid4().hex[:13]}"
-        log.exception("unhandled error, report %s", report_id)
-        return webapi_error(WebapiError(INTERNAL_ERROR, [report_id], status=500))
+        report = report_id()
+        log.exception("unhandled error, report %s", report)
+        return webapi_error(WebapiError(INTERNAL_ERROR, [report], status=500))
 
 
 _UNWRITABLE = {

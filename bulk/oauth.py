@@ -30,7 +30,7 @@ from bulk.db import Prepared, Slot
 from bulk.errors import WebapiError
 from bulk.integrations import ACTIVE, CREDENTIAL_LENGTH, Integration, IntegrationStore
 from bulk.models import BaseModel
-from bulk.phrases import REQUIRED_FIELD, Phrase
+from bulk.phrases import INVALID_FIELD_VALUE, REQUIRED_FIELD, Phrase
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +45,6 @@ NONCE_USED = "The nonce is already being used by the consumer with ID %1"
 TOKEN_UNKNOWN = "Specified token does not exist"
 TOKEN_OF_ANOTHER_CONSUMER = "Token is not associated with the specified consumer"
 SIGNATURE_INVALID = "The signature is invalid. Verify and try again."
-# Magento's InputException::invalidFieldValue, for a nonce too long to be one.
-INVALID_FIELD_VALUE = 'Invalid value of "%value" provided for the %fieldName field.'
 
 REQUIRED = ("oauth_consumer_key", "oauth_signature", "oauth_signature_method", "oauth_nonce", "oauth_timestamp",
             "oauth_token")

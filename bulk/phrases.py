@@ -6,6 +6,7 @@ The texts shared across the service live here, quoted exactly from Magento where
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -62,6 +63,15 @@ REQUIRED_FIELD = '"%fieldName" is required. Enter and try again.'
 UNSUPPORTED_FIELD = '"%fieldName" is not supported. Correct the field name and try again.'
 INVALID_TYPE = 'The "%value" value\'s type is invalid. The "%type" type was expected. Verify and try again.'
 MANY_INPUT_ERRORS = "One or more input exceptions have occurred."
+# InputException::invalidFieldValue; AlreadyExistsException's default.
+INVALID_FIELD_VALUE = 'Invalid value of "%value" provided for the %fieldName field.'
+UNIQUE_CONSTRAINT = "Unique constraint violation found"
+# ServiceInputProcessor's custom attribute conversion; the detail is wrapped in the first, rendered.
+FIELD_PROCESSING_ERROR = 'Error occurred during "%field_name" processing. %details'
+EMPTY_CUSTOM_ATTRIBUTE = "An empty custom attribute is specified. Enter the attribute and try again."
+CUSTOM_ATTRIBUTE_WITHOUT_CODE = ("A custom attribute is specified with a missing attribute code. "
+                                 "Verify the code and try again.")
+CUSTOM_ATTRIBUTE_WITHOUT_VALUE = 'The "%1" attribute code doesn\'t have a value set. Enter the value and try again.'
 MAX_ITEMS = 'Maximum items of type "%type" is %max'
 BULK_NOT_FOUND = "Bulk uuid %bulkUuid not exist"
 SIGN_IN_FAILED = ("The account sign-in was incorrect or your account is disabled temporarily. "
@@ -73,3 +83,10 @@ BODY_TOO_LARGE = "The request body is larger than %max bytes."
 DATABASE_BUSY = "The service is busy. Try again in %seconds second(s)."
 DATABASE_UNAVAILABLE = "The service cannot reach its database. Try again in %seconds second(s)."
 DATABASE_UNWRITABLE = "The service cannot write to its database (%reason). Try again in %seconds second(s)."
+DATABASE_RETRIABLE = "The database was busy or could not be reached. Retry the operation."
+
+
+def report_id() -> str:
+    """A new id for INTERNAL_ERROR, in Magento's form (`webapi-<13 hex digits>`): the answer names it
+    and the log record with the details carries it."""
+    return f"webapi-{uuid.uuid4().hex[:13]}"

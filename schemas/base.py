@@ -8,6 +8,7 @@ checker (`bulk.validation`) both call it, so the two paths cannot disagree about
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import orjson
@@ -50,7 +51,7 @@ def _shown(value: Any) -> str:
 class MagentoField(fields.Field):
     """A field with a Magento type name and a `check` shared by both validation paths."""
 
-    type_name: ClassVar[str] = "mixed"
+    type_name: str = "mixed"
 
     def __init__(self, **kwargs: Any) -> None:
         # Magento accepts null for any optional field; a required argument that is null is missing.
@@ -104,12 +105,16 @@ def _numeric(value: Any) -> float | int | None:
     return None
 
 
+# PHP's int: a value beyond it cannot be an id or a count in Magento, nor fit a database's BIGINT.
+INT64 = range(-(2**63), 2**63)
+
+
 class Integer(MagentoField):
     type_name = "int"
 
     def check(self, value: Any) -> Any:
         number = _numeric(value)
-        if number is None:
+        if number is None or int(number) not in INT64:
             raise invalid_type(value, self.type_name)
         return int(number)
 
@@ -176,14 +181,42 @@ class FreeList(MagentoField):
         return value
 
 
-class DataObject(fields.Nested):
-    """A Magento data interface, e.g. `\\Magento\\Catalog\\Api\\Data\\ProductInterface`."""
+class FreeObjectList(MagentoField):
+    """A list of data objects whose fields are not declared here (an order's items): each entry must
+    be an object, whatever its keys."""
 
-    def __init__(self, schema: type[MagentoSchema], **kwargs: Any) -> None:
-        kwargs.setdefault("allow_none", not kwargs.get("required", False))
+    def __init__(self, data_type: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.entry_type = data_type
+        self.type_name = data_type + "[]"
+
+    def check(self, value: Any) -> Any:
+        if not isinstance(value, list):
+            raise invalid_type(value, self.type_name)
+        for entry in value:
+            if not isinstance(entry, dict):
+                raise invalid_type(entry, self.entry_type)
+        return value
+
+
+class DataObject(fields.Nested):
+    """A Magento data interface, e.g. `\\Magento\\Catalog\\Api\\Data\\ProductInterface`.
+
+    As an entry of a list (`list_entry`) null is no data object: Magento would make an empty object
+    of it that its services then trip over, so it is refused like any other non-object.
+    """
+
+    def __init__(self, schema: type[MagentoSchema], *, list_entry: bool = False, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_none", not kwargs.get("required", False) and not list_entry)
         super().__init__(schema, **kwargs)
         self.type_name = schema.data_type
         self.schema_class = schema
+        self.list_entry = list_entry
+
+    def deserialize(self, value: Any, attr: str | None = None, data: Any = None, **kwargs: Any) -> Any:
+        if value is None and self.list_entry:
+            raise invalid_type(value, self.type_name)
+        return super().deserialize(value, attr, data, **kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any,
                      partial: bool | StrSequenceOrSet | None = None, **kwargs: Any) -> Any:
@@ -199,7 +232,7 @@ class DataObjectList(fields.List):
 
     def __init__(self, schema: type[MagentoSchema], **kwargs: Any) -> None:
         kwargs.setdefault("allow_none", not kwargs.get("required", False))
-        super().__init__(DataObject(schema), **kwargs)
+        super().__init__(DataObject(schema, list_entry=True), **kwargs)
         self.type_name = schema.data_type + "[]"
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
@@ -208,6 +241,29 @@ class DataObjectList(fields.List):
         if not isinstance(value, list):
             raise invalid_type(value, self.type_name)
         return super()._deserialize(value, attr, data, **kwargs)
+
+
+class ExtensionAttributes(FreeObject):
+    """`extension_attributes`: which keys exist depends on the installed modules, so keys not named
+    here pass as sent; the ones named (those this service reads) are typed as their modules declare
+    them, e.g. a product's `category_links` (`CategoryLinkInterface[]`)."""
+
+    def __init__(self, known: Mapping[str, fields.Field], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.known = dict(known)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        converted = dict(self.check(value))
+        errors: dict[str, Any] = {}
+        for key, field in self.known.items():
+            if converted.get(key) is not None:
+                try:
+                    converted[key] = field.deserialize(converted[key])
+                except ValidationError as error:
+                    errors[key] = error.messages
+        if errors:
+            raise ValidationError(errors)
+        return converted
 
 
 class MagentoSchema(Schema):

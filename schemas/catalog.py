@@ -5,6 +5,7 @@ from schemas.base import (
     Boolean,
     DataObject,
     DataObjectList,
+    ExtensionAttributes,
     Float,
     FreeObject,
     Integer,
@@ -12,7 +13,9 @@ from schemas.base import (
     String,
     StringList,
 )
-from schemas.common import CustomAttribute
+from schemas.common import CustomAttributes
+from schemas.configurable import Option as ConfigurableOption
+from schemas.inventory import StockItem
 
 API_DATA = "\\Magento\\Catalog\\Api\\Data\\"
 
@@ -82,6 +85,14 @@ class TierPrice(MagentoSchema):
     extension_attributes = FreeObject()
 
 
+class CategoryLink(MagentoSchema):
+    data_type = API_DATA + "CategoryLinkInterface"
+
+    position = Integer()
+    category_id = String()
+    extension_attributes = FreeObject()
+
+
 class Product(MagentoSchema):
     data_type = API_DATA + "ProductInterface"
 
@@ -96,12 +107,18 @@ class Product(MagentoSchema):
     created_at = String()
     updated_at = String()
     weight = Float()
-    extension_attributes = FreeObject()
+    # The extension attributes the store reads, as Magento_CatalogInventory, Magento_Catalog and
+    # Magento_ConfigurableProduct declare them.
+    extension_attributes = ExtensionAttributes({
+        "stock_item": DataObject(StockItem),
+        "category_links": DataObjectList(CategoryLink),
+        "configurable_product_options": DataObjectList(ConfigurableOption),
+    })
     product_links = DataObjectList(ProductLink)
     options = DataObjectList(CustomOption)
     media_gallery_entries = DataObjectList(MediaGalleryEntry)
     tier_prices = DataObjectList(TierPrice)
-    custom_attributes = DataObjectList(CustomAttribute)
+    custom_attributes = CustomAttributes()
 
 
 class CategoryProductLink(MagentoSchema):
@@ -272,7 +289,7 @@ class Category(MagentoSchema):
     available_sort_by = StringList()
     include_in_menu = Boolean()
     extension_attributes = FreeObject()
-    custom_attributes = DataObjectList(CustomAttribute)
+    custom_attributes = CustomAttributes()
 
 
 class CategorySaveArguments(Arguments):

@@ -11,7 +11,7 @@ from schemas.base import (
     String,
     StringList,
 )
-from schemas.common import CustomAttribute
+from schemas.common import CustomAttributes
 
 API_DATA = "\\Magento\\Customer\\Api\\Data\\"
 
@@ -48,7 +48,7 @@ class Address(MagentoSchema):
     default_shipping = Boolean()
     default_billing = Boolean()
     extension_attributes = FreeObject()
-    custom_attributes = DataObjectList(CustomAttribute)
+    custom_attributes = CustomAttributes()
 
 
 class Customer(MagentoSchema):
@@ -76,7 +76,7 @@ class Customer(MagentoSchema):
     addresses = DataObjectList(Address)
     disable_auto_group_change = Integer()
     extension_attributes = FreeObject()
-    custom_attributes = DataObjectList(CustomAttribute)
+    custom_attributes = CustomAttributes()
 
 
 class CustomerCreateArguments(Arguments):

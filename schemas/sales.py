@@ -1,13 +1,13 @@
 """Sales arguments (`Magento\\Sales\\Api`): the order entity that `POST /V1/orders` saves."""
 
-from schemas.base import Arguments, DataObject, Float, FreeList, FreeObject, Integer, MagentoSchema, String
+from schemas.base import Arguments, DataObject, Float, FreeObject, FreeObjectList, Integer, MagentoSchema, String
 
 API_DATA = "\\Magento\\Sales\\Api\\Data\\"
 
 
 class Order(MagentoSchema):
     """OrderInterface: every scalar field is typed; the nested parts (items, addresses, payment,
-    status histories) have a hundred fields each across versions and are accepted as objects."""
+    status histories) have a hundred fields each across versions and are accepted as any objects."""
 
     data_type = API_DATA + "OrderInterface"
 
@@ -143,10 +143,10 @@ class Order(MagentoSchema):
     updated_at = String()
     weight = Float()
     x_forwarded_for = String()
-    items = FreeList()
+    items = FreeObjectList(API_DATA + "OrderItemInterface")
     billing_address = FreeObject()
     payment = FreeObject()
-    status_histories = FreeList()
+    status_histories = FreeObjectList(API_DATA + "OrderStatusHistoryInterface")
     extension_attributes = FreeObject()
 
 

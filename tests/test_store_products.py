@@ -161,6 +161,18 @@ def test_prices_are_stored_against_the_product(shop):
     assert [f["parameters"][0] for f in tier_failures] == ["Price Type", "Quantity", "Customer Group"]
 
 
+def test_tier_prices_saved_with_a_product_and_without_extension_attributes_can_be_updated(client, auth):
+    product = {"product": {"sku": "A", "price": 9, "tier_prices": [
+        {"customer_group_id": 1, "qty": 2, "value": 5, "extension_attributes": None}]}}
+    assert client.post("/rest/V1/products", json=product, headers=auth).status_code == 200
+    update = {"prices": [{"sku": "A", "price": 3, "price_type": "fixed", "website_id": 0, "customer_group": "General",
+                          "quantity": 2}]}
+    response = client.post("/rest/V1/products/tier-prices", json=update, headers=auth)
+    assert (response.status_code, response.get_json()) == (200, [])
+    assert get_product(client, auth, "A")["tier_prices"] == [
+        {"customer_group_id": 1, "qty": 2, "value": 3, "extension_attributes": {"website_id": 0}}]
+
+
 def test_stock_source_items_media_and_category_links(client, auth, service):
     submit(client, auth, "POST", "/V1/categories", [{"category": {"name": "Bags", "is_active": True}}])
     service.drainer.drain()

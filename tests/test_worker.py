@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 import uuid
@@ -62,7 +63,7 @@ def test_success_is_recorded_like_magentos_consumer(db):
     assert first.error_code is None
 
 
-def test_handler_failures_map_to_magento_statuses(db):
+def test_handler_failures_map_to_magento_statuses(db, caplog):
     submit([product("retry"), product("permanent"), product("crash"), product("db"), product("ok")])
 
     def handler(job):
@@ -81,8 +82,17 @@ def test_handler_failures_map_to_magento_statuses(db):
     retry, permanent, crash, locked, ok = rows()
     assert (retry.status, retry.result_message, retry.error_code) == (2, "Upstream busy, try in 5 seconds", 503)
     assert (permanent.status, permanent.result_message) == (3, 'The "sku" attribute value is empty.')
-    assert (crash.status, crash.result_message, crash.error_code) == (3, "'boom'", 0)
-    assert (locked.status, locked.result_message) == (2, "database is locked")
+    # Python's and the database's own texts stay in the log; the operation says it in Magento's words
+    # and names the log record.
+    assert (crash.status, crash.error_code) == (3, 0)
+    report = re.fullmatch(r"Internal Error\. Details are available in Magento log file\. Report ID: (webapi-\w+)",
+                          crash.result_message)
+    assert report is not None, crash.result_message
+    assert any(report.group(1) in record.getMessage() and "boom" in (record.exc_text or "")
+               for record in caplog.records)
+    assert (locked.status, locked.result_message) == \
+        (2, "The database was busy or could not be reached. Retry the operation.")
+    assert any("database is locked" in record.getMessage() for record in caplog.records)
     assert ok.status == 1
     assert permanent.serialized_data is not None  # failures keep their payload for a retry
 

@@ -100,7 +100,9 @@ _FIELD_TYPES: dict[str, dict[str, Any]] = {
 def _magento_field(converter: Any, field: fields.Field, **kwargs: Any) -> dict[str, Any]:
     """apispec attribute function: our Magento field types as JSON schema (they are not marshmallow's)."""
     if isinstance(field, base.MagentoField):
-        attributes = dict(_FIELD_TYPES.get(field.type_name, {}))
+        # A list of data objects whose fields are not declared (an order's items) is a list of objects.
+        other = {"type": "array", "items": {"type": "object"}} if field.type_name.endswith("[]") else {}
+        attributes = dict(_FIELD_TYPES.get(field.type_name, other))
         attributes["description"] = f"Magento type `{field.type_name}`"
         return attributes
     if isinstance(field, responses.ErrorParameters):

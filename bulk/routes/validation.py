@@ -17,6 +17,7 @@ from bulk.phrases import UNSUPPORTED_FIELD, Phrase
 from schemas.base import (
     DataObject,
     DataObjectList,
+    ExtensionAttributes,
     MagentoField,
     MagentoSchema,
     invalid_type,
@@ -24,6 +25,7 @@ from schemas.base import (
     phrases_from_marshmallow,
     required,
 )
+from schemas.common import CustomAttributes
 
 ArgumentsChecker = Callable[[dict], list[Phrase]]
 # Converters return nothing and raise marshmallow's ValidationError carrying Magento phrases.
@@ -90,6 +92,10 @@ def _compile_schema(schema: type[MagentoSchema]) -> _Converter:
 
 
 def _compile_field(field: fields.Field) -> _Converter:
+    if isinstance(field, CustomAttributes):
+        return field.check
+    if isinstance(field, ExtensionAttributes):
+        return _extension_converter(field.type_name, {key: _compile_field(known) for key, known in field.known.items()})
     if isinstance(field, DataObjectList):
         return _list_converter(field.type_name, _compile_field(field.inner))
     if isinstance(field, DataObject):
@@ -116,13 +122,23 @@ def _object_converter(type_name: str, validate: _Converter) -> _Converter:
     return convert
 
 
+def _extension_converter(type_name: str, known: dict[str, _Converter]) -> _Converter:
+    def convert(value: Any) -> None:
+        if not isinstance(value, dict):
+            raise invalid_type(value, type_name)
+        for key, convert_known in known.items():
+            if value.get(key) is not None:
+                convert_known(value[key])
+
+    return convert
+
+
 def _list_converter(type_name: str, convert_entry: _Converter) -> _Converter:
     def convert(value: Any) -> None:
         if not isinstance(value, list):
             raise invalid_type(value, type_name)
         for entry in value:
-            if entry is not None:
-                convert_entry(entry)
+            convert_entry(entry)
 
     return convert
 

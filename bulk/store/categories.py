@@ -10,7 +10,16 @@ from bulk.store import products
 from bulk.store.errors import no_such_entity
 from bulk.store.models import Category, CategoryProduct
 from bulk.store.seed import STORE_ROOT_ID, TREE_ROOT_ID, ensure_roots
-from bulk.store.values import CUSTOM_ATTRIBUTES, custom_attribute_list, custom_attribute_map, merge_values, put, without
+from bulk.store.values import (
+    CUSTOM_ATTRIBUTES,
+    as_id,
+    column_int,
+    custom_attribute_list,
+    custom_attribute_map,
+    merge_values,
+    put,
+    without,
+)
 
 NAME_EMPTY = 'The "Name" attribute value is empty. Set the attribute and try again.'
 COULD_NOT_SAVE = "Could not save category: %1"
@@ -21,19 +30,12 @@ _NOT_VALUES = ("id", "parent_id", "position", "level", "children", "created_at",
 
 
 def find(category_id: Any) -> Category:
-    # An id that is no integer (`category_id` is a string in CategoryProductLinkInterface) names no
-    # category; PostgreSQL would refuse to compare it with the integer column.
-    category = Category.get_or_none(Category.id == category_id) if _is_integer(category_id) else None
+    """The category with this id (a number, or numeric text as in CategoryProductLinkInterface)."""
+    row_id = as_id(category_id)
+    category = None if row_id is None else Category.get_or_none(Category.id == row_id)
     if category is None:
         raise no_such_entity("id", category_id)
     return category
-
-
-def _is_integer(value: Any) -> bool:
-    try:
-        return -(2**63) <= int(str(value).strip()) < 2**63
-    except ValueError:
-        return False
 
 
 def save(category: dict[str, Any], now: str, category_id: Any = None) -> dict[str, Any]:
@@ -42,6 +44,9 @@ def save(category: dict[str, Any], now: str, category_id: Any = None) -> dict[st
     if CUSTOM_ATTRIBUTES in changes:
         changes[CUSTOM_ATTRIBUTES] = custom_attribute_map(changes[CUSTOM_ATTRIBUTES])
     category_id = category.get("id") or category_id
+    position = category.get("position")
+    if position is not None:
+        column_int(position, "position")
     with write_transaction():
         ensure_roots(now)
         if category_id:
@@ -100,7 +105,7 @@ def assign_product(link: dict[str, Any], category_id: Any, now: str) -> bool:
         ensure_roots(now)
         category = find(link.get("category_id") or category_id)
         product = products.find(link.get("sku") or "")
-        position = link.get("position") or 0
+        position = column_int(link.get("position") or 0, "position")
         (CategoryProduct.insert(category=category, product=product, position=position)
          .on_conflict(conflict_target=[CategoryProduct.category, CategoryProduct.product],
                       update={CategoryProduct.position: position})

@@ -21,6 +21,8 @@ from bulk.store.models import Customer, CustomerAddress
 from bulk.store.values import (
     CUSTOM_ATTRIBUTES,
     EXTENSION_ATTRIBUTES,
+    column_int,
+    column_text,
     custom_attribute_list,
     custom_attribute_map,
     merge_values,
@@ -103,7 +105,9 @@ def save(customer: dict[str, Any], store_id: int, now: str, customer_id: Any = N
          password_hash: str | None = None) -> dict[str, Any]:
     """CustomerRepository::save: update the customer with this id (merging), or create one."""
     customer_id = customer.get("id") or customer_id
-    email = str(customer.get("email") or "").strip()
+    email = column_text(str(customer.get("email") or "").strip(), "email", Customer.email.max_length)
+    if customer.get("website_id") is not None:
+        column_int(customer["website_id"], "website_id")
     changes = without(customer, _NOT_VALUES)
     if CUSTOM_ATTRIBUTES in changes:
         changes[CUSTOM_ATTRIBUTES] = custom_attribute_map(changes[CUSTOM_ATTRIBUTES])

@@ -52,19 +52,22 @@ def timestamp(clock: Clock) -> str:
 def store_mode(context: ModeContext) -> ModeHandlers:
     """`BULK_PROCESSING=store`: the store runs its routes, queued or called synchronously; other
     routes' operations complete as in `accept` mode."""
-    stores = context.settings.stores
-    handlers = StoreHandlers(context.clock, stores.values(), stores[context.settings.default_store_code]).by_route()
+    settings = context.settings
+    handlers = StoreHandlers(context.clock, settings.stores.values(), settings.stores[settings.default_store_code],
+                             settings.store_attribute_sets).by_route()
     return ModeHandlers(lambda route: handlers.get(route.key, accept_handler), sync_handlers=handlers)
 
 
 class StoreHandlers:
-    """Handlers bound to the service's clock (timestamps) and stores (price store ids, the store a
-    customer created in the admin store belongs to)."""
+    """Handlers bound to the service's clock (timestamps), stores (price store ids, the store a
+    customer created in the admin store belongs to) and the product attribute sets configured."""
 
-    def __init__(self, clock: Clock, store_ids: Iterable[int], default_store_id: int) -> None:
+    def __init__(self, clock: Clock, store_ids: Iterable[int], default_store_id: int,
+                 attribute_sets: Iterable[int] = ()) -> None:
         self._clock = clock
         self._prices = PriceUpdate(store_ids)
         self._default_store_id = default_store_id
+        self._attribute_sets = frozenset((products.DEFAULT_ATTRIBUTE_SET_ID, *attribute_sets))
 
     def by_route(self) -> dict[str, Handler]:
         return {key: getattr(self, name) for key, name in ROUTES.items()}
@@ -75,7 +78,7 @@ class StoreHandlers:
     @transactional
     def save_product(self, job: Job) -> Any:
         arguments = job.arguments
-        return products.save(arguments["product"], _store(job), self.now(), arguments.get("sku"))
+        return products.save(arguments["product"], _store(job), self.now(), arguments.get("sku"), self._attribute_sets)
 
     @transactional
     def delete_product(self, job: Job) -> Any:

@@ -8,9 +8,7 @@ from bulk.db import Prepared, Slot, write_transaction
 from bulk.phrases import Phrase
 from bulk.store.errors import ValidationFailed
 from bulk.store.models import Insert, JSONField, Lookup, Product, SourceItem, StockItem, product_by_sku
-from bulk.store.values import merge_values
-from schemas.base import load_arguments
-from schemas.inventory import StockItem as StockItemSchema
+from bulk.store.values import column_int, column_text, merge_values
 
 DEFAULT_STOCK_ID = 1
 DEFAULT_SOURCE = "default"
@@ -31,23 +29,20 @@ INPUT_EMPTY = "Input data is empty"
 VALIDATION_FAILED = "Validation Failed"
 FIELD_EMPTY = '"%field" can not be empty.'
 
-_stock_item_schema = StockItemSchema()
-
 
 def save_stock_item(product: Product, stock_item: dict[str, Any] | None) -> int:
-    """Create the product's stock item if it has none, then merge `stock_item` into it."""
-    return _merge(product, {} if stock_item is None else _loaded(stock_item))
-
-
-def _loaded(stock_item: dict[str, Any]) -> dict[str, Any]:
-    """A stock item from a product's extension attributes is converted like any argument."""
-    loaded = load_arguments(_stock_item_schema, stock_item)
-    return {key: value for key, value in loaded.items() if key not in _IDENTITY}
+    """Create the product's stock item if it has none, then merge `stock_item` (converted with the
+    product's extension attributes) into it."""
+    return _merge(product, {} if stock_item is None else _values(stock_item))
 
 
 def update_stock_item(product: Product, stock_item: dict[str, Any]) -> int:
     """StockRegistry::updateStockItemBySku: merge the values; returns the item id."""
-    return _merge(product, {key: value for key, value in stock_item.items() if key not in _IDENTITY})
+    return _merge(product, _values(stock_item))
+
+
+def _values(stock_item: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in stock_item.items() if key not in _IDENTITY}
 
 
 _stock_item_of = Lookup(StockItem, lambda: StockItem.product == Slot("product"))
@@ -88,7 +83,9 @@ def save_source_items(source_items: list[dict[str, Any]]) -> None:
         raise ValidationFailed(VALIDATION_FAILED, errors)
     with write_transaction():
         for item in source_items:
-            quantity, status = float(item.get("quantity") or 0), int(item.get("status") or 0)
+            column_text(item["sku"], "sku", SourceItem.sku.max_length)
+            column_text(item["source_code"], "source_code", SourceItem.source_code.max_length)
+            quantity, status = float(item.get("quantity") or 0), column_int(item.get("status") or 0, "status")
             (SourceItem.insert(sku=item["sku"], source_code=item["source_code"], quantity=quantity, status=status)
              .on_conflict(conflict_target=[SourceItem.sku, SourceItem.source_code],
                           update={SourceItem.quantity: quantity, SourceItem.status: status})

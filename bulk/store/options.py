@@ -8,7 +8,7 @@ from bulk.db import write_transaction
 from bulk.handlers import PermanentError
 from bulk.store import products
 from bulk.store.models import AttributeOption
-from bulk.store.values import EXTENSION_ATTRIBUTES
+from bulk.store.values import EXTENSION_ATTRIBUTES, column_int, column_text
 
 CONFIGURABLE = "configurable"
 NOT_CONFIGURABLE = 'This is implemented for the "%1" configurable product only.'
@@ -39,13 +39,16 @@ def add_attribute_option(attribute_code: str, option: dict[str, Any]) -> str:
     if not attribute_code.strip():
         raise PermanentError(ATTRIBUTE_CODE_EMPTY)
     label = str(option.get("label") or "").strip()
+    column_text(attribute_code, "attribute_code", AttributeOption.attribute_code.max_length)
+    column_text(label, "label", AttributeOption.label.max_length)
+    sort_order = column_int(option.get("sort_order") or 0, "sort_order")
     with write_transaction():
         duplicate = AttributeOption.select().where(AttributeOption.attribute_code == attribute_code,
                                                    AttributeOption.label == label).exists()
         if duplicate:
             raise PermanentError(LABEL_EXISTS, [label])
         row = AttributeOption.create(attribute_code=attribute_code, label=label,
-                                     sort_order=option.get("sort_order") or 0,
+                                     sort_order=sort_order,
                                      is_default=bool(option.get("is_default")),
                                      store_labels=option.get("store_labels") or [])
     return str(row.id)

@@ -130,6 +130,6 @@ def _apply_tier_price(product: Product, price: dict[str, Any]) -> None:
     tier["extension_attributes"] = extension
     same = (price["website_id"], group_id, float(price["quantity"]))
     kept = [existing for existing in product.values.get("tier_prices") or []
-            if (existing.get("extension_attributes", {}).get("website_id", ALL_WEBSITES),
+            if ((existing.get("extension_attributes") or {}).get("website_id", ALL_WEBSITES),
                 existing.get("customer_group_id"), float(existing.get("qty") or 0)) != same]
     products.write_store_values(product, products.ADMIN_STORE_ID, {"tier_prices": [*kept, tier]})

@@ -9,6 +9,7 @@ what it changed, so every view shows the new value.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from bulk.db import Prepared, Slot, write_transaction
@@ -29,6 +30,9 @@ from bulk.store.seed import ensure_roots
 from bulk.store.values import (
     CUSTOM_ATTRIBUTES,
     EXTENSION_ATTRIBUTES,
+    as_id,
+    column_int,
+    column_text,
     custom_attribute_list,
     custom_attribute_map,
     merge_values,
@@ -43,7 +47,10 @@ DEFAULT_WEBSITE_IDS = [1]
 # What Magento gives a product the save does not describe.
 NEW_PRODUCT_VALUES = {"status": 1, "visibility": 4}
 DEFAULT_TYPE_ID = "simple"
+# The product attribute set every Magento has ("Default"); others are configured.
 DEFAULT_ATTRIBUTE_SET_ID = 4
+INVALID_PRODUCT_DATA = "Invalid product data: %1"
+INVALID_ATTRIBUTE_SET = "Invalid attribute set entity type"
 
 # Store-view scoped attributes; every other field is global. Custom attributes are store-view
 # scoped (Magento's default for new attributes) unless listed as global here.
@@ -79,8 +86,11 @@ def find(sku: str) -> Product:
     return product
 
 
-def save(product: dict[str, Any], store_id: int, now: str, sku: Any = None) -> dict[str, Any]:
-    """ProductRepository::save: create or update by SKU; returns the product as the store shows it."""
+def save(product: dict[str, Any], store_id: int, now: str, sku: Any = None,
+         attribute_sets: Collection[int] = (DEFAULT_ATTRIBUTE_SET_ID,)) -> dict[str, Any]:
+    """ProductRepository::save: create or update by SKU; returns the product as the store shows it.
+
+    `attribute_sets`: the product attribute sets that exist (Magento's resource model refuses others)."""
     sku = checked_sku(product.get("sku") or sku)
     changes = without(product, _NOT_VALUES)
     if CUSTOM_ATTRIBUTES in changes:
@@ -92,14 +102,19 @@ def save(product: dict[str, Any], store_id: int, now: str, sku: Any = None) -> d
         changes[EXTENSION_ATTRIBUTES] = extension
     with write_transaction():
         row = product_by_sku(sku=sku)
+        attribute_set_id = product.get("attribute_set_id") or (DEFAULT_ATTRIBUTE_SET_ID if row is None
+                                                                else row.attribute_set_id)
+        if attribute_set_id not in attribute_sets:
+            raise PermanentError(INVALID_PRODUCT_DATA, [INVALID_ATTRIBUTE_SET])
+        type_id = column_text(product.get("type_id") or (DEFAULT_TYPE_ID if row is None else row.type_id), "type_id",
+                              Product.type_id.max_length)
         if row is None:
             row = _insert_product(
-                sku=sku, type_id=product.get("type_id") or DEFAULT_TYPE_ID,
-                attribute_set_id=product.get("attribute_set_id") or DEFAULT_ATTRIBUTE_SET_ID,
+                sku=sku, type_id=type_id, attribute_set_id=attribute_set_id,
                 created_at=now, updated_at=now, values=merge_values(NEW_PRODUCT_VALUES, changes))
         else:
-            row.type_id = product.get("type_id") or row.type_id
-            row.attribute_set_id = product.get("attribute_set_id") or row.attribute_set_id
+            row.type_id = type_id
+            row.attribute_set_id = attribute_set_id
             row.updated_at = now
             _write_scoped(row, changes, store_id)
         inventory.save_stock_item(row, stock_item)
@@ -162,10 +177,11 @@ def write_store_values(row: Product, store_id: int, changes: dict[str, Any]) -> 
 def _replace_category_links(row: Product, links: list[dict[str, Any]]) -> None:
     CategoryProduct.delete().where(CategoryProduct.product == row).execute()
     for link in links:
-        category_id = link.get("category_id")
-        if Category.get_or_none(Category.id == category_id) is None:
-            raise no_such_entity("id", category_id)
-        CategoryProduct.create(category=category_id, product=row, position=link.get("position") or 0)
+        category_id = as_id(link.get("category_id"))
+        if category_id is None or Category.get_or_none(Category.id == category_id) is None:
+            raise no_such_entity("id", link.get("category_id"))
+        CategoryProduct.create(category=category_id, product=row,
+                               position=column_int(link.get("position") or 0, "position"))
 
 
 def delete(sku: str) -> bool:

@@ -5,6 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from bulk.handlers import PermanentError
+from bulk.phrases import INVALID_FIELD_VALUE
+from schemas.base import INT64
+
 # Kept as {code: value} inside a document (merged by code), shown as a list of objects.
 CUSTOM_ATTRIBUTES = "custom_attributes"
 EXTENSION_ATTRIBUTES = "extension_attributes"
@@ -42,3 +46,38 @@ def put(output: dict[str, Any], key: str, value: Any) -> None:
     """Set `key` unless the value is null: Magento's output processor leaves nulls out."""
     if value is not None:
         output[key] = value
+
+
+def as_id(value: Any) -> int | None:
+    """The entity id a number or numeric text names (`category_id` is a string in Magento's links),
+    or None: anything else names no row, and PostgreSQL would refuse to compare it with an id."""
+    if isinstance(value, bool):
+        return None
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        return None
+    return number if number in INT64 else None
+
+
+# The store's integer columns: `int` in Magento's MySQL tables, `integer` in PostgreSQL here.
+INT32 = range(-(2**31), 2**31)
+
+
+def column_int(value: int, field_name: str) -> int:
+    """A value for an integer column, or InputException::invalidFieldValue (SQLite would keep a larger
+    one, PostgreSQL would refuse it: both engines answer alike)."""
+    if value not in INT32:
+        raise invalid_field_value(field_name, value)
+    return value
+
+
+def column_text(value: str, field_name: str, max_length: int) -> str:
+    """A value for a text column of `max_length` characters (PostgreSQL enforces it, SQLite not)."""
+    if len(value) > max_length:
+        raise invalid_field_value(field_name, value)
+    return value
+
+
+def invalid_field_value(field_name: str, value: Any) -> PermanentError:
+    return PermanentError(INVALID_FIELD_VALUE, {"fieldName": field_name, "value": value})

@@ -13,15 +13,13 @@ from flask import Response, request
 from bulk import queue, reports
 from bulk.errors import WebapiError, bulk_not_found, parse_int
 from bulk.jsonutil import dumps, json_response
-from bulk.phrases import INVALID_TYPE, UNSUPPORTED_FIELD
+from bulk.phrases import INVALID_FIELD_VALUE, INVALID_TYPE, UNSUPPORTED_FIELD
 from bulk.service import current_service
 from bulk.statuses import OperationStatus
 from bulk.views.body import decode_body, read_body
 from bulk.views.endpoints import endpoint
 from bulk.views.status import RESOURCE, visible_bulk
 
-# Magento's InputException::invalidFieldValue text.
-INVALID_FIELD_VALUE = 'Invalid value of "%value" provided for the %fieldName field.'
 # Our own: Magento has no API to delete a bulk.
 BULK_HAS_OPEN_OPERATIONS = ("Bulk uuid %bulkUuid still has %count open operation(s); "
                             "it can be deleted once they have finished.")
