@@ -155,21 +155,30 @@ def _bulks_with_open_operations() -> peewee.Node:
 _BULKS_WITH_OPEN_OPERATIONS = Prepared(_bulks_with_open_operations)
 
 
-def _oldest_claimable_of_bulk() -> peewee.Query:
-    """The first `take` claimable operations of one bulk after id `after_id`, among its `scan` oldest
-    available ones there (not held, not waiting for a retry): a bulk whose operations wait behind an
-    earlier bulk's for the same SKUs (a feed sent again) is passed over cheaply until they are done."""
-    available = (Operation.select(Operation.id, Operation.entity_key)
-                 .where(Operation.bulk == Slot("bulk"), _open(), Operation.id > Slot("after_id"),
-                        Operation.available_at.is_null() | (Operation.available_at <= Slot("now")))
-                 .order_by(Operation.id).limit(Slot("scan")))
+def _claimable_among(available: peewee.ModelSelect[Operation], order: tuple[str, ...]) -> peewee.Query:
+    """The first `take` rows of `available` (id, entity_key, ...: open and due, at most `scan` of
+    them, in `order`) with no earlier open operation for their entity."""
     oldest = available.alias("oldest")
     earlier = Operation.alias("earlier")
     blocking = (earlier.select(peewee.SQL("1"))
                 .where(earlier.entity_key == oldest.c.entity_key, _open(earlier), earlier.id < oldest.c.id))
     return (peewee.Select([oldest], [oldest.c.id])
             .where(oldest.c.entity_key.is_null() | ~peewee.fn.EXISTS(blocking))
-            .order_by(oldest.c.id).limit(Slot("take")))
+            .order_by(*(getattr(oldest.c, column) for column in order)).limit(Slot("take")))
+
+
+def _due() -> peewee.Expression:
+    return Operation.available_at.is_null() | (Operation.available_at <= Slot("now"))
+
+
+def _oldest_claimable_of_bulk() -> peewee.Query:
+    """The first `take` claimable operations of one bulk after id `after_id`, among its `scan` oldest
+    available ones there (not held, not waiting for a retry): a bulk whose operations wait behind an
+    earlier bulk's for the same SKUs (a feed sent again) is passed over cheaply until they are done."""
+    available = (Operation.select(Operation.id, Operation.entity_key)
+                 .where(Operation.bulk == Slot("bulk"), _open(), Operation.id > Slot("after_id"), _due())
+                 .order_by(Operation.id).limit(Slot("scan")))
+    return _claimable_among(available, ("id",))
 
 
 _OLDEST_CLAIMABLE_OF_BULK = Prepared(_oldest_claimable_of_bulk)
@@ -179,15 +188,8 @@ def _oldest_claimable() -> peewee.Query:
     """The first `take` claimable operations of all, oldest bulk first, among the `scan` oldest
     available ones (one ordered walk of the open-operations-by-bulk index, however deep the queue)."""
     available = (Operation.select(Operation.id, Operation.entity_key, Operation.bulk)
-                 .where(_open(), Operation.available_at.is_null() | (Operation.available_at <= Slot("now")))
-                 .order_by(Operation.bulk, Operation.id).limit(Slot("scan")))
-    oldest = available.alias("oldest")
-    earlier = Operation.alias("earlier")
-    blocking = (earlier.select(peewee.SQL("1"))
-                .where(earlier.entity_key == oldest.c.entity_key, _open(earlier), earlier.id < oldest.c.id))
-    return (peewee.Select([oldest], [oldest.c.id])
-            .where(oldest.c.entity_key.is_null() | ~peewee.fn.EXISTS(blocking))
-            .order_by(oldest.c.bulk_uuid, oldest.c.id).limit(Slot("take")))
+                 .where(_open(), _due()).order_by(Operation.bulk, Operation.id).limit(Slot("scan")))
+    return _claimable_among(available, ("bulk_uuid", "id"))
 
 
 _OLDEST_CLAIMABLE = Prepared(_oldest_claimable)
