@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import time
@@ -244,7 +245,14 @@ def test_a_connection_dropped_without_an_answer_fails_retriably(make_app):
         def drop_one() -> None:
             connection, _ = listener.accept()
             with connection:
-                connection.recv(65536)
+                # Read the whole request first: closing with unread bytes would send a reset instead.
+                received = b""
+                while b"\r\n\r\n" not in received:
+                    received += connection.recv(65536)
+                head, body = received.split(b"\r\n\r\n", 1)
+                length = re.search(rb"(?i)content-length:\s*(\d+)", head)
+                while length is not None and len(body) < int(length.group(1)):
+                    body += connection.recv(65536)
 
         dropper = threading.Thread(target=drop_one)
         dropper.start()
