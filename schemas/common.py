@@ -24,6 +24,10 @@ class CustomAttribute(MagentoSchema):
     value = Mixed()
 
 
+# Checks an attribute code like any string argument (one instance: a field costs more to build than to use).
+_CODE = String()
+
+
 class CustomAttributes(DataObjectList):
     """`custom_attributes`, read as ServiceInputProcessor::convertCustomAttributeValue reads it.
 
@@ -56,7 +60,7 @@ class CustomAttributes(DataObjectList):
             code = entry.get("attributeCode")
         if _php_empty(code):
             raise self._error(EMPTY_CUSTOM_ATTRIBUTE if entry.get("value") is None else CUSTOM_ATTRIBUTE_WITHOUT_CODE)
-        code = String().check(code)
+        code = _CODE.check(code)
         if "value" not in entry:
             raise self._error(render(CUSTOM_ATTRIBUTE_WITHOUT_VALUE, [code]))
         return {"attribute_code": code, "value": entry["value"]}
