@@ -227,6 +227,36 @@ class Prepared:
             database.cursor().executemany(sql, rows)
 
 
+class PreparedRows:
+    """An INSERT of many rows of `columns` (column names) into `model`, rendered once per engine.
+
+    SQLite: one driver call (`executemany`) steps the prepared statement once per row, in C.
+    PostgreSQL: psycopg2's `executemany` is one round trip per row, each a statement for the server
+    to parse and run (a 100-item bulk paid 100); here the rows go as one JSON parameter that
+    `json_populate_recordset` turns into rows of the table's own type: one statement, any number.
+    """
+
+    def __init__(self, model: type[peewee.Model], columns: tuple[str, ...]) -> None:
+        self.columns = columns
+        fields = [model._meta.columns[name] for name in columns]
+        self._each = Prepared(lambda: model.insert({field: Slot(field.column_name) for field in fields}).returning())
+        self._from_json = Prepared(lambda: self._insert_from_json(model, fields))
+
+    def _insert_from_json(self, model: type[peewee.Model], fields: list[peewee.Field]) -> peewee.Query:
+        rows = peewee.fn.json_populate_recordset(peewee.SQL(f'NULL::"{model._meta.table_name}"'),
+                                                 peewee.Cast(Slot("rows"), "json"))
+        return model.insert_from(peewee.Select([rows], [peewee.Entity(name) for name in self.columns]),
+                                 fields).returning()
+
+    def insert(self, rows: list[tuple]) -> None:
+        """Insert `rows`, each holding the values of `columns` in order (call inside a transaction)."""
+        if is_postgresql():
+            records = [dict(zip(self.columns, row, strict=True)) for row in rows]
+            self._from_json.execute(rows=orjson.dumps(records).decode())
+        else:
+            self._each.execute_many(self.columns, rows)
+
+
 def execute_together(statements: tuple[Prepared, ...], **values: Any) -> Any:
     """Run several statements in one round trip to the server; returns the last one's cursor.
 

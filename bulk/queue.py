@@ -19,7 +19,7 @@ import peewee
 from bulk import idempotency, metrics
 from bulk.clock import utc_datetime
 from bulk.config import OPERATION_FAILED
-from bulk.db import Prepared, Slot, database, is_postgresql, list_parameter, one_of, write_transaction
+from bulk.db import Prepared, PreparedRows, Slot, database, is_postgresql, list_parameter, one_of, write_transaction
 from bulk.handlers import ClaimedOperation, Outcome
 from bulk.idempotency import StoredKey
 from bulk.models import Bulk, Operation
@@ -59,9 +59,7 @@ _INSERT_BULK = Prepared(lambda: Bulk.insert({
     Bulk.submitter_authorization: Slot("submitter_authorization")}).returning())
 _OPERATION_COLUMNS = ("bulk_uuid", "operation_key", "topic_name", "route_key", "serialized_data", "status",
                       "attempts", "entity_key")
-_INSERT_OPERATION = Prepared(lambda: Operation.insert(
-    {getattr(Operation, "bulk" if name == "bulk_uuid" else name): Slot(name) for name in _OPERATION_COLUMNS}
-).returning())
+_INSERT_OPERATIONS = PreparedRows(Operation, _OPERATION_COLUMNS)
 
 
 def enqueue(bulk: NewBulk, now: float, within: Callable[[int], None] | None = None) -> None:
@@ -82,7 +80,7 @@ def enqueue(bulk: NewBulk, now: float, within: Callable[[int], None] | None = No
                              start_time=utc_datetime(now),
                              submitter_authorization=bulk.submitter_authorization)
         if bulk.operations:
-            _INSERT_OPERATION.execute_many(_OPERATION_COLUMNS, [
+            _INSERT_OPERATIONS.insert([
                 (bulk.uuid, op.operation_key, op.topic_name, op.route_key, op.serialized_data, opened, 0,
                  op.entity_key)
                 for op in bulk.operations])
