@@ -166,6 +166,10 @@ class Drainer(Loop):
         self._turn = queue.Turn()
         self._coalesce_until: float | None = None
         self._batch_size = settings.batch_size
+        # Claims take chains (an entity's next operations with its first, `queue.plan_claim`) only
+        # where they then run one by one in id order: one at a time, and no failure waits for a
+        # retry (a deferred operation's successors would otherwise run before it).
+        self._chains = settings.concurrency == 1 and settings.retry.max_attempts <= 1
 
     def tick(self) -> bool:
         if self._coalesce_until is not None:
@@ -206,12 +210,12 @@ class Drainer(Loop):
         started = time.perf_counter()
         now = self._clock.time()
         with database.connection_context():
-            planned = queue.plan_claim(self._batch_size, now, self._turn)
+            planned = queue.plan_claim(self._batch_size, now, self._turn, self._chains)
             if not planned:
                 return 0
             with write_transaction():
                 claimed = queue.claim_planned(token, planned, self._batch_size, self._settings.lease_seconds,
-                                              now, holder(), self._turn)
+                                              now, holder(), self._turn, self._chains)
                 batch = _Batch(token, {operation.id: operation.attempts for operation in claimed})
                 local, outside = self._jobs(claimed)
                 done = self._run_local(batch, *local)
@@ -224,18 +228,30 @@ class Drainer(Loop):
 
     def _jobs(self, claimed: list[ClaimedOperation]) -> tuple[tuple[list[Job], list[Outcome]], list[Job]]:
         """Split a claim into (database-local jobs, outcomes of unroutable operations) and the jobs
-        with outside effects."""
+        with outside effects.
+
+        Local jobs run before outside ones, so where a claim holds several operations of one entity
+        (a chain) of both kinds, only those before the first of the other kind run now; the rest
+        are left out, released with whatever else did not run, and claimed again in order.
+        """
         local: list[Job] = []
         outside: list[Job] = []
         unroutable: list[Outcome] = []
+        first_kind: dict[str, bool] = {}
+        left_out: set[str] = set()
         for operation in claimed:
             route = self._catalogue.get(operation.route_key)
-            if route is None:
+            job = Job.of(operation, route, self._handler_for(route)) if route is not None else None
+            is_local = job is None or job.transactional
+            entity = operation.entity_key
+            if entity is not None and (entity in left_out or first_kind.setdefault(entity, is_local) != is_local):
+                left_out.add(entity)
+                continue
+            if job is None:
                 # Without a route there is nothing to run: the failure is recorded like a local effect.
                 unroutable.append(missing_route_outcome(operation))
-                continue
-            job = Job.of(operation, route, self._handler_for(route))
-            (local if job.transactional else outside).append(job)
+            else:
+                (local if is_local else outside).append(job)
         return (local, unroutable), outside
 
     def _run_local(self, batch: _Batch, jobs: list[Job], unroutable: list[Outcome]) -> int:

@@ -63,6 +63,9 @@ class ClaimedOperation(NamedTuple):
     route_key: str
     serialized_data: str | None
     attempts: int
+    # The entity it changes (`bulk.entity_keys`), if any: one claim may hold several operations of
+    # one entity, which then run in id order (`bulk.queue.plan_claim`, chains).
+    entity_key: str | None = None
 
 
 @dataclass(slots=True)

@@ -92,25 +92,6 @@ def _open(operation: Any = Operation) -> peewee.Expression:
     return operation.status == peewee.SQL(str(int(OperationStatus.OPEN)))
 
 
-def _claimable(operation: Any = Operation) -> peewee.Expression:
-    # Open, and not held by a live lease nor waiting for a delayed retry (`available_at` passed).
-    return _open(operation) & (
-        operation.available_at.is_null() | (operation.available_at <= Slot("now"))) & _next_for_its_entity(operation)
-
-
-def _next_for_its_entity(operation: Any) -> peewee.Expression:
-    """No earlier operation for the same entity is still open (held, waiting, or unclaimed).
-
-    So operations on one SKU or customer run one at a time, in submission order, retries included,
-    across bulks too (a create and a later update never race, Magento issue #19843), and two
-    drainers never hold the same entity's rows at once.
-    """
-    earlier = Operation.alias("earlier")
-    blocking = (earlier.select(peewee.SQL("1"))
-                .where(earlier.entity_key == operation.entity_key, _open(earlier), earlier.id < operation.id))
-    return operation.entity_key.is_null() | ~peewee.fn.EXISTS(blocking)
-
-
 # --- Claiming: a plan read outside the write lock, then one short UPDATE of the planned rows. ---
 #
 # Fairness: each claim takes turns through the bulks that have open operations (in bulk uuid
@@ -160,7 +141,7 @@ def _claimable_among(available: peewee.ModelSelect[Operation], order: tuple[str,
     earlier = Operation.alias("earlier")
     blocking = (earlier.select(peewee.SQL("1"))
                 .where(earlier.entity_key == oldest.c.entity_key, _open(earlier), earlier.id < oldest.c.id))
-    return (peewee.Select([oldest], [oldest.c.id])
+    return (peewee.Select([oldest], [oldest.c.id, oldest.c.entity_key])
             .where(oldest.c.entity_key.is_null() | ~peewee.fn.EXISTS(blocking))
             .order_by(*(getattr(oldest.c, column) for column in order)).limit(Slot("take")))
 
@@ -193,10 +174,16 @@ def _oldest_claimable() -> peewee.Query:
 _OLDEST_CLAIMABLE = Prepared(_oldest_claimable)
 
 
-def plan_claim(limit: int, now: float, turn: Turn | None = None) -> list[int]:
-    """Which operations a claim of up to `limit` should take: ids, fairly across bulks (a read).
+# A claim's plan: (id, entity key) of the operations it means to take.
+Plan = list[tuple[int, str | None]]
+
+
+def plan_claim(limit: int, now: float, turn: Turn | None = None, chain: bool = False) -> Plan:
+    """Which operations a claim of up to `limit` should take, fairly across bulks (a read).
 
     Empty when nothing is claimable, so an idle or blocked queue never takes the write lock.
+    With `chain`, a claim that has room also takes the operations that wait only behind operations
+    it takes (see `_add_chains`).
     """
     turn = turn if turn is not None else Turn()
     most = min(limit, BULKS_PER_CLAIM)
@@ -214,20 +201,54 @@ def plan_claim(limit: int, now: float, turn: Turn | None = None) -> list[int]:
         # when bulks are small (a turn visits BULKS_PER_CLAIM of them), and comes back empty when a
         # feed is sent again: every bulk's operations then wait behind the previous bulk's for the
         # same SKUs, and the turn finds only waiting bulks until it comes round to the oldest.
-        taken = set(ids)
+        taken = {operation_id for operation_id, _ in ids}
         oldest = _OLDEST_CLAIMABLE.execute(scan=limit * 8 + 256, take=limit, now=now).fetchall()
-        ids += [row[0] for row in oldest if row[0] not in taken][:limit - len(ids)]
+        ids += [(row[0], row[1]) for row in oldest if row[0] not in taken][:limit - len(ids)]
+    if chain:
+        _add_chains(ids, limit, now)
     return ids
+
+
+def _successors() -> peewee.Query:
+    """For each operation of `ids` that has an entity, the next open operation of that entity, if due."""
+    later = Operation.alias("later")
+    layer = Operation.alias("layer")
+    next_of_entity = (later.select(peewee.fn.MIN(later.id))
+                      .where(later.entity_key == layer.entity_key, _open(later), later.id > layer.id))
+    nexts = (layer.select(next_of_entity.alias("next_id"))
+             .where(one_of(layer.id, Slot("ids")), layer.entity_key.is_null(False))).alias("nexts")
+    return (Operation.select(Operation.id, Operation.entity_key).join(nexts, on=(Operation.id == nexts.c.next_id))
+            .where(_due()).order_by(Operation.id))
+
+
+_SUCCESSORS = Prepared(_successors)
+
+
+def _add_chains(ids: Plan, limit: int, now: float) -> None:
+    """Fill the claim's room with the operations that wait only behind operations it takes.
+
+    A feed sent again queues every bulk's SKUs behind the previous bulk's: one operation per SKU is
+    claimable at a time, so each claim took one bulk's worth, however large the batch, and under a
+    steady load the drainer fell behind. One drainer running a SKU's next operations right after
+    its first, in id order, keeps their order; so each round adds the next open operation of every
+    entity the previous round added (stopping at one held or waiting for a retry).
+    """
+    layer = ids
+    while layer and len(ids) < limit:
+        rows = _SUCCESSORS.execute(ids=_ids_parameter([operation_id for operation_id, _ in layer]), now=now)
+        layer = [(row[0], row[1]) for row in rows.fetchall()]
+        layer = layer[:limit - len(ids)]
+        ids += layer
 
 
 def _open_bulks(after: str, limit: int) -> list[str]:
     return [row[0] for row in _BULKS_WITH_OPEN_OPERATIONS.execute(after=after, limit=limit).fetchall()]
 
 
-def _shares(bulks: list[str], limit: int, now: float) -> list[int]:
+def _shares(bulks: list[str], limit: int, now: float) -> Plan:
     """Up to `limit` claimable ids from `bulks` in equal shares, oldest first in each; what a bulk
     cannot use (held, waiting, small) goes to those that used all of theirs."""
-    ids: list[int] = []
+    ids: Plan = []
     taken_after = dict.fromkeys(bulks, 0)
     while taken_after and len(ids) < limit:
         share = -(-(limit - len(ids)) // len(taken_after))
@@ -235,7 +256,7 @@ def _shares(bulks: list[str], limit: int, now: float) -> list[int]:
             take = min(share, limit - len(ids))
             rows = _OLDEST_CLAIMABLE_OF_BULK.execute(bulk=bulk_uuid, after_id=after_id, scan=take * 8 + 256,
                                                      take=take, now=now).fetchall()
-            ids.extend(row[0] for row in rows)
+            ids.extend((row[0], row[1]) for row in rows)
             if len(rows) < take or take == 0:
                 del taken_after[bulk_uuid]
             else:
@@ -243,11 +264,32 @@ def _shares(bulks: list[str], limit: int, now: float) -> list[int]:
     return ids
 
 
-def _claim_statement() -> peewee.Query:
-    planned = Operation.select(Operation.id).where(_id_among(), _claimable())
+def _claimable_of_plan() -> peewee.Query:
+    """The planned operations (`ids`) still claimable: open, due (not held by a live lease nor waiting
+    for a delayed retry), and behind no open operation of their entity other than planned ones
+    (whose own claim `_intact_chains` then checks).
+
+    So operations on one SKU or customer run one at a time, in submission order, retries included,
+    across bulks too (a create and a later update never race, Magento issue #19843), and two
+    drainers never hold the same entity's rows at once.
+    """
+    earlier = Operation.alias("earlier")
+    blocking = (earlier.select(peewee.SQL("1"))
+                .where(earlier.entity_key == Operation.entity_key, _open(earlier), earlier.id < Operation.id,
+                       ~one_of(earlier.id, Slot("ids"))))
+    query = (Operation.select(Operation.id)
+             .where(_id_among(), _open(), _due(), Operation.entity_key.is_null() | ~peewee.fn.EXISTS(blocking)))
     if is_postgresql():
-        # Concurrent claimers skip each other's rows instead of queueing behind them.
-        planned = planned.for_update(skip_locked=True)
+        # Concurrent claimers skip each other's rows instead of queueing behind them; the rows
+        # found stay locked until this transaction ends, so the UPDATE below takes exactly them.
+        query = query.for_update(skip_locked=True)
+    return query
+
+
+_CLAIMABLE_OF_PLAN = Prepared(_claimable_of_plan)
+
+
+def _take_statement() -> peewee.Query:
     return (Operation
             .update({Operation.claim_token: Slot("token"),
                      Operation.claimed_by: Slot("holder"),
@@ -256,16 +298,16 @@ def _claim_statement() -> peewee.Query:
                      Operation.started_at: peewee.fn.COALESCE(Operation.started_at,
                                                               Slot("started_at", Operation.started_at)),
                      Operation.attempts: Operation.attempts + 1})
-            .where(Operation.id.in_(planned))
+            .where(_id_among(), _open())
             .returning(Operation.id, Operation.bulk, Operation.operation_key, Operation.topic_name,
-                       Operation.route_key, Operation.serialized_data, Operation.attempts))
+                       Operation.route_key, Operation.serialized_data, Operation.attempts, Operation.entity_key))
 
 
-_CLAIM = Prepared(_claim_statement)
+_TAKE = Prepared(_take_statement)
 
 
-def claim_planned(token: str, planned: list[int], limit: int, lease_seconds: float, now: float,
-                  holder: str | None = None, turn: Turn | None = None) -> list[ClaimedOperation]:
+def claim_planned(token: str, planned: Plan, limit: int, lease_seconds: float, now: float,
+                  holder: str | None = None, turn: Turn | None = None, chain: bool = False) -> list[ClaimedOperation]:
     """Take what is still claimable of the `planned` ids for `token`; call inside a write transaction.
 
     The plan was read without the lock. When another claimer took all of it meanwhile, the claim
@@ -274,17 +316,39 @@ def claim_planned(token: str, planned: list[int], limit: int, lease_seconds: flo
     """
     claimed = _claim_ids(token, planned, lease_seconds, now, holder)
     if not claimed:
-        planned = plan_claim(limit, now, turn)
+        planned = plan_claim(limit, now, turn, chain)
         claimed = _claim_ids(token, planned, lease_seconds, now, holder) if planned else []
     return claimed
 
 
-def _claim_ids(token: str, operation_ids: list[int], lease_seconds: float, now: float,
+def _claim_ids(token: str, planned: Plan, lease_seconds: float, now: float,
                holder: str | None) -> list[ClaimedOperation]:
-    rows = _CLAIM.execute(token=token, holder=holder, expires=now + lease_seconds, started_at=utc_datetime(now),
-                          now=now, ids=_ids_parameter(operation_ids)).fetchall()
+    rows = _CLAIMABLE_OF_PLAN.execute(ids=_ids_parameter([operation_id for operation_id, _ in planned]),
+                                      now=now).fetchall()
+    claimable = _intact_chains(planned, {row[0] for row in rows})
+    if not claimable:
+        return []
+    rows = _TAKE.execute(token=token, holder=holder, expires=now + lease_seconds, started_at=utc_datetime(now),
+                         ids=_ids_parameter(claimable)).fetchall()
     rows.sort()
     return [ClaimedOperation(*row) for row in rows]
+
+
+def _intact_chains(planned: Plan, claimable: set[int]) -> list[int]:
+    """The claimable ids whose planned predecessors of the same entity are all claimable too.
+
+    An operation planned behind another of its entity (a chain) may only be taken with it: when
+    that one was taken by another claimer meanwhile, or is waiting for a retry, the rest of its
+    chain stays for a later claim.
+    """
+    broken: set[str] = set()
+    intact: list[int] = []
+    for operation_id, entity in sorted(planned):
+        if operation_id in claimable and entity not in broken:
+            intact.append(operation_id)
+        elif entity is not None:
+            broken.add(entity)
+    return intact
 
 
 def claim(token: str, limit: int, lease_seconds: float, now: float,

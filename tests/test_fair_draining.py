@@ -9,7 +9,7 @@ from bulk import queue
 from bulk.accept import serialize_operation, time_ordered_uuid
 from bulk.clock import ManualClock
 from bulk.drainer import Drainer, DrainerSettings
-from bulk.handlers import accept_handler
+from bulk.handlers import accept_handler, transactional
 from bulk.models import Operation
 from bulk.queue import NewBulk, NewOperation, Turn
 from bulk.routes.builtin import builtin_catalogue
@@ -126,3 +126,87 @@ def test_a_claim_fills_its_batch_from_many_small_bulks(db):
     assert worker.run_once() == 2 * queue.BULKS_PER_CLAIM
     assert worker.run_once() == queue.BULKS_PER_CLAIM
     assert all(open_count(bulk_uuid) == 0 for bulk_uuid in singles)
+
+
+def order_of_finishing(bulks: list[str]) -> list[tuple[int, int]]:
+    """(bulk position, operation key) of every finished operation, in the order they finished."""
+    position = {bulk_uuid: index for index, bulk_uuid in enumerate(bulks)}
+    rows = Operation.select().where(Operation.status != OperationStatus.OPEN).order_by(Operation.id)
+    return [(position[row.bulk_uuid], row.operation_key) for row in rows]
+
+
+def test_a_claim_with_room_takes_each_entitys_next_operations_with_its_first(db):
+    feeds = [submit(["A", "B"], bulk_uuid=time_ordered_uuid(NOW + n)) for n in range(3)]
+    plan = queue.plan_claim(10, NOW, chain=True)
+    claimed = queue.claim_planned("t" * 32, plan, 10, 60, NOW, chain=True)
+    # All six, in id order: each SKU's operations of the three bulks, oldest first.
+    assert [(feeds.index(op.bulk_uuid), op.operation_key, op.entity_key) for op in claimed] == [
+        (0, 0, "sku:A"), (0, 1, "sku:B"), (1, 0, "sku:A"), (1, 1, "sku:B"), (2, 0, "sku:A"), (2, 1, "sku:B")]
+    # Without chains only each SKU's first operation is claimable.
+    assert queue.plan_claim(10, NOW) == []
+    queue.release("t" * 32, [op.id for op in claimed])
+    assert sorted(op_id for op_id, _ in queue.plan_claim(10, NOW)) == [claimed[0].id, claimed[1].id]
+
+
+def test_a_chain_stops_at_an_operation_held_elsewhere_or_waiting_for_a_retry(db):
+    first = submit(["A", "B", "C"], bulk_uuid=time_ordered_uuid(NOW))
+    later = [submit(["A", "B", "C"], bulk_uuid=time_ordered_uuid(NOW + n)) for n in (1, 2)]
+    [held_a] = [op for op in queue.claim("h" * 32, 1, 60, NOW) if op.entity_key == "sku:A"]
+    # B's second operation waits for a retry: B's chain stops before it, C's runs through.
+    second_b = Operation.get(Operation.bulk == later[0], Operation.operation_key == 1)
+    Operation.update(available_at=NOW + 30).where(Operation.id == second_b.id).execute()
+    plan = queue.plan_claim(10, NOW, chain=True)
+    claimed = queue.claim_planned("t" * 32, plan, 10, 60, NOW, chain=True)
+    assert held_a.bulk_uuid == first
+    assert sorted((op.entity_key, op.bulk_uuid) for op in claimed) == sorted(
+        [("sku:B", first), ("sku:C", first), ("sku:C", later[0]), ("sku:C", later[1])])
+
+
+def test_a_planned_chain_whose_first_operation_was_taken_meanwhile_is_not_claimed(db):
+    submit(["A", "B"], bulk_uuid=time_ordered_uuid(NOW))
+    submit(["A", "B"], bulk_uuid=time_ordered_uuid(NOW + 1))
+    plan = queue.plan_claim(10, NOW, chain=True)
+    assert len(plan) == 4
+    # Another drainer takes the first A between this plan (read without the lock) and its claim.
+    first_a = min(op_id for op_id, entity in plan if entity == "sku:A")
+    queue.claim_planned("o" * 32, [(first_a, "sku:A")], 1, 60, NOW)
+    claimed = queue.claim_planned("t" * 32, plan, 10, 60, NOW, chain=True)
+    assert sorted(op.entity_key for op in claimed) == ["sku:B", "sku:B"]
+
+
+def test_the_drainer_drains_a_feed_sent_again_in_few_claims_keeping_each_skus_order(db):
+    feeds = [submit([f"SKU{i}" for i in range(50)], bulk_uuid=time_ordered_uuid(NOW + n)) for n in range(20)]
+    worker = drainer(batch_size=500)
+    assert [worker.run_once() for _ in range(3)] == [500, 500, 0]
+    assert all(open_count(bulk_uuid) == 0 for bulk_uuid in feeds)
+    finished = order_of_finishing(feeds)
+    for sku in range(50):
+        assert [bulk for bulk, key in finished if key == sku] == list(range(20))
+
+
+def test_a_chain_of_local_and_outside_operations_runs_only_up_to_the_first_of_the_other_kind(db):
+    # POST /V1/products runs in the claiming transaction (local); PUT /V1/products/:sku has an outside
+    # effect, run after that transaction commits. A chain of one SKU mixing them must not reorder.
+    catalogue = builtin_catalogue()
+    put = catalogue.get("PUT /V1/products/:sku")
+    ran: list[tuple[str, int]] = []
+
+    def local(job):
+        ran.append(("local", job.operation.id))
+
+    def outside(job):
+        ran.append(("outside", job.operation.id))
+
+    local = transactional(local)
+    bulks = []
+    for route in (ROUTE, put, ROUTE):
+        operation = NewOperation(0, route.topic_name, route.key, serialize_operation({"sku": "A"}, 1), "sku:A")
+        bulks.append(time_ordered_uuid(NOW + len(bulks)))
+        queue.enqueue(NewBulk(bulks[-1], 1, 2, route.description, [operation]), NOW)
+    worker = Drainer(catalogue, lambda route: outside if route.key == put.key else local, ManualClock(NOW),
+                     DrainerSettings(batch_size=10))
+    assert worker.run_once() == 1
+    assert worker.run_once() == 1
+    assert worker.run_once() == 1
+    ids = [row.id for row in Operation.select().order_by(Operation.id)]
+    assert ran == [("local", ids[0]), ("outside", ids[1]), ("local", ids[2])]
