@@ -52,10 +52,12 @@ class DrainerSettings:
     coalesce_seconds: float = 0.0
     # While batches come back full (a backlog), claims grow up to this size (0: never grow).
     max_batch_size: int = 0
+    # A growing batch stops growing once one batch takes this long (None: no bound in time).
+    catch_up_seconds: float | None = None
 
 
-# A growing batch stops growing once one batch takes this long: the write lock it holds is what
-# requests wait for, so this bounds what the drainer adds to their latency.
+# On SQLite a growing batch stops growing once one batch takes this long: the write lock it holds
+# is what requests wait for, so this bounds what the drainer adds to their latency.
 CATCH_UP_SECONDS = 0.025
 
 
@@ -194,7 +196,7 @@ class Drainer(Loop):
         """
         if done < self._batch_size or self._settings.max_batch_size <= self._settings.batch_size:
             return self._settings.batch_size
-        if seconds >= CATCH_UP_SECONDS:
+        if self._settings.catch_up_seconds is not None and seconds >= self._settings.catch_up_seconds:
             return max(self._settings.batch_size, self._batch_size // 2)
         return min(self._batch_size * 2, self._settings.max_batch_size)
 

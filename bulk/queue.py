@@ -202,7 +202,10 @@ def plan_claim(limit: int, now: float, turn: Turn | None = None, chain: bool = F
         # feed is sent again: every bulk's operations then wait behind the previous bulk's for the
         # same SKUs, and the turn finds only waiting bulks until it comes round to the oldest.
         taken = {operation_id for operation_id, _ in ids}
-        oldest = _OLDEST_CLAIMABLE.execute(scan=limit * 8 + 256, take=limit, now=now).fetchall()
+        # How far past waiting operations to look. With chains, those waiting behind the claim's
+        # own operations are taken next (below), so a shallow look does; without, deeper.
+        scan = limit + 256 if chain else limit * 8 + 256
+        oldest = _OLDEST_CLAIMABLE.execute(scan=scan, take=limit, now=now).fetchall()
         ids += [(row[0], row[1]) for row in oldest if row[0] not in taken][:limit - len(ids)]
     if chain:
         _add_chains(ids, limit, now)
@@ -264,29 +267,19 @@ def _shares(bulks: list[str], limit: int, now: float) -> Plan:
     return ids
 
 
-def _claimable_of_plan() -> peewee.Query:
-    """The planned operations (`ids`) still claimable: open, due (not held by a live lease nor waiting
-    for a delayed retry), and behind no open operation of their entity other than planned ones
-    (whose own claim `_intact_chains` then checks).
-
-    So operations on one SKU or customer run one at a time, in submission order, retries included,
-    across bulks too (a create and a later update never race, Magento issue #19843), and two
-    drainers never hold the same entity's rows at once.
-    """
-    earlier = Operation.alias("earlier")
-    blocking = (earlier.select(peewee.SQL("1"))
-                .where(earlier.entity_key == Operation.entity_key, _open(earlier), earlier.id < Operation.id,
-                       ~one_of(earlier.id, Slot("ids"))))
-    query = (Operation.select(Operation.id)
-             .where(_id_among(), _open(), _due(), Operation.entity_key.is_null() | ~peewee.fn.EXISTS(blocking)))
-    if is_postgresql():
-        # Concurrent claimers skip each other's rows instead of queueing behind them; the rows
-        # found stay locked until this transaction ends, so the UPDATE below takes exactly them.
-        query = query.for_update(skip_locked=True)
-    return query
+def _due_of_plan() -> peewee.Query:
+    """The planned operations (`ids`) still open and due: not held by a live lease nor waiting for a
+    delayed retry. On PostgreSQL they are locked until the claiming transaction ends, and those
+    another claim has locked meanwhile are skipped instead of waited for."""
+    query = Operation.select(Operation.id).where(_id_among(), _open(), _due())
+    return query.for_update(skip_locked=True) if is_postgresql() else query
 
 
-_CLAIMABLE_OF_PLAN = Prepared(_claimable_of_plan)
+_DUE_OF_PLAN = Prepared(_due_of_plan)
+# The open operations of the plan's entities (`keys`) up to its last id (`up_to`), to check that
+# each planned operation is its entity's next (`_in_entity_order`).
+_OPEN_OF_ENTITIES = Prepared(lambda: Operation.select(Operation.entity_key, Operation.id).where(
+    one_of(Operation.entity_key, Slot("keys")), _open(), Operation.id <= Slot("up_to")))
 
 
 def _take_statement() -> peewee.Query:
@@ -323,9 +316,13 @@ def claim_planned(token: str, planned: Plan, limit: int, lease_seconds: float, n
 
 def _claim_ids(token: str, planned: Plan, lease_seconds: float, now: float,
                holder: str | None) -> list[ClaimedOperation]:
-    rows = _CLAIMABLE_OF_PLAN.execute(ids=_ids_parameter([operation_id for operation_id, _ in planned]),
-                                      now=now).fetchall()
-    claimable = _intact_chains(planned, {row[0] for row in rows})
+    due = {row[0] for row in _DUE_OF_PLAN.execute(ids=_ids_parameter([op_id for op_id, _ in planned]), now=now)}
+    keys = sorted({entity for operation_id, entity in planned if entity is not None and operation_id in due})
+    open_of_entities: list[tuple[str, int]] = []
+    if keys:
+        open_of_entities = _OPEN_OF_ENTITIES.execute(keys=list_parameter(keys),
+                                                      up_to=max(op_id for op_id, _ in planned)).fetchall()
+    claimable = _in_entity_order(planned, due, open_of_entities)
     if not claimable:
         return []
     rows = _TAKE.execute(token=token, holder=holder, expires=now + lease_seconds, started_at=utc_datetime(now),
@@ -334,21 +331,31 @@ def _claim_ids(token: str, planned: Plan, lease_seconds: float, now: float,
     return [ClaimedOperation(*row) for row in rows]
 
 
-def _intact_chains(planned: Plan, claimable: set[int]) -> list[int]:
-    """The claimable ids whose planned predecessors of the same entity are all claimable too.
+def _in_entity_order(planned: Plan, due: set[int], open_of_entities: list[tuple[str, int]]) -> list[int]:
+    """The planned ids that may be taken: due, and each its entity's next open operation or the
+    next after planned ones (a chain).
 
-    An operation planned behind another of its entity (a chain) may only be taken with it: when
-    that one was taken by another claimer meanwhile, or is waiting for a retry, the rest of its
-    chain stays for a later claim.
+    So operations on one SKU or customer run one at a time, in submission order, retries included,
+    across bulks too (a create and a later update never race, Magento issue #19843), and two
+    drainers never hold the same entity's rows at once. A chain stops at the first planned
+    operation that is no longer due (taken by another claimer since the plan was read, waiting for
+    a retry) or no longer its entity's next (another operation of the entity was finished or opened
+    again meanwhile): the rest waits for a later claim.
     """
-    broken: set[str] = set()
-    intact: list[int] = []
-    for operation_id, entity in sorted(planned):
-        if operation_id in claimable and entity not in broken:
-            intact.append(operation_id)
-        elif entity is not None:
-            broken.add(entity)
-    return intact
+    taken = [operation_id for operation_id, entity in planned if entity is None and operation_id in due]
+    planned_of: dict[str, list[int]] = {}
+    for operation_id, entity in planned:
+        if entity is not None:
+            planned_of.setdefault(entity, []).append(operation_id)
+    open_of: dict[str, list[int]] = {}
+    for entity, operation_id in open_of_entities:
+        open_of.setdefault(entity, []).append(operation_id)
+    for entity, ids in planned_of.items():
+        for mine, next_open in zip(sorted(ids), sorted(open_of.get(entity, ())), strict=False):
+            if mine != next_open or mine not in due:
+                break
+            taken.append(mine)
+    return sorted(taken)
 
 
 def claim(token: str, limit: int, lease_seconds: float, now: float,

@@ -8,7 +8,7 @@ import uuid
 from bulk import queue
 from bulk.accept import serialize_operation, time_ordered_uuid
 from bulk.clock import ManualClock
-from bulk.drainer import Drainer, DrainerSettings
+from bulk.drainer import CATCH_UP_SECONDS, Drainer, DrainerSettings
 from bulk.handlers import accept_handler, transactional
 from bulk.models import Operation
 from bulk.queue import NewBulk, NewOperation, Turn
@@ -106,7 +106,7 @@ def test_bulk_uuids_sort_by_submission_time():
 
 def test_a_backlog_is_claimed_in_growing_batches_while_they_stay_short():
     worker = Drainer(builtin_catalogue(), lambda route: accept_handler, ManualClock(NOW),
-                     DrainerSettings(batch_size=100, max_batch_size=1000))
+                     DrainerSettings(batch_size=100, max_batch_size=1000, catch_up_seconds=CATCH_UP_SECONDS))
     sizes = [100]
     for _ in range(5):  # full batches, each well under the time budget
         worker._batch_size = worker._next_batch_size(sizes[-1], 0.001)
@@ -116,6 +116,9 @@ def test_a_backlog_is_claimed_in_growing_batches_while_they_stay_short():
     assert worker._next_batch_size(37, 0.001) == 100  # a short batch: the backlog is gone
     fixed = Drainer(builtin_catalogue(), lambda route: accept_handler, ManualClock(NOW), DrainerSettings(batch_size=100))
     assert fixed._next_batch_size(100, 0.001) == 100  # growth is off unless a larger size is set
+    unbounded = Drainer(builtin_catalogue(), lambda route: accept_handler, ManualClock(NOW),
+                        DrainerSettings(batch_size=100, max_batch_size=1000))
+    assert unbounded._next_batch_size(100, 0.2) == 200  # PostgreSQL's: no write lock to bound it in time
 
 
 
