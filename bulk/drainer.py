@@ -204,9 +204,10 @@ class Drainer(Loop):
         """Claim one batch, run it, record it; returns how many operations were finished.
 
         The claim is planned without the write lock (nothing claimable: no transaction at all).
-        Operations whose handlers only write to this database run in the transaction that claims
-        them, which also records their outcomes: one commit for the whole batch. Operations with
-        outside effects are run after that commit, under their lease, and recorded after.
+        Operations whose handlers only write to this database are selected and run in one
+        transaction, which also records their outcomes: one commit for the whole batch, and one
+        write of each operation (its outcome; such a claim needs no lease). Operations with outside
+        effects are claimed with a lease in that transaction, run after it commits, and recorded after.
         """
         token = uuid.uuid4().hex
         started = time.perf_counter()
@@ -216,15 +217,17 @@ class Drainer(Loop):
             if not planned:
                 return 0
             with write_transaction():
-                claimed = queue.claim_planned(token, planned, self._batch_size, self._settings.lease_seconds,
-                                              now, holder(), self._turn, self._chains)
+                claimed = queue.select_planned(planned, self._batch_size, now, self._turn, self._chains)
                 batch = _Batch(token, {operation.id: operation.attempts for operation in claimed})
                 local, outside = self._jobs(claimed)
+                if outside:
+                    queue.hold(token, [_claimed(job).id for job in outside], self._settings.lease_seconds, now,
+                               holder())
                 done = self._run_local(batch, *local)
             done += self._run_outside(batch, outside)
-            if done < len(claimed):
+            if outside and done < len(claimed):
                 # Stopping (or a lease lost): hand the rest back now, not when the lease runs out.
-                queue.release(token, list(batch.attempts))
+                queue.release(token, [_claimed(job).id for job in outside])
         _log_batch(claimed, batch, time.perf_counter() - started)
         return done
 
@@ -266,7 +269,7 @@ class Drainer(Loop):
                 break
             outcomes.append(run_job(job) if job.pure else self._run_in_savepoint(job))
         if outcomes:
-            self.record_outcomes(batch, outcomes)
+            self.record_outcomes(batch, outcomes, claimed=False)
         return len(outcomes)
 
     @staticmethod
@@ -326,18 +329,20 @@ class Drainer(Loop):
                 renew_if_due()
         return [outcome for outcome in (future.result() for future in futures) if outcome is not None]
 
-    def record_outcomes(self, batch: _Batch, outcomes: list[Outcome]) -> None:
-        """The transaction that records a batch's outcomes (a savepoint of the claiming transaction
-        for database-local handlers). Whatever must commit together with outcomes goes here.
+    def record_outcomes(self, batch: _Batch, outcomes: list[Outcome], claimed: bool = True) -> None:
+        """The transaction that records a batch's outcomes (a savepoint of the selecting transaction
+        for database-local handlers, whose operations were not `claimed`). Whatever must commit
+        together with outcomes goes here.
 
         Final outcomes are recorded; retriable failures with tries left wait for their retry instead.
         """
         finished, deferred = self._retry_or_finish(batch.attempts, outcomes)
+        token = batch.token if claimed else None
         with write_transaction():
             if finished:
-                queue.record(batch.token, finished, self._clock.time(), self._subscriptions)
+                queue.record(token, finished, self._clock.time(), self._subscriptions)
             if deferred:
-                queue.defer(batch.token, deferred)
+                queue.defer(token, deferred, self._clock.time())
         metrics.operations_finished(outcome.status for outcome in finished)
         metrics.retries_scheduled(len(deferred))
         batch.outcomes.update(outcome.status.name.lower() for outcome in finished)

@@ -268,10 +268,14 @@ def _shares(bulks: list[str], limit: int, now: float) -> Plan:
 
 
 def _due_of_plan() -> peewee.Query:
-    """The planned operations (`ids`) still open and due: not held by a live lease nor waiting for a
-    delayed retry. On PostgreSQL they are locked until the claiming transaction ends, and those
-    another claim has locked meanwhile are skipped instead of waited for."""
-    query = Operation.select(Operation.id).where(_id_among(), _open(), _due())
+    """The planned operations (`ids`) still open and due (not held by a live lease nor waiting for a
+    delayed retry), as `ClaimedOperation`s of their next try. On PostgreSQL they are locked until
+    the claiming transaction ends, and those another claim has locked meanwhile are skipped instead
+    of waited for."""
+    query = (Operation.select(Operation.id, Operation.bulk, Operation.operation_key, Operation.topic_name,
+                              Operation.route_key, Operation.serialized_data, Operation.attempts + 1,
+                              Operation.entity_key)
+             .where(_id_among(), _open(), _due()))
     return query.for_update(skip_locked=True) if is_postgresql() else query
 
 
@@ -282,7 +286,7 @@ _OPEN_OF_ENTITIES = Prepared(lambda: Operation.select(Operation.entity_key, Oper
     one_of(Operation.entity_key, Slot("keys")), _open(), Operation.id <= Slot("up_to")))
 
 
-def _take_statement() -> peewee.Query:
+def _hold_statement() -> peewee.Query:
     return (Operation
             .update({Operation.claim_token: Slot("token"),
                      Operation.claimed_by: Slot("holder"),
@@ -291,44 +295,56 @@ def _take_statement() -> peewee.Query:
                      Operation.started_at: peewee.fn.COALESCE(Operation.started_at,
                                                               Slot("started_at", Operation.started_at)),
                      Operation.attempts: Operation.attempts + 1})
-            .where(_id_among(), _open())
-            .returning(Operation.id, Operation.bulk, Operation.operation_key, Operation.topic_name,
-                       Operation.route_key, Operation.serialized_data, Operation.attempts, Operation.entity_key))
+            .where(_id_among(), _open()))
 
 
-_TAKE = Prepared(_take_statement)
+_HOLD = Prepared(_hold_statement)
 
 
 def claim_planned(token: str, planned: Plan, limit: int, lease_seconds: float, now: float,
                   holder: str | None = None, turn: Turn | None = None, chain: bool = False) -> list[ClaimedOperation]:
-    """Take what is still claimable of the `planned` ids for `token`; call inside a write transaction.
+    """Take what is still claimable of the `planned` operations for `token` (`select_planned`, then
+    `hold`); call inside a write transaction."""
+    claimed = select_planned(planned, limit, now, turn, chain)
+    if claimed:
+        hold(token, [operation.id for operation in claimed], lease_seconds, now, holder)
+    return claimed
+
+
+def select_planned(planned: Plan, limit: int, now: float, turn: Turn | None = None,
+                   chain: bool = False) -> list[ClaimedOperation]:
+    """What may be taken of the `planned` operations, in id order, without writing; call inside a
+    write transaction, whose lock (SQLite) or row locks (PostgreSQL) keep them from other claimers
+    until it ends. Operations run within it need no claim of their own (`record(None, ...)`); `hold`
+    claims the others.
 
     The plan was read without the lock. When another claimer took all of it meanwhile, the claim
     is planned again under the lock, where what it reads is current, so a claim only comes back
     empty when nothing is claimable (PostgreSQL: or held by a claim still in progress).
     """
-    claimed = _claim_ids(token, planned, lease_seconds, now, holder)
-    if not claimed:
+    selected = _select_ids(planned, now)
+    if not selected:
         planned = plan_claim(limit, now, turn, chain)
-        claimed = _claim_ids(token, planned, lease_seconds, now, holder) if planned else []
-    return claimed
+        selected = _select_ids(planned, now) if planned else []
+    return selected
 
 
-def _claim_ids(token: str, planned: Plan, lease_seconds: float, now: float,
-               holder: str | None) -> list[ClaimedOperation]:
-    due = {row[0] for row in _DUE_OF_PLAN.execute(ids=_ids_parameter([op_id for op_id, _ in planned]), now=now)}
+def hold(token: str, operation_ids: list[int], lease_seconds: float, now: float, holder: str | None = None) -> None:
+    """Claim `operation_ids` (taken by `select_planned` in this transaction) for `token` until the lease
+    ends: they run after it commits. Counts their try and their first start."""
+    _HOLD.execute(token=token, holder=holder, expires=now + lease_seconds, started_at=utc_datetime(now),
+                  ids=_ids_parameter(operation_ids))
+
+
+def _select_ids(planned: Plan, now: float) -> list[ClaimedOperation]:
+    due = {row[0]: row for row in _DUE_OF_PLAN.execute(ids=_ids_parameter([op_id for op_id, _ in planned]), now=now)}
     keys = sorted({entity for operation_id, entity in planned if entity is not None and operation_id in due})
     open_of_entities: list[tuple[str, int]] = []
     if keys:
         open_of_entities = _OPEN_OF_ENTITIES.execute(keys=list_parameter(keys),
                                                       up_to=max(op_id for op_id, _ in planned)).fetchall()
-    claimable = _in_entity_order(planned, due, open_of_entities)
-    if not claimable:
-        return []
-    rows = _TAKE.execute(token=token, holder=holder, expires=now + lease_seconds, started_at=utc_datetime(now),
-                         ids=_ids_parameter(claimable)).fetchall()
-    rows.sort()
-    return [ClaimedOperation(*row) for row in rows]
+    return [ClaimedOperation(*due[operation_id]) for operation_id in _in_entity_order(planned, set(due),
+                                                                                         open_of_entities)]
 
 
 def _in_entity_order(planned: Plan, due: set[int], open_of_entities: list[tuple[str, int]]) -> list[int]:
@@ -374,8 +390,8 @@ def _same_write(outcome: Outcome) -> tuple:
             outcome.result_serialized_data or "")
 
 
-def _record_statement(complete: bool) -> peewee.Query:
-    values = {
+def _record_statement(complete: bool, claimed: bool) -> peewee.Query:
+    values: dict[peewee.Field, Any] = {
         Operation.status: Slot("status"),
         Operation.error_code: Slot("error_code"),
         Operation.result_message: Slot("result_message"),
@@ -388,21 +404,33 @@ def _record_statement(complete: bool) -> peewee.Query:
     if complete:
         # Magento clears the payload of a successful operation and keeps a failed one's.
         values[Operation.serialized_data] = None
-    # A claim token is only ever set on open operations and cleared with any status change, so
-    # "held by this token" needs no status test (which would steer PostgreSQL's planner wrong).
-    return Operation.update(values).where(_id_among(), Operation.claim_token == Slot("token"))
+    if claimed:
+        # A claim token is only ever set on open operations and cleared with any status change, so
+        # "held by this token" needs no status test (which would steer PostgreSQL's planner wrong).
+        return Operation.update(values).where(_id_among(), Operation.claim_token == Slot("token"))
+    return Operation.update({**values, **_THIS_TRY}).where(_id_among(), _open())
 
 
-_RECORD_COMPLETE = Prepared(lambda: _record_statement(complete=True))
-_RECORD_FAILED = Prepared(lambda: _record_statement(complete=False))
+# What `hold` writes of a try and `record`/`defer` write instead for operations run in the
+# transaction that selected them (never claimed).
+_THIS_TRY: dict[peewee.Field, Any] = {
+    Operation.attempts: Operation.attempts + 1,
+    Operation.started_at: peewee.fn.COALESCE(Operation.started_at, Slot("started_at", Operation.started_at)),
+}
+_RECORD_COMPLETE = Prepared(lambda: _record_statement(complete=True, claimed=True))
+_RECORD_FAILED = Prepared(lambda: _record_statement(complete=False, claimed=True))
+_RECORD_COMPLETE_SELECTED = Prepared(lambda: _record_statement(complete=True, claimed=False))
+_RECORD_FAILED_SELECTED = Prepared(lambda: _record_statement(complete=False, claimed=False))
 
 
-def record(token: str, outcomes: Iterable[Outcome], now: float | None = None,
+def record(token: str | None, outcomes: Iterable[Outcome], now: float | None = None,
            subscriptions: Subscriptions = NO_SUBSCRIPTIONS) -> int:
     """Write outcomes for operations still held by `token`; returns how many rows changed.
 
     A drainer whose lease expired and was re-claimed by another no longer matches the token,
     so its late write is dropped instead of overwriting the newer holder's result (fencing).
+    `token` None: operations selected and run in this same transaction (`select_planned`), never
+    claimed; their try and first start are counted here.
     Bulks this finishes get `finished_at` = `now` (default: the wall clock) and, with `subscriptions`,
     their webhook events, in the same transaction; the operations get it as their finish time.
     """
@@ -416,21 +444,28 @@ def record(token: str, outcomes: Iterable[Outcome], now: float | None = None,
         for _, same in groupby(ordered, key=_same_write):
             group = list(same)
             first = group[0]
-            statement = _RECORD_COMPLETE if first.status == OperationStatus.COMPLETE else _RECORD_FAILED
+            complete = first.status == OperationStatus.COMPLETE
+            if token is None:
+                statement = _RECORD_COMPLETE_SELECTED if complete else _RECORD_FAILED_SELECTED
+            else:
+                statement = _RECORD_COMPLETE if complete else _RECORD_FAILED
             cursor = statement.execute(
                 status=int(first.status), error_code=first.error_code, result_message=first.result_message,
                 result_serialized_data=first.result_serialized_data, token=token, finished_at=finished_at,
-                ids=_ids_parameter([outcome.operation_id for outcome in group]))
+                started_at=finished_at, ids=_ids_parameter([outcome.operation_id for outcome in group]))
             changed += cursor.rowcount
         outbox.enqueue_finished([outcome.operation_id for outcome in ordered], now, subscriptions, failing)
     return changed
 
 
-def _failures_held(token: str, outcomes: list[Outcome], subscriptions: Subscriptions) -> set[int]:
-    """The failures to announce one by one: only those `token` still holds (a fenced write announces none)."""
+def _failures_held(token: str | None, outcomes: list[Outcome], subscriptions: Subscriptions) -> set[int]:
+    """The failures to announce one by one: only those `token` still holds (a fenced write announces none;
+    operations run in their selecting transaction are held by it)."""
     if not subscriptions.wants(OPERATION_FAILED):
         return set()
     failed = [outcome.operation_id for outcome in outcomes if outcome.status in FAILED_STATUSES]
+    if token is None:
+        return set(failed)
     return held(token, failed) if failed else set()
 
 
@@ -491,23 +526,34 @@ class Deferral(NamedTuple):
     error_code: int | None
 
 
-_DEFER = Prepared(lambda: Operation.update({
-    Operation.available_at: Slot("available_at"), Operation.claim_token: None, Operation.claimed_by: None,
-    Operation.result_message: Slot("result_message"), Operation.error_code: Slot("error_code"),
-}).where(Operation.id == Slot("id"), Operation.claim_token == Slot("token")))
+def _defer_statement(claimed: bool) -> peewee.Query:
+    values: dict[peewee.Field, Any] = {
+        Operation.available_at: Slot("available_at"), Operation.claim_token: None, Operation.claimed_by: None,
+        Operation.result_message: Slot("result_message"), Operation.error_code: Slot("error_code")}
+    if claimed:
+        return Operation.update(values).where(Operation.id == Slot("id"), Operation.claim_token == Slot("token"))
+    return Operation.update({**values, **_THIS_TRY}).where(Operation.id == Slot("id"), _open())
 
 
-def defer(token: str, deferrals: Iterable[Deferral]) -> int:
+_DEFER = Prepared(lambda: _defer_statement(claimed=True))
+_DEFER_SELECTED = Prepared(lambda: _defer_statement(claimed=False))
+
+
+def defer(token: str | None, deferrals: Iterable[Deferral], now: float | None = None) -> int:
     """Release operations `token` holds until their retry time, keeping the last failure visible.
 
     They stay open (status 4), so later operations of the same entity keep waiting behind them.
+    `token` None: operations run in their selecting transaction, as for `record`; `now` is then
+    their first start if they had none.
     """
+    statement = _DEFER if token is not None else _DEFER_SELECTED
+    started_at = utc_datetime(time.time() if now is None else now)
     changed = 0
     with write_transaction():
         for deferral in deferrals:
-            changed += _DEFER.execute(available_at=deferral.available_at, result_message=deferral.result_message,
-                                      error_code=deferral.error_code, id=deferral.operation_id,
-                                      token=token).rowcount
+            changed += statement.execute(available_at=deferral.available_at, result_message=deferral.result_message,
+                                         error_code=deferral.error_code, id=deferral.operation_id,
+                                         token=token, started_at=started_at).rowcount
     return changed
 
 

@@ -141,3 +141,33 @@ def test_entity_keys():
     assert entity_key({"product": {"sku": ""}}) is None
     assert entity_key({"pageId": 3}) is None
     assert len(entity_key({"sku": "x" * 400})) == 255
+
+
+def test_operations_selected_and_run_in_one_transaction_are_written_once_with_their_try_counted(db):
+    bulk_uuid = enqueue(["sku:a", None])
+    # A drainer that died holding the first: its lease ran out, so a later claim may take it.
+    [stale] = queue.claim("d" * 32, 1, 60, NOW)
+    later = NOW + 120
+    with queue.write_transaction():
+        selected = queue.select_planned(queue.plan_claim(10, later), 10, later)
+        assert [(op.operation_key, op.attempts) for op in selected] == [(0, 2), (1, 1)]  # this try counted
+        assert [row(bulk_uuid, key).attempts for key in (0, 1)] == [1, 0]  # nothing written yet
+        queue.record(None, [Outcome(op.id, OperationStatus.COMPLETE, "ok") for op in selected], later)
+    first, second = row(bulk_uuid, 0), row(bulk_uuid, 1)
+    assert [(op.status, op.attempts, op.claim_token) for op in (first, second)] == [(1, 2, None), (1, 1, None)]
+    assert first.started_at == queue.utc_datetime(NOW)  # its first start stays
+    assert second.started_at == queue.utc_datetime(later)
+    # The dead drainer's late result is fenced out.
+    assert queue.record("d" * 32, [Outcome(stale.id, OperationStatus.NOT_RETRIABLY_FAILED, "late", 0)]) == 0
+    assert row(bulk_uuid, 0).status == OperationStatus.COMPLETE
+
+
+def test_a_selected_operation_deferred_in_its_transaction_counts_its_try(db):
+    bulk_uuid = enqueue(["sku:a", "sku:a"])
+    with queue.write_transaction():
+        [selected] = queue.select_planned(queue.plan_claim(10, NOW), 10, NOW)
+        assert queue.defer(None, [Deferral(selected.id, NOW + 30, "busy", 503)], NOW) == 1
+    waiting = row(bulk_uuid, 0)
+    assert (waiting.status, waiting.attempts, waiting.available_at, waiting.claim_token) == (4, 1, NOW + 30, None)
+    assert waiting.started_at == queue.utc_datetime(NOW)
+    assert queue.claim("u" * 32, 10, 60, NOW + 29) == []  # its entity waits with it

@@ -149,7 +149,7 @@ def test_thread_start_and_stop_are_idempotent_and_drain_in_background(db):
 
 def test_thread_survives_a_failing_batch(db, monkeypatch):
     calls = {"n": 0}
-    real_claim = queue.claim_planned
+    real_claim = queue.select_planned
 
     def flaky_claim(*args, **kwargs):
         calls["n"] += 1
@@ -157,7 +157,7 @@ def test_thread_survives_a_failing_batch(db, monkeypatch):
             raise peewee.OperationalError("disk I/O error")
         return real_claim(*args, **kwargs)
 
-    monkeypatch.setattr(queue, "claim_planned", flaky_claim)
+    monkeypatch.setattr(queue, "select_planned", flaky_claim)
     monkeypatch.setattr("bulk.drainer.MAX_BACKOFF_SECONDS", 0.05)
     submit([product("a")])
     drainer = drainer_with(lambda job: None, poll_seconds=0.05)
