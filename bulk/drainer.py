@@ -16,7 +16,7 @@ import peewee
 
 from bulk import metrics, queue
 from bulk.clock import Clock
-from bulk.db import database, write_transaction
+from bulk.db import database, is_sqlite, write_transaction
 from bulk.handlers import ClaimedOperation, HandlerFor, Job, OperationError, Outcome
 from bulk.jsonutil import dumps
 from bulk.loops import Loop
@@ -213,10 +213,18 @@ class Drainer(Loop):
         started = time.perf_counter()
         now = self._clock.time()
         with database.connection_context():
-            planned = queue.plan_claim(self._batch_size, now, self._turn, self._chains)
-            if not planned:
+            # SQLite: planned before its write lock, held for the shortest time. PostgreSQL: planned
+            # in the claim's transaction once it has the claim turn (`queue.take_claim_turn`).
+            planned = queue.plan_claim(self._batch_size, now, self._turn, self._chains) if is_sqlite() else None
+            if planned == []:
                 return 0
             with write_transaction():
+                if planned is None:
+                    if not queue.take_claim_turn():
+                        return 0  # another drainer is claiming: it takes what is claimable
+                    planned = queue.plan_claim(self._batch_size, now, self._turn, self._chains)
+                    if not planned:
+                        return 0
                 claimed = queue.select_planned(planned, self._batch_size, now, self._turn, self._chains)
                 batch = _Batch(token, {operation.id: operation.attempts for operation in claimed})
                 local, outside = self._jobs(claimed)

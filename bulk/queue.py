@@ -301,6 +301,25 @@ def _hold_statement() -> peewee.Query:
 _HOLD = Prepared(_hold_statement)
 
 
+# PostgreSQL advisory lock class of the drainers' claim turn (`take_claim_turn`); bulk.webhooks.outbox
+# uses 13 for its per-bulk locks.
+CLAIM_LOCK_CLASS = 14
+_TAKE_CLAIM_TURN = Prepared(lambda: peewee.Select(columns=[peewee.fn.pg_try_advisory_xact_lock(CLAIM_LOCK_CLASS, 0)]))
+
+
+def take_claim_turn() -> bool:
+    """PostgreSQL: whether this transaction is now the one that plans and selects a claim (until it
+    ends); False while another drainer's is. SQLite: always, its write lock already serialises them.
+
+    Without it, drainers of several processes planned the same oldest operations at once: one
+    locked them, the others found them locked, planned again and found them locked again, spending
+    the database's CPU on plans that took nothing while the one claim that could run waited for it.
+    """
+    if not is_postgresql():
+        return True
+    return bool(_TAKE_CLAIM_TURN.execute().fetchone()[0])
+
+
 def claim_planned(token: str, planned: Plan, limit: int, lease_seconds: float, now: float,
                   holder: str | None = None, turn: Turn | None = None, chain: bool = False) -> list[ClaimedOperation]:
     """Take what is still claimable of the `planned` operations for `token` (`select_planned`, then

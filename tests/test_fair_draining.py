@@ -3,11 +3,15 @@ bulks take turns, and operations on one entity still run one at a time in submis
 
 from __future__ import annotations
 
+import threading
 import uuid
+
+import pytest
 
 from bulk import queue
 from bulk.accept import serialize_operation, time_ordered_uuid
 from bulk.clock import ManualClock
+from bulk.db import database
 from bulk.drainer import CATCH_UP_SECONDS, Drainer, DrainerSettings
 from bulk.handlers import accept_handler, transactional
 from bulk.models import Operation
@@ -213,3 +217,32 @@ def test_a_chain_of_local_and_outside_operations_runs_only_up_to_the_first_of_th
     assert worker.run_once() == 1
     ids = [row.id for row in Operation.select().order_by(Operation.id)]
     assert ran == [("local", ids[0]), ("outside", ids[1]), ("local", ids[2])]
+
+
+@pytest.mark.engines("postgresql")
+def test_drainers_of_several_processes_take_turns_to_claim_on_postgresql(db):
+    """One claiming transaction at a time: the others skip their claim at once instead of planning
+    the same operations and finding them locked."""
+    submit(["A", "B"])
+    turn_taken = threading.Event()
+    finish = threading.Event()
+    other: list[bool] = []
+
+    def claiming_elsewhere() -> None:
+        with database.connection_context(), queue.write_transaction():
+            other.append(queue.take_claim_turn())
+            turn_taken.set()
+            finish.wait(10)
+
+    thread = threading.Thread(target=claiming_elsewhere)
+    thread.start()
+    try:
+        assert turn_taken.wait(10)
+        assert drainer(batch_size=10).run_once() == 0  # skipped: the turn is taken
+        with queue.write_transaction():
+            assert not queue.take_claim_turn()
+    finally:
+        finish.set()
+        thread.join(10)
+    assert other == [True]
+    assert drainer(batch_size=10).run_once() == 2  # the turn is free again
