@@ -3,8 +3,9 @@
 Workers are gunicorn's `gthread` whose event loop reads each request whole before one of the
 `GUNICORN_THREADS` threads runs it (`bulk.http_worker`): slow or stalled clients cannot hold the
 workers (with `sync` workers, two clients sending a byte a second took the service down). On
-SQLite one request thread by default: the requests are already whole when it takes them, and more
-threads make the one holding SQLite's write lock wait for the GIL behind the others' CPU work
+SQLite one request thread by default, the event loop itself (the requests are already whole when
+it takes them), and more threads make the one holding SQLite's write lock wait for the GIL behind
+the others' CPU work
 (measured: 0.86-0.90x the `sync` worker's throughput with 4 threads, 0.91-1.05x with 1). On
 PostgreSQL four, which overlap their waits for the server (1.2-1.3x of one). Raise it for forward
 mode's synchronous calls to a slow upstream.
