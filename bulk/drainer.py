@@ -17,12 +17,12 @@ import peewee
 from bulk import metrics, queue
 from bulk.clock import Clock
 from bulk.db import database, is_sqlite, write_transaction
-from bulk.handlers import ClaimedOperation, HandlerFor, Job, OperationError, Outcome
+from bulk.handlers import ClaimedOperation, Handler, HandlerFor, Job, OperationError, Outcome
 from bulk.jsonutil import dumps
 from bulk.loops import Loop
 from bulk.phrases import DATABASE_RETRIABLE, INTERNAL_ERROR, Phrase, render, report_id
 from bulk.retries import RetryPolicy
-from bulk.routes.catalogue import Catalogue
+from bulk.routes.catalogue import Catalogue, Route
 from bulk.statuses import OperationStatus
 from bulk.webhooks.subscriptions import NO_SUBSCRIPTIONS, Subscriptions
 from schemas.base import ArgumentsError
@@ -101,8 +101,7 @@ def _run_handler(job: Job) -> Outcome:
         log.exception("operation %s of bulk %s failed unexpectedly, report %s", job.operation_key, job.bulk_uuid,
                       report)
         return Outcome(operation_id, OperationStatus.NOT_RETRIABLY_FAILED, render(INTERNAL_ERROR, [report]), 0)
-    message = f"Service execution success {job.route.concrete_class}::{job.route.service_method}"
-    return Outcome(operation_id, OperationStatus.COMPLETE, message, None,
+    return Outcome(operation_id, OperationStatus.COMPLETE, job.route.success_message, None,
                    None if result is None else dumps(result).decode())
 
 
@@ -181,24 +180,28 @@ class Drainer(Loop):
             self._coalesce_until = None
         started = time.monotonic()
         done = self.run_once()
-        if 0 < done < self._settings.batch_size and self._settings.coalesce_seconds:
+        if 0 < done < self._batch_size and self._settings.coalesce_seconds:
             self._coalesce_until = started + self._settings.coalesce_seconds
         self._batch_size = self._next_batch_size(done, time.monotonic() - started)
         return done > 0
 
     def _next_batch_size(self, done: int, seconds: float) -> int:
-        """Catch up with a backlog in fewer, larger transactions (one commit each), then come back.
+        """Catch up with a backlog in fewer, larger transactions (one commit each), and keep the size.
 
         Under a sustained load of submits every transaction queues for the same write lock, and a
         claim of 100 costs about what a 100-item submit does: the drainer would get its share of
-        the lock per transaction and fall behind. Doubling while batches come back full (and short)
-        spends the commit's fixed cost on more operations.
+        the lock per transaction and fall behind. Doubling while batches come back full (and short
+        in time) spends the commit's fixed cost on more operations. A batch that was not full keeps
+        the size: the next claim comes after the wake-up coalescing and takes what gathered
+        meanwhile in one transaction (going back to the first size made it one bulk per commit).
         """
-        if done < self._batch_size or self._settings.max_batch_size <= self._settings.batch_size:
+        if self._settings.max_batch_size <= self._settings.batch_size:
             return self._settings.batch_size
         if self._settings.catch_up_seconds is not None and seconds >= self._settings.catch_up_seconds:
             return max(self._settings.batch_size, self._batch_size // 2)
-        return min(self._batch_size * 2, self._settings.max_batch_size)
+        if done >= self._batch_size:
+            return min(self._batch_size * 2, self._settings.max_batch_size)
+        return self._batch_size
 
     def run_once(self) -> int:
         """Claim one batch, run it, record it; returns how many operations were finished.
@@ -252,9 +255,14 @@ class Drainer(Loop):
         unroutable: list[Outcome] = []
         first_kind: dict[str, bool] = {}
         left_out: set[str] = set()
+        # Looked up once per route in a batch (a batch is mostly one route; handler_for wraps).
+        routes: dict[str, tuple[Route, Handler] | None] = {}
         for operation in claimed:
-            route = self._catalogue.get(operation.route_key)
-            job = Job.of(operation, route, self._handler_for(route)) if route is not None else None
+            if operation.route_key not in routes:
+                route = self._catalogue.get(operation.route_key)
+                routes[operation.route_key] = (route, self._handler_for(route)) if route is not None else None
+            found = routes[operation.route_key]
+            job = Job.of(operation, *found) if found is not None else None
             is_local = job is None or job.transactional
             entity = operation.entity_key
             if entity is not None and (entity in left_out or first_kind.setdefault(entity, is_local) != is_local):

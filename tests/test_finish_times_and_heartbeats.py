@@ -50,7 +50,7 @@ def test_the_drainer_records_the_service_clocks_time(db):
     bulk_uuid = enqueue([None])
 
     class Route:
-        concrete_class, service_method = "Thing", "save"
+        success_message = "Service execution success Thing::save"
 
     class Catalogue:
         def get(self, key):

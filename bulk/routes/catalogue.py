@@ -69,9 +69,14 @@ class Route:
     def is_anonymous(self) -> bool:
         return ANONYMOUS in self.resources
 
-    @property
+    @cached_property
     def concrete_class(self) -> str:
         return self.implementation or default_implementation(self.service_class)
+
+    @cached_property
+    def success_message(self) -> str:
+        """A completed operation's message, as Magento's consumer writes it."""
+        return f"Service execution success {self.concrete_class}::{self.service_method}"
 
     @property
     def item_type(self) -> str:
