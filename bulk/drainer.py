@@ -52,12 +52,12 @@ class DrainerSettings:
     coalesce_seconds: float = 0.0
     # While batches come back full (a backlog), claims grow up to this size (0: never grow).
     max_batch_size: int = 0
-    # A growing batch stops growing once one batch takes this long (None: no bound in time).
+    # A growing batch stops growing once one batch holds the write lock this long (None: no bound).
     catch_up_seconds: float | None = None
 
 
-# On SQLite a growing batch stops growing once one batch takes this long: the write lock it holds
-# is what requests wait for, so this bounds what the drainer adds to their latency.
+# On SQLite a growing batch stops growing once one batch holds the write lock this long: every
+# submit waits for that lock, so this bounds what the drainer adds to their latency.
 CATCH_UP_SECONDS = 0.025
 
 
@@ -167,6 +167,7 @@ class Drainer(Loop):
         self._turn = queue.Turn()
         self._coalesce_until: float | None = None
         self._batch_size = settings.batch_size
+        self._held_seconds = 0.0
         # Claims take chains (an entity's next operations with its first, `queue.plan_claim`) only
         # where they then run one by one in id order: one at a time, and no failure waits for a
         # retry (a deferred operation's successors would otherwise run before it).
@@ -179,13 +180,14 @@ class Drainer(Loop):
             self.pause(max(0.0, self._coalesce_until - time.monotonic()))
             self._coalesce_until = None
         started = time.monotonic()
+        self._held_seconds = 0.0
         done = self.run_once()
         if 0 < done < self._batch_size and self._settings.coalesce_seconds:
             self._coalesce_until = started + self._settings.coalesce_seconds
-        self._batch_size = self._next_batch_size(done, time.monotonic() - started)
+        self._batch_size = self._next_batch_size(done, self._held_seconds)
         return done > 0
 
-    def _next_batch_size(self, done: int, seconds: float) -> int:
+    def _next_batch_size(self, done: int, held_seconds: float) -> int:
         """Catch up with a backlog in fewer, larger transactions (one commit each), and keep the size.
 
         Under a sustained load of submits every transaction queues for the same write lock, and a
@@ -197,7 +199,7 @@ class Drainer(Loop):
         """
         if self._settings.max_batch_size <= self._settings.batch_size:
             return self._settings.batch_size
-        if self._settings.catch_up_seconds is not None and seconds >= self._settings.catch_up_seconds:
+        if self._settings.catch_up_seconds is not None and held_seconds >= self._settings.catch_up_seconds:
             return max(self._settings.batch_size, self._batch_size // 2)
         if done >= self._batch_size:
             return min(self._batch_size * 2, self._settings.max_batch_size)
@@ -221,7 +223,9 @@ class Drainer(Loop):
             planned = queue.plan_claim(self._batch_size, now, self._turn, self._chains) if is_sqlite() else None
             if planned == []:
                 return 0
+            ran_early = self._run_pure_early(planned, now) if planned else {}
             with write_transaction():
+                began = time.perf_counter()
                 if planned is None:
                     if not queue.take_claim_turn():
                         return 0  # another drainer is claiming: it takes what is claimable
@@ -234,7 +238,10 @@ class Drainer(Loop):
                 if outside:
                     queue.hold(token, [_claimed(job).id for job in outside], self._settings.lease_seconds, now,
                                holder())
-                done = self._run_local(batch, *local)
+                done = self._run_local(batch, *local, ran_early)
+            # How long the batch held the write lock (SQLite: what every submit waits for), waits
+            # for it left out: the measure its growth is bounded by.
+            self._held_seconds = time.perf_counter() - began
             done += self._run_outside(batch, outside)
             if outside and done < len(claimed):
                 # Stopping (or a lease lost): hand the rest back now, not when the lease runs out.
@@ -255,14 +262,7 @@ class Drainer(Loop):
         unroutable: list[Outcome] = []
         first_kind: dict[str, bool] = {}
         left_out: set[str] = set()
-        # Looked up once per route in a batch (a batch is mostly one route; handler_for wraps).
-        routes: dict[str, tuple[Route, Handler] | None] = {}
-        for operation in claimed:
-            if operation.route_key not in routes:
-                route = self._catalogue.get(operation.route_key)
-                routes[operation.route_key] = (route, self._handler_for(route)) if route is not None else None
-            found = routes[operation.route_key]
-            job = Job.of(operation, *found) if found is not None else None
+        for operation, job in zip(claimed, self._jobs_of(claimed), strict=True):
             is_local = job is None or job.transactional
             entity = operation.entity_key
             if entity is not None and (entity in left_out or first_kind.setdefault(entity, is_local) != is_local):
@@ -275,15 +275,48 @@ class Drainer(Loop):
                 (local if is_local else outside).append(job)
         return (local, unroutable), outside
 
-    def _run_local(self, batch: _Batch, jobs: list[Job], unroutable: list[Outcome]) -> int:
+    def _run_pure_early(self, planned: queue.Plan, now: float) -> dict[int, Outcome]:
+        """SQLite: run the planned operations whose handlers are pure before taking the write lock.
+
+        What a pure handler answers depends on its operation alone (an open operation's payload
+        never changes), so its outcome can be worked out from a read; the batch then only records
+        it, and the lock every submit waits for is held for the writes. Those the batch no longer
+        gets (taken meanwhile) are dropped: nothing happened.
+        """
+        ran: dict[int, Outcome] = {}
+        for job in self._jobs_of(queue.read_due(planned, now)):
+            if job is not None and job.pure and not self.stopping:
+                ran[_claimed(job).id] = run_job(job)
+        return ran
+
+    def _jobs_of(self, operations: list[ClaimedOperation]) -> list[Job | None]:
+        """Each operation's job (None when no configured route processes it), routes and handlers
+        looked up once per route (a batch is mostly one route; handler_for wraps)."""
+        routes: dict[str, tuple[Route, Handler] | None] = {}
+        jobs: list[Job | None] = []
+        for operation in operations:
+            if operation.route_key not in routes:
+                route = self._catalogue.get(operation.route_key)
+                routes[operation.route_key] = (route, self._handler_for(route)) if route is not None else None
+            found = routes[operation.route_key]
+            jobs.append(Job.of(operation, *found) if found is not None else None)
+        return jobs
+
+    def _run_local(self, batch: _Batch, jobs: list[Job], unroutable: list[Outcome],
+                   ran_early: dict[int, Outcome] | None = None) -> int:
         """Run handlers whose effects live in this database inside the transaction that claimed
         them and records their outcomes, so effects and status commit together: exactly once,
-        even after a kill."""
+        even after a kill. Pure handlers' outcomes may come from `ran_early`."""
         outcomes = list(unroutable)
+        ran_early = ran_early or {}
         for job in jobs:
             if self.stopping:
                 break
-            outcomes.append(run_job(job) if job.pure else self._run_in_savepoint(job))
+            if job.pure:
+                early = ran_early.get(_claimed(job).id)
+                outcomes.append(early if early is not None else run_job(job))
+            else:
+                outcomes.append(self._run_in_savepoint(job))
         if outcomes:
             self.record_outcomes(batch, outcomes, claimed=False)
         return len(outcomes)

@@ -355,6 +355,13 @@ def hold(token: str, operation_ids: list[int], lease_seconds: float, now: float,
                   ids=_ids_parameter(operation_ids))
 
 
+def read_due(planned: Plan, now: float) -> list[ClaimedOperation]:
+    """The planned operations still open and due, as a read (SQLite, outside a transaction: no lock);
+    what a claim then gets of them is `select_planned`'s answer."""
+    ids = _ids_parameter([operation_id for operation_id, _ in planned])
+    return [ClaimedOperation(*row) for row in _DUE_OF_PLAN.execute(ids=ids, now=now).fetchall()]
+
+
 def _select_ids(planned: Plan, now: float) -> list[ClaimedOperation]:
     due = {row[0]: row for row in _DUE_OF_PLAN.execute(ids=_ids_parameter([op_id for op_id, _ in planned]), now=now)}
     keys = sorted({entity for operation_id, entity in planned if entity is not None and operation_id in due})

@@ -13,7 +13,7 @@ from bulk.accept import serialize_operation, time_ordered_uuid
 from bulk.clock import ManualClock
 from bulk.db import database
 from bulk.drainer import CATCH_UP_SECONDS, Drainer, DrainerSettings
-from bulk.handlers import accept_handler, transactional
+from bulk.handlers import accept_handler, pure, transactional
 from bulk.models import Operation
 from bulk.queue import NewBulk, NewOperation, Turn
 from bulk.routes.builtin import builtin_catalogue
@@ -247,3 +247,28 @@ def test_drainers_of_several_processes_take_turns_to_claim_on_postgresql(db):
         thread.join(10)
     assert other == [True]
     assert drainer(batch_size=10).run_once() == 2  # the turn is free again
+
+
+@pytest.mark.engines("sqlite")
+def test_pure_handlers_run_before_the_write_lock_and_only_what_the_batch_gets_is_recorded(db, monkeypatch):
+    submit(["A", "B", "C"])
+    in_transaction: list[bool] = []
+
+    @pure
+    def observing(job):
+        in_transaction.append(database.in_transaction())
+
+    real_read_due = queue.read_due
+
+    def read_then_lose_one(planned, now):
+        read = real_read_due(planned, now)
+        queue.claim("o" * 32, 1, 60, now)  # another drainer takes the first meanwhile
+        return read
+
+    monkeypatch.setattr(queue, "read_due", read_then_lose_one)
+    worker = Drainer(builtin_catalogue(), lambda route: observing, ManualClock(NOW), DrainerSettings(batch_size=10))
+    assert worker.run_once() == 2
+    assert in_transaction == [False, False, False]  # all three ran early, none under the lock
+    rows = {row.entity_key: row for row in Operation.select()}
+    assert (rows["sku:A"].status, rows["sku:A"].claim_token) == (OperationStatus.OPEN, "o" * 32)
+    assert [rows[key].status for key in ("sku:B", "sku:C")] == [OperationStatus.COMPLETE] * 2
