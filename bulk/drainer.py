@@ -208,7 +208,8 @@ class Drainer(Loop):
     def run_once(self) -> int:
         """Claim one batch, run it, record it; returns how many operations were finished.
 
-        The claim is planned without the write lock (nothing claimable: no transaction at all).
+        On SQLite the claim is planned without the write lock (nothing claimable: no transaction
+        at all); on PostgreSQL in the claim's transaction, once it has the drainers' claim turn.
         Operations whose handlers only write to this database are selected and run in one
         transaction, which also records their outcomes: one commit for the whole batch, and one
         write of each operation (its outcome; such a claim needs no lease). Operations with outside

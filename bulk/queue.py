@@ -286,15 +286,19 @@ _OPEN_OF_ENTITIES = Prepared(lambda: Operation.select(Operation.entity_key, Oper
     one_of(Operation.entity_key, Slot("keys")), _open(), Operation.id <= Slot("up_to")))
 
 
+# A try of an operation: counted, and its first start kept (Magento's stuck-operation rule; later
+# tries keep it). Written by `hold`, or with the outcome for operations run in the transaction that
+# selected them (`record`/`defer` with no token).
+_THIS_TRY: dict[peewee.Field, Any] = {
+    Operation.attempts: Operation.attempts + 1,
+    Operation.started_at: peewee.fn.COALESCE(Operation.started_at, Slot("started_at", Operation.started_at)),
+}
+
+
 def _hold_statement() -> peewee.Query:
     return (Operation
-            .update({Operation.claim_token: Slot("token"),
-                     Operation.claimed_by: Slot("holder"),
-                     Operation.available_at: Slot("expires"),
-                     # The first start counts (Magento's stuck-operation rule); re-claims keep it.
-                     Operation.started_at: peewee.fn.COALESCE(Operation.started_at,
-                                                              Slot("started_at", Operation.started_at)),
-                     Operation.attempts: Operation.attempts + 1})
+            .update({Operation.claim_token: Slot("token"), Operation.claimed_by: Slot("holder"),
+                     Operation.available_at: Slot("expires"), **_THIS_TRY})
             .where(_id_among(), _open()))
 
 
@@ -437,12 +441,6 @@ def _record_statement(complete: bool, claimed: bool) -> peewee.Query:
     return Operation.update({**values, **_THIS_TRY}).where(_id_among(), _open())
 
 
-# What `hold` writes of a try and `record`/`defer` write instead for operations run in the
-# transaction that selected them (never claimed).
-_THIS_TRY: dict[peewee.Field, Any] = {
-    Operation.attempts: Operation.attempts + 1,
-    Operation.started_at: peewee.fn.COALESCE(Operation.started_at, Slot("started_at", Operation.started_at)),
-}
 _RECORD_COMPLETE = Prepared(lambda: _record_statement(complete=True, claimed=True))
 _RECORD_FAILED = Prepared(lambda: _record_statement(complete=False, claimed=True))
 _RECORD_COMPLETE_SELECTED = Prepared(lambda: _record_statement(complete=True, claimed=False))
