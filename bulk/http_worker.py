@@ -35,6 +35,7 @@ from gunicorn import http, util
 from gunicorn.http.unreader import SocketUnreader
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
+from bulk.db import names_postgresql
 from bulk.server_errors import refusal_for
 
 DEFAULT_READ_TIMEOUT = 30.0
@@ -71,8 +72,7 @@ def request_threads_from_environment(environ: Mapping[str, str]) -> int:
     raw = environ.get("GUNICORN_THREADS", "").strip()
     if raw:
         return int(raw)
-    scheme = environ.get("DATABASE_URL", "").split(":", 1)[0].lower()
-    return THREADS_POSTGRESQL if scheme in ("postgres", "postgresql") else THREADS_SQLITE
+    return THREADS_POSTGRESQL if names_postgresql(environ.get("DATABASE_URL", "")) else THREADS_SQLITE
 
 
 class _Arrival:
