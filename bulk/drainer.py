@@ -168,6 +168,9 @@ class Drainer(Loop):
         self._coalesce_until: float | None = None
         self._batch_size = settings.batch_size
         self._held_seconds = 0.0
+        # Whether the last batch had pure handlers: only then is the next one's read before the lock
+        # worth it (a mode without them, `store` or `forward`, would read every batch twice).
+        self._pure_seen = True
         # Claims take chains (an entity's next operations with its first, `queue.plan_claim`) only
         # where they then run one by one in id order: one at a time, and no failure waits for a
         # retry (a deferred operation's successors would otherwise run before it).
@@ -224,7 +227,7 @@ class Drainer(Loop):
             planned = queue.plan_claim(self._batch_size, now, self._turn, self._chains) if is_sqlite() else None
             if planned == []:
                 return 0
-            ran_early = self._run_pure_early(planned, now) if planned else {}
+            ran_early = self._run_pure_early(planned, now) if planned and self._pure_seen else {}
             with write_transaction():
                 began = time.perf_counter()
                 if planned is None:
@@ -236,6 +239,7 @@ class Drainer(Loop):
                 claimed = queue.select_planned(planned, self._batch_size, now, self._turn, self._chains)
                 batch = _Batch(token, {operation.id: operation.attempts for operation in claimed})
                 local, outside = self._jobs(claimed)
+                self._pure_seen = any(job.pure for job in local[0])
                 if outside:
                     queue.hold(token, [_claimed(job).id for job in outside], self._settings.lease_seconds, now,
                                holder())

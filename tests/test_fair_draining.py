@@ -272,3 +272,17 @@ def test_pure_handlers_run_before_the_write_lock_and_only_what_the_batch_gets_is
     rows = {row.entity_key: row for row in Operation.select()}
     assert (rows["sku:A"].status, rows["sku:A"].claim_token) == (OperationStatus.OPEN, "o" * 32)
     assert [rows[key].status for key in ("sku:B", "sku:C")] == [OperationStatus.COMPLETE] * 2
+
+
+@pytest.mark.engines("sqlite")
+def test_batches_without_pure_handlers_stop_reading_before_the_lock(db, monkeypatch):
+    reads: list[int] = []
+    real_read_due = queue.read_due
+    monkeypatch.setattr(queue, "read_due", lambda planned, now: reads.append(len(planned)) or real_read_due(planned, now))
+    worker = Drainer(builtin_catalogue(), lambda route: transactional(lambda job: None), ManualClock(NOW),
+                     DrainerSettings(batch_size=10))
+    submit(["A"])
+    assert worker.run_once() == 1
+    submit(["B"])
+    assert worker.run_once() == 1
+    assert reads == [1]  # only the first batch, before it knew its handlers were not pure
