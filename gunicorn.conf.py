@@ -2,13 +2,12 @@
 
 Workers are gunicorn's `gthread` whose event loop reads each request whole before one of the
 `GUNICORN_THREADS` threads runs it (`bulk.http_worker`): slow or stalled clients cannot hold the
-workers (with `sync` workers, two clients sending a byte a second took the service down). On
-SQLite one request thread by default, the event loop itself (the requests are already whole when
-it takes them), and more threads make the one holding SQLite's write lock wait for the GIL behind
-the others' CPU work
-(measured: 0.86-0.90x the `sync` worker's throughput with 4 threads, 0.91-1.05x with 1). On
-PostgreSQL four, which overlap their waits for the server (1.2-1.3x of one). Raise it for forward
-mode's synchronous calls to a slow upstream.
+workers (with `sync` workers, two clients sending a byte a second took the service down). One
+request thread by default, the event loop itself (the requests are already whole when it takes
+them): more threads make the one holding SQLite's write lock wait for the GIL behind the others'
+CPU work (0.86-0.90x the `sync` worker's throughput with 4 threads), and on PostgreSQL four were
+no faster than one (bench/settings_ab.py: 0.86x and 0.96x). Raise it for forward mode's
+synchronous calls to a slow upstream.
 Each worker runs one drainer thread, started here after the app is loaded and stopped on exit.
 The bind address follows gunicorn's own rules: `PORT` (PaaS) gives 0.0.0.0:$PORT, otherwise
 127.0.0.1:8000 unless `--bind` says otherwise.
@@ -17,13 +16,12 @@ The bind address follows gunicorn's own rules: `PORT` (PaaS) gives 0.0.0.0:$PORT
 import os
 
 from bulk import metrics_dir
-from bulk.http_worker import request_threads_from_environment
 from bulk.logs import gunicorn_logconfig
 
 wsgi_app = "app:app"
 worker_class = "bulk.http_worker.BufferingThreadWorker"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-threads = request_threads_from_environment(os.environ)
+threads = int(os.environ.get("GUNICORN_THREADS", "1"))
 # Off on purpose: each worker imports the app itself, so no database handle or thread crosses a fork.
 preload_app = False
 # A PaaS gives ~30 s between SIGTERM and SIGKILL; finish within it.

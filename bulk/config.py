@@ -489,10 +489,9 @@ SERVER_VARIABLES: tuple[tuple[str, str, str], ...] = (
     ("GUNICORN_GRACEFUL_TIMEOUT", "`25`",
      "Seconds a worker has on SIGTERM to finish its requests and operations (a PaaS gives ~30)."),
     ("GUNICORN_ACCESS_LOG", "—", "Where gunicorn writes its access log (`-` for stdout); none when unset."),
-    ("GUNICORN_THREADS", "`1` (SQLite), `4` (PostgreSQL)", "Threads per worker that run requests "
-     "(`bulk.http_worker`: a request is read whole before a thread takes it; on SQLite more threads wait for "
-     "the GIL while one holds the write lock, on PostgreSQL four overlap their waits for the server); raise it "
-     "when synchronous calls forward to a slow upstream."),
+    ("GUNICORN_THREADS", "`1`", "Threads per worker that run requests (`bulk.http_worker`: a request is read whole "
+     "before it runs, and with one thread the worker's event loop runs it; more threads were no faster on either "
+     "engine); raise it when synchronous calls forward to a slow upstream."),
     ("GUNICORN_READ_TIMEOUT", "`30`", "Seconds a client has to send a whole request (one more per 64 KiB sent), and "
      "an idle connection to start one; then it is closed."),
 )

@@ -29,15 +29,6 @@ SQLITE_PRAGMAS = {
 }
 
 
-# The URL schemes that name a PostgreSQL database (anything else but sqlite is refused).
-POSTGRESQL_SCHEMES = ("postgres", "postgresql")
-
-
-def names_postgresql(url: str) -> bool:
-    """Whether a DATABASE_URL names PostgreSQL (without opening it)."""
-    return urlparse(url).scheme in POSTGRESQL_SCHEMES
-
-
 def open_database(url: str, busy_timeout: float = 5.0, pool_size: int = 8,
                   wal_autocheckpoint: int = 1000) -> PooledSqliteDatabase | PooledPostgresqlDatabase:
     """A pooled database for `sqlite:///path` or `postgresql://...` (connections open lazily).
@@ -62,7 +53,7 @@ def open_database(url: str, busy_timeout: float = 5.0, pool_size: int = 8,
             max_connections=pool_size, stale_timeout=300, timeout=30)
         sqlite.writers = WriterQueue(path, busy_timeout)
         return sqlite
-    if parsed.scheme in POSTGRESQL_SCHEMES:
+    if parsed.scheme in ("postgres", "postgresql"):
         # Query parameters are libpq's (sslmode, connect_timeout, options=-csearch_path=...).
         connect_params = dict(parse_qsl(parsed.query))
         database = _PostgresqlDatabase(

@@ -26,7 +26,6 @@ import os
 import re
 import selectors
 import time
-from collections.abc import Mapping
 from concurrent.futures import Future
 from functools import partial
 from typing import Any
@@ -35,7 +34,6 @@ from gunicorn import http, util
 from gunicorn.http.unreader import SocketUnreader
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
-from bulk.db import names_postgresql
 from bulk.server_errors import refusal_for
 
 DEFAULT_READ_TIMEOUT = 30.0
@@ -57,22 +55,6 @@ def read_timeout_from_environment() -> float:
     except ValueError:
         value = DEFAULT_READ_TIMEOUT
     return value if value > 0 else DEFAULT_READ_TIMEOUT
-
-
-# Request threads per worker when GUNICORN_THREADS is unset. SQLite: one, since more make the
-# thread holding its single write lock wait for the GIL behind the others' CPU work (4 threads
-# measured 0.86-0.90x of one). PostgreSQL has no such lock, and a request spends much of its time
-# waiting for the server and its commit: 4 threads measured 1.2-1.3x of one (100-item bulks).
-THREADS_SQLITE = 1
-THREADS_POSTGRESQL = 4
-
-
-def request_threads_from_environment(environ: Mapping[str, str]) -> int:
-    """`GUNICORN_THREADS`, or the default for the database `DATABASE_URL` names."""
-    raw = environ.get("GUNICORN_THREADS", "").strip()
-    if raw:
-        return int(raw)
-    return THREADS_POSTGRESQL if names_postgresql(environ.get("DATABASE_URL", "")) else THREADS_SQLITE
 
 
 class _Arrival:

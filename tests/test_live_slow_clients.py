@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import runpy
 import socket
 import threading
 import time
@@ -12,7 +11,7 @@ import pytest
 import requests
 
 from bulk.http_worker import request_is_complete
-from tests.live import PROJECT_ROOT, Gunicorn
+from tests.live import Gunicorn
 
 HEAD = b"POST /rest/async/bulk/V1/products HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
 
@@ -29,25 +28,6 @@ def test_a_request_is_complete_once_its_head_and_body_are_in():
     assert not request_is_complete(chunked + b"4\r\n[1,2\r\n1\r\n]\r\n0\r\n", 1000)
     assert request_is_complete(chunked + b"4\r\n[1,2\r\n1\r\n]\r\n0\r\n\r\n", 1000)
     assert request_is_complete(chunked + b"zz\r\n", 1000)  # malformed: gunicorn answers it
-
-
-@pytest.mark.parametrize(("environ", "threads"), [
-    ({"DATABASE_URL": "sqlite:///data/bulk.sqlite3"}, 1),
-    ({}, 1),
-    ({"DATABASE_URL": "postgresql://user@host/db"}, 4),
-    ({"DATABASE_URL": "postgres://host/db"}, 4),
-    ({"DATABASE_URL": "postgresql://host/db", "GUNICORN_THREADS": "2"}, 2),
-    ({"GUNICORN_THREADS": " 8 "}, 8),
-])
-def test_request_threads_follow_the_database_unless_set(monkeypatch, tmp_path, environ, threads):
-    """gunicorn.conf.py as gunicorn reads it: one request thread on SQLite, four on PostgreSQL."""
-    for name in ("DATABASE_URL", "GUNICORN_THREADS"):
-        monkeypatch.delenv(name, raising=False)
-    for name, value in environ.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
-    settings = runpy.run_path(str(PROJECT_ROOT / "gunicorn.conf.py"))
-    assert settings["threads"] == threads
 
 
 class SlowClients:
