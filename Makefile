@@ -35,6 +35,7 @@ bench: $(VENV)/.dev
 	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
 	$(BIN)/python bench/storage.py
 	$(BIN)/python bench/http_submit.py
+	$(BIN)/python bench/settings_ab.py
 	$(BIN)/python bench/scale.py
 	$(BIN)/python bench/store_drain.py
 	$(BIN)/python bench/forward.py

@@ -150,13 +150,14 @@ def database_url(engine: str, folder: Path) -> Iterator[str]:
 
 
 def service_rows(label: str, engine: str, drainer: bool, args, folder: Path, script: Path,
-                 cwd: Path = PROJECT_ROOT, sizes=SIZES, extra: tuple[str, ...] = ()) -> list[Row]:
+                 cwd: Path = PROJECT_ROOT, sizes=SIZES, extra: tuple[str, ...] = (),
+                 env: dict[str, str] | None = None) -> list[Row]:
     with database_url(engine, folder) as url:
         # `accept`, production's mode: the drainer's own cost, not the embedded store's writes
         # (the live runs start in development, whose default mode is `store`).
         server = Gunicorn(folder, workers=args.workers, database_url=url, cwd=cwd, args=extra,
                           BULK_WORKER="1" if drainer else "0", BULK_POLL_SECONDS="0.5", BULK_MAX_ITEMS="5000",
-                          BULK_PROCESSING="accept")
+                          BULK_PROCESSING="accept", **(env or {}))
         with server:
             token = server.token()
             return [measure(server, label, size, token, args, folder, drainer, script) for size in sizes]
