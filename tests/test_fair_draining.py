@@ -156,6 +156,58 @@ def test_a_claim_with_room_takes_each_entitys_next_operations_with_its_first(db)
     assert sorted(op_id for op_id, _ in queue.plan_claim(10, NOW)) == [claimed[0].id, claimed[1].id]
 
 
+def statements_of(monkeypatch, call):
+    """What `call()` returns, and how many SQL statements it ran."""
+    count = 0
+    execute_sql = type(database.obj).execute_sql
+
+    def counting(self, *args, **kwargs):
+        nonlocal count
+        count += 1
+        return execute_sql(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(database.obj), "execute_sql", counting)
+    try:
+        return call(), count
+    finally:
+        monkeypatch.setattr(type(database.obj), "execute_sql", execute_sql)
+
+
+def test_a_backlog_that_fits_in_the_claim_is_planned_whole_with_one_read(db, monkeypatch):
+    feeds = [submit(["A", "B", "C"], bulk_uuid=time_ordered_uuid(NOW + n)) for n in range(3)]
+    ids = [op.id for op in Operation.select().order_by(Operation.id)]
+    turn = Turn()
+    plan, statements = statements_of(monkeypatch, lambda: queue.plan_claim(9, NOW, turn, chain=True))
+    # Every operation, in id order (each SKU's in submission order), from one read: no turn taken,
+    # no chain layers looked up one query each.
+    assert [op_id for op_id, _ in plan] == ids
+    assert statements == 1
+    assert turn.after == ""
+    # One more operation than the claim holds: the fair plan, which takes turns through the bulks.
+    submit(["D"], bulk_uuid=time_ordered_uuid(NOW + 3))
+    plan, statements = statements_of(monkeypatch, lambda: queue.plan_claim(9, NOW, turn, chain=True))
+    assert statements > 1
+    assert turn.after != ""
+    # Without chains the whole backlog's plan holds each entity's first operation only.
+    assert [entity for _, entity in queue.plan_claim(20, NOW)] == ["sku:A", "sku:B", "sku:C", "sku:D"]
+    assert feeds
+
+
+def test_a_whole_backlog_plan_leaves_out_what_waits_behind_an_operation_held_elsewhere(db):
+    submit(["A", "B"], bulk_uuid=time_ordered_uuid(NOW))
+    submit(["A", "B"], bulk_uuid=time_ordered_uuid(NOW + 1))
+    [held_a] = [op for op in queue.claim("h" * 32, 2, 60, NOW) if op.entity_key == "sku:A"]
+    queue.release("h" * 32, [op.id for op in Operation.select().where(Operation.entity_key == "sku:B")])
+    for chain in (True, False):
+        plan = queue.plan_claim(10, NOW, chain=chain)
+        claimed = queue.claim_planned("t" * 32, plan, 10, 60, NOW, chain=chain)
+        # A's second operation is planned (it is due) but not claimed: A's first is held elsewhere.
+        assert any(entity == "sku:A" for _, entity in plan)
+        assert "sku:A" not in {op.entity_key for op in claimed} and held_a.entity_key == "sku:A"
+        assert [op.entity_key for op in claimed] == (["sku:B", "sku:B"] if chain else ["sku:B"])
+        queue.release("t" * 32, [op.id for op in claimed])
+
+
 def test_a_chain_stops_at_an_operation_held_elsewhere_or_waiting_for_a_retry(db):
     first = submit(["A", "B", "C"], bulk_uuid=time_ordered_uuid(NOW))
     later = [submit(["A", "B", "C"], bulk_uuid=time_ordered_uuid(NOW + n)) for n in (1, 2)]
