@@ -8,9 +8,10 @@ import socket
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import peewee
 
@@ -131,6 +132,14 @@ class _Batch:
     outcomes: Counter[str] = field(default_factory=Counter)
 
 
+class _EarlyRun(NamedTuple):
+    """What a batch read and ran before SQLite's write lock (`Drainer._run_pure_early`)."""
+
+    outcomes: dict[int, Outcome]  # of the pure handlers, by operation id
+    operations: dict[int, ClaimedOperation]  # every operation read, by id
+    jobs: dict[int, Job | None]  # their jobs (None: no route processes it)
+
+
 def _claimed(job: Job) -> ClaimedOperation:
     """The queued operation of a job the drainer runs (only synchronous calls have none)."""
     assert job.operation is not None
@@ -227,7 +236,7 @@ class Drainer(Loop):
             planned = queue.plan_claim(self._batch_size, now, self._turn, self._chains) if is_sqlite() else None
             if planned == []:
                 return 0
-            ran_early = self._run_pure_early(planned, now) if planned and self._pure_seen else {}
+            early = self._run_pure_early(planned, now) if planned and self._pure_seen else _EarlyRun({}, {}, {})
             with write_transaction():
                 began = time.perf_counter()
                 if planned is None:
@@ -236,14 +245,15 @@ class Drainer(Loop):
                     planned = queue.plan_claim(self._batch_size, now, self._turn, self._chains)
                     if not planned:
                         return 0
-                claimed = queue.select_planned(planned, self._batch_size, now, self._turn, self._chains)
+                claimed = queue.select_planned(planned, self._batch_size, now, self._turn, self._chains,
+                                               known=early.operations)
                 batch = _Batch(token, {operation.id: operation.attempts for operation in claimed})
-                local, outside = self._jobs(claimed)
+                local, outside = self._jobs(claimed, early.jobs)
                 self._pure_seen = any(job.pure for job in local[0])
                 if outside:
                     queue.hold(token, [_claimed(job).id for job in outside], self._settings.lease_seconds, now,
                                holder())
-                done = self._run_local(batch, *local, ran_early)
+                done = self._run_local(batch, *local, early.outcomes)
             # How long the batch held the write lock (SQLite: what every submit waits for), waits
             # for it left out: the measure its growth is bounded by.
             self._held_seconds = time.perf_counter() - began
@@ -254,9 +264,11 @@ class Drainer(Loop):
         _log_batch(claimed, batch, time.perf_counter() - started)
         return done
 
-    def _jobs(self, claimed: list[ClaimedOperation]) -> tuple[tuple[list[Job], list[Outcome]], list[Job]]:
+    def _jobs(self, claimed: list[ClaimedOperation], read: Mapping[int, Job | None]
+              ) -> tuple[tuple[list[Job], list[Outcome]], list[Job]]:
         """Split a claim into (database-local jobs, outcomes of unroutable operations) and the jobs
-        with outside effects.
+        with outside effects. `read`: jobs of operations read before the claim, used again for
+        those claimed as they were read.
 
         Local jobs run before outside ones, so where a claim holds several operations of one entity
         (a chain) of both kinds, only those before the first of the other kind run now; the rest
@@ -267,7 +279,7 @@ class Drainer(Loop):
         unroutable: list[Outcome] = []
         first_kind: dict[str, bool] = {}
         left_out: set[str] = set()
-        for operation, job in zip(claimed, self._jobs_of(claimed), strict=True):
+        for operation, job in zip(claimed, self._jobs_of(claimed, read), strict=True):
             is_local = job is None or job.transactional
             entity = operation.entity_key
             if entity is not None and (entity in left_out or first_kind.setdefault(entity, is_local) != is_local):
@@ -280,26 +292,35 @@ class Drainer(Loop):
                 (local if is_local else outside).append(job)
         return (local, unroutable), outside
 
-    def _run_pure_early(self, planned: queue.Plan, now: float) -> dict[int, Outcome]:
+    def _run_pure_early(self, planned: queue.Plan, now: float) -> _EarlyRun:
         """SQLite: run the planned operations whose handlers are pure before taking the write lock.
 
         What a pure handler answers depends on its operation alone (an open operation's payload
         never changes), so its outcome can be worked out from a read; the batch then only records
         it, and the lock every submit waits for is held for the writes. Those the batch no longer
-        gets (taken meanwhile) are dropped: nothing happened.
+        gets (taken meanwhile) are dropped: nothing happened. The jobs read are kept for the claim,
+        which then reads only ids and tries under the lock.
         """
-        ran: dict[int, Outcome] = {}
-        for job in self._jobs_of(queue.read_due(planned, now)):
+        read = queue.read_due(planned, now)
+        early = _EarlyRun({}, {operation.id: operation for operation in read},
+                          {operation.id: job for operation, job in zip(read, self._jobs_of(read), strict=True)})
+        for operation_id, job in early.jobs.items():
             if job is not None and job.pure and not self.stopping:
-                ran[_claimed(job).id] = run_job(job)
-        return ran
+                early.outcomes[operation_id] = run_job(job)
+        return early
 
-    def _jobs_of(self, operations: list[ClaimedOperation]) -> list[Job | None]:
+    def _jobs_of(self, operations: list[ClaimedOperation], read: Mapping[int, Job | None] | None = None
+                 ) -> list[Job | None]:
         """Each operation's job (None when no configured route processes it), routes and handlers
-        looked up once per route (a batch is mostly one route; handler_for wraps)."""
+        looked up once per route (a batch is mostly one route; handler_for wraps); the job in `read`
+        of an operation claimed as it was read."""
         routes: dict[str, tuple[Route, Handler] | None] = {}
         jobs: list[Job | None] = []
         for operation in operations:
+            known = read.get(operation.id) if read else None
+            if known is not None and known.operation is operation:
+                jobs.append(known)
+                continue
             if operation.route_key not in routes:
                 route = self._catalogue.get(operation.route_key)
                 routes[operation.route_key] = (route, self._handler_for(route)) if route is not None else None
@@ -397,9 +418,11 @@ class Drainer(Loop):
                 queue.record(token, finished, self._clock.time(), self._subscriptions)
             if deferred:
                 queue.defer(token, deferred, self._clock.time())
-        metrics.operations_finished(outcome.status for outcome in finished)
+        # Counted once: an enum's `name` is a Python-level lookup, slow when made for every operation.
+        statuses = Counter(outcome.status for outcome in finished)
+        metrics.operations_finished(statuses.elements())
         metrics.retries_scheduled(len(deferred))
-        batch.outcomes.update(outcome.status.name.lower() for outcome in finished)
+        batch.outcomes.update({status.name.lower(): count for status, count in statuses.items()})
         batch.outcomes["retry_scheduled"] += len(deferred)
 
     def _retry_or_finish(self, attempts: dict[int, int], outcomes: Sequence[Outcome]

@@ -9,7 +9,7 @@ stamp the bulks they finish and write their webhook events (`bulk.webhooks.outbo
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import groupby
 from typing import Any, NamedTuple
@@ -298,19 +298,21 @@ def _shares(bulks: list[str], limit: int, now: float) -> Plan:
     return ids
 
 
-def _due_of_plan() -> peewee.Query:
-    """The planned operations (`ids`) still open and due (not held by a live lease nor waiting for a
-    delayed retry), as `ClaimedOperation`s of their next try. On PostgreSQL they are locked until
-    the claiming transaction ends, and those another claim has locked meanwhile are skipped instead
-    of waited for."""
-    query = (Operation.select(Operation.id, Operation.bulk, Operation.operation_key, Operation.topic_name,
-                              Operation.route_key, Operation.serialized_data, Operation.attempts + 1,
-                              Operation.entity_key)
-             .where(_id_among(), _open(), _due()))
+def _due_of_plan(*columns: peewee.Node) -> peewee.Query:
+    """`columns` of the planned operations (`ids`) still open and due (not held by a live lease nor
+    waiting for a delayed retry). On PostgreSQL they are locked until the claiming transaction
+    ends, and those another claim has locked meanwhile are skipped instead of waited for."""
+    query = Operation.select(*columns).where(_id_among(), _open(), _due())
     return query.for_update(skip_locked=True) if is_postgresql() else query
 
 
-_DUE_OF_PLAN = Prepared(_due_of_plan)
+# As `ClaimedOperation`s of their next try.
+_DUE_OF_PLAN = Prepared(lambda: _due_of_plan(
+    Operation.id, Operation.bulk, Operation.operation_key, Operation.topic_name, Operation.route_key,
+    Operation.serialized_data, Operation.attempts + 1, Operation.entity_key))
+# As (id, attempts + 1) only: for operations whose row was already read (`select_planned`'s `known`),
+# so the write lock is not held while their payloads are read again.
+_DUE_IDS_OF_PLAN = Prepared(lambda: _due_of_plan(Operation.id, Operation.attempts + 1))
 # The open operations of the plan's entities (`keys`) up to its last id (`up_to`), to check that
 # each planned operation is its entity's next (`_in_entity_order`).
 _OPEN_OF_ENTITIES = Prepared(lambda: Operation.select(Operation.entity_key, Operation.id).where(
@@ -366,7 +368,8 @@ def claim_planned(token: str, planned: Plan, limit: int, lease_seconds: float, n
 
 
 def select_planned(planned: Plan, limit: int, now: float, turn: Turn | None = None,
-                   chain: bool = False) -> list[ClaimedOperation]:
+                   chain: bool = False, known: Mapping[int, ClaimedOperation] | None = None
+                   ) -> list[ClaimedOperation]:
     """What may be taken of the `planned` operations, in id order, without writing; call inside a
     write transaction, whose lock (SQLite) or row locks (PostgreSQL) keep them from other claimers
     until it ends. Operations run within it need no claim of their own (`record(None, ...)`); `hold`
@@ -375,8 +378,10 @@ def select_planned(planned: Plan, limit: int, now: float, turn: Turn | None = No
     The plan was read without the lock. When another claimer took all of it meanwhile, the claim
     is planned again under the lock, where what it reads is current, so a claim only comes back
     empty when nothing is claimable (PostgreSQL: or held by a claim still in progress).
+    `known`: planned operations already read (`read_due`), returned as they were read, with their
+    tries counted again; only their ids and tries are read here.
     """
-    selected = _select_ids(planned, now)
+    selected = _select_ids(planned, now, known)
     if not selected:
         planned = plan_claim(limit, now, turn, chain)
         selected = _select_ids(planned, now) if planned else []
@@ -397,15 +402,33 @@ def read_due(planned: Plan, now: float) -> list[ClaimedOperation]:
     return [ClaimedOperation(*row) for row in _DUE_OF_PLAN.execute(ids=ids, now=now).fetchall()]
 
 
-def _select_ids(planned: Plan, now: float) -> list[ClaimedOperation]:
-    due = {row[0]: row for row in _DUE_OF_PLAN.execute(ids=_ids_parameter([op_id for op_id, _ in planned]), now=now)}
+def _select_ids(planned: Plan, now: float, known: Mapping[int, ClaimedOperation] | None = None
+                ) -> list[ClaimedOperation]:
+    due = _due_rows([op_id for op_id, _ in planned], now, known or {})
     keys = sorted({entity for operation_id, entity in planned if entity is not None and operation_id in due})
     open_of_entities: list[tuple[str, int]] = []
     if keys:
         open_of_entities = _OPEN_OF_ENTITIES.execute(keys=list_parameter(keys),
                                                       up_to=max(op_id for op_id, _ in planned)).fetchall()
-    return [ClaimedOperation(*due[operation_id]) for operation_id in _in_entity_order(planned, set(due),
-                                                                                         open_of_entities)]
+    return [due[operation_id] for operation_id in _in_entity_order(planned, set(due), open_of_entities)]
+
+
+def _due_rows(ids: list[int], now: float, known: Mapping[int, ClaimedOperation]) -> dict[int, ClaimedOperation]:
+    """The operations of `ids` still open and due, by id: those in `known` as read there (tries
+    from now), the others read in full."""
+    if not known:
+        return {row[0]: ClaimedOperation(*row) for row in _DUE_OF_PLAN.execute(ids=_ids_parameter(ids), now=now)}
+    due: dict[int, ClaimedOperation] = {}
+    unread: list[int] = []
+    for operation_id, attempts in _DUE_IDS_OF_PLAN.execute(ids=_ids_parameter(ids), now=now):
+        operation = known.get(operation_id)
+        if operation is None:
+            unread.append(operation_id)
+        else:
+            due[operation_id] = operation if operation.attempts == attempts else operation._replace(attempts=attempts)
+    if unread:
+        due.update(_due_rows(unread, now, {}))
+    return due
 
 
 def _in_entity_order(planned: Plan, due: set[int], open_of_entities: list[tuple[str, int]]) -> list[int]:

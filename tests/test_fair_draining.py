@@ -338,3 +338,38 @@ def test_batches_without_pure_handlers_stop_reading_before_the_lock(db, monkeypa
     submit(["B"])
     assert worker.run_once() == 1
     assert reads == [1]  # only the first batch, before it knew its handlers were not pure
+
+
+@pytest.mark.engines("sqlite")
+def test_operations_read_before_the_lock_are_claimed_without_reading_their_payloads_again(db, monkeypatch):
+    submit(["A", "B"])
+    submit(["C"])
+    payload_reads: list[int] = []
+    real_execute = type(queue._DUE_OF_PLAN).execute
+
+    def counting(self, **values):
+        if self is queue._DUE_OF_PLAN:
+            payload_reads.append(len(values["ids"]) if isinstance(values["ids"], list) else 1)
+        return real_execute(self, **values)
+
+    monkeypatch.setattr(type(queue._DUE_OF_PLAN), "execute", counting)
+    worker = drainer(batch_size=10)
+    worker._pure_seen = True  # as after a first batch of accept-mode handlers
+    assert worker.run_once() == 3
+    assert len(payload_reads) == 1  # the read before the lock; under it, ids and tries only
+    assert Operation.select().where(Operation.status == OperationStatus.COMPLETE).count() == 3
+
+
+def test_operations_already_read_are_claimed_as_read_with_their_tries_counted_now(db):
+    submit(["A", "B"])
+    planned = queue.plan_claim(10, NOW)
+    read = {operation.id: operation for operation in queue.read_due(planned, NOW)}
+    first, second = sorted(read)
+    # The first's try was counted by someone else meanwhile (a lease that then ran out).
+    Operation.update(attempts=Operation.attempts + 1).where(Operation.id == first).execute()
+    with database.atomic():
+        claimed = queue.select_planned(planned, 10, NOW, known=read)
+    assert [operation.id for operation in claimed] == [first, second]
+    assert claimed[1] is read[second]
+    assert claimed[0].attempts == read[first].attempts + 1
+    assert claimed[0]._replace(attempts=read[first].attempts) == read[first]
