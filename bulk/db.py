@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -19,11 +20,15 @@ from bulk.writer_lock import WriterQueue
 
 database = peewee.DatabaseProxy()
 
-# WAL lets readers (status polls) run while a writer commits; FULL makes an answered 202 survive a
-# power cut, not only a process kill; foreign keys give the bulk -> operations cascade.
+# WAL lets readers (status polls) run while a writer commits; foreign keys give the bulk ->
+# operations cascade. An answered 202 must survive a power cut, not only a process kill: SQLite's
+# FULL would flush the log inside every commit, while the write lock that every submit and drain
+# batch waits for is held. NORMAL commits without flushing, and `write_transaction` flushes the log
+# itself once the lock is let go, before it returns (`sync_log`): every commit made through it is
+# on disk when it returns, as with FULL, and concurrent flushes of one file share the disk's work.
 SQLITE_PRAGMAS = {
     "journal_mode": "wal",
-    "synchronous": "full",
+    "synchronous": "normal",
     "foreign_keys": 1,
     "temp_store": "memory",
 }
@@ -79,6 +84,27 @@ class _SqliteDatabase(PooledSqliteDatabase):
     """
 
     writers: WriterQueue
+
+    def sync_log(self) -> None:
+        """Flush the write-ahead log to disk: every transaction committed so far is then durable.
+
+        A commit's frames are written to the log file before COMMIT returns. A checkpoint flushes
+        the log before it copies frames into the database file and that file after, so frames a
+        checkpoint has moved (and a log emptied or restarted since) are on disk already.
+        A failed flush is a database error for the caller (a 503 for a submit), never a 202.
+        """
+        try:
+            handle = os.open(self.database + "-wal", os.O_RDONLY)
+        except FileNotFoundError:
+            return  # no log: the last connection removed it after a final checkpoint
+        except OSError as error:
+            raise peewee.OperationalError(f"disk I/O error: could not flush the log (open: {error})") from error
+        try:
+            os.fsync(handle)
+        except OSError as error:
+            raise peewee.OperationalError(f"disk I/O error: could not flush the log: {error}") from error
+        finally:
+            os.close(handle)
 
     def _set_pragmas(self, conn) -> None:
         pragmas = dict(self._pragmas)
@@ -141,10 +167,14 @@ def write_transaction() -> Iterator[None]:
     A deferred BEGIN that reads first and writes later fails at once with "database is locked" when
     another process writes meanwhile; BEGIN IMMEDIATE waits for the busy timeout instead. Writers
     of every thread and process take turns first (`bulk.writer_lock`), so none is starved.
+    On SQLite the log is flushed once the outermost one has committed and let go of the write lock
+    (`_SqliteDatabase.sync_log`): the commit is on disk when it returns.
     """
     if is_sqlite():
         with database.obj.writers, _write_transaction("IMMEDIATE"):
             yield
+        if not database.in_transaction():
+            database.obj.sync_log()
     else:
         with _write_transaction():
             yield

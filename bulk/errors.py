@@ -133,7 +133,8 @@ def register_error_handlers(app: Flask, busy_retry_after: int) -> None:
     @app.errorhandler(peewee.OperationalError)
     @app.errorhandler(peewee.InterfaceError)
     def database_error(error: Exception):
-        # Nothing was stored: the write transaction rolled back, so the client may safely resend.
+        # Nothing was stored: the write transaction rolled back, so the client may safely resend
+        # (except after a failed flush of the log, an unwritable disk: logged for an operator).
         parameters: dict[str, Any] = {"seconds": busy_retry_after}
         reason = _unwritable_reason(error)
         if reason is not None:
@@ -161,6 +162,8 @@ _UNWRITABLE = {
     "read-only": "the database is read-only",
     "disk is full": "the disk is full",
     "no space left": "the disk is full",
+    # `bulk.db._SqliteDatabase.sync_log`: the commit may be there, but not surely on disk.
+    "could not flush": "the disk failed to store the write",
 }
 
 

@@ -30,7 +30,8 @@ def test_a_connection_waits_while_another_holds_a_new_file_locked(tmp_path):
     try:
         with handle.connection_context():
             assert handle.execute_sql("PRAGMA journal_mode").fetchone() == ("wal",)
-            assert handle.execute_sql("PRAGMA synchronous").fetchone() == (2,)  # FULL
+            # NORMAL: commits do not flush; `write_transaction` flushes the log after the lock (tests/test_log_flush.py).
+            assert handle.execute_sql("PRAGMA synchronous").fetchone() == (1,)
     finally:
         released.join()
         holder.close()
