@@ -7,7 +7,8 @@ SQLite and PostgreSQL, against the peer users compare us with (Flask + huey), al
 Load: `wrk` (C, 2 threads, `--connections` keep-alive connections) POSTs the same product bulk to
 /rest/async/bulk/V1/products for `--seconds` per row, so SKUs repeat from one bulk to the next
 (each bulk's operations wait behind the previous bulk's for the same SKU, as a catalogue feed's
-do). Printed per row: requests/s, items/s, p50/p99 latency, server CPU per request (every worker
+do); a second set of 100-item rows gives every request new SKUs (wrk rewrites the body per
+request). Printed per row: requests/s, items/s, p50/p99 latency, server CPU per request (every worker
 process, drainer included), and with the drainer on how much of what was accepted during the row
 was also drained (>= 1.00: the backlog did not grow). The service runs in `accept` mode, production's
 default, so the drainer's figures are the queue's own cost. Then the ratios the issue's goals name, the
@@ -55,6 +56,23 @@ function done(summary, latency, requests)
     latency:percentile(50), latency:percentile(99), e.status, e.connect + e.read + e.write + e.timeout))
 end
 """
+# Every request a bulk of new SKUs (the common case: no operation waits behind another bulk's):
+# the body's SKU stem is replaced per request with the thread, a request counter and the run.
+WRK_DISTINCT_SCRIPT = WRK_SCRIPT + """
+local made = 0
+function setup(thread)
+  made = made + 1
+  thread:set("thread_id", made)
+end
+local sent = 0
+function request()
+  sent = sent + 1
+  local body = wrk.body:gsub("SKUSTEM", os.getenv("BENCH_RUN") .. "t" .. thread_id .. "n" .. sent)
+  return wrk.format(nil, nil, nil, body)
+end
+"""
+SKU_STEM = "SKUSTEM"
+DISTINCT_SCRIPT_NAME = "post-distinct.lua"
 PATH = "/rest/async/bulk/V1/products"
 SIZES = (1, 100, 1000)
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -91,8 +109,8 @@ class Row:
 def wrk(base_url: str, body: Path, token: str, seconds: float, connections: int, script: Path) -> tuple:
     result = subprocess.run(
         ["wrk", "-t2", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "30s", "-s", str(script),
-         base_url + PATH], capture_output=True, text=True, env={**os.environ, "BENCH_BODY": str(body),
-                                                                "BENCH_TOKEN": token}, timeout=seconds + 120)
+         base_url + PATH], capture_output=True, text=True, timeout=seconds + 120,
+        env={**os.environ, "BENCH_BODY": str(body), "BENCH_TOKEN": token, "BENCH_RUN": uuid.uuid4().hex[:8]})
     match = re.search(r"^BENCH (\d+) (\d+) (\d+) (\d+) (\d+) (\d+)$", result.stdout, re.MULTILINE)
     if match is None:
         sys.exit(f"wrk failed:\n{result.stdout}\n{result.stderr}")
@@ -123,7 +141,9 @@ def wait_for_empty_backlog(server: Gunicorn, timeout: float = 120.0) -> None:
 def measure(server: Gunicorn, label: str, size: int, token: str, args, folder: Path, drainer: bool,
             script: Path) -> Row:
     body = folder / f"body-{size}.json"
-    body.write_bytes(json.dumps(product_bulk(size, uuid.uuid4().hex[:8])).encode())
+    # With the distinct-SKU script, the stem it replaces per request; otherwise one for the row.
+    stem = SKU_STEM if script.name == DISTINCT_SCRIPT_NAME else uuid.uuid4().hex[:8]
+    body.write_bytes(json.dumps(product_bulk(size, stem)).encode())
     wrk(server.base_url, body, token, min(2.0, args.seconds), args.connections, script)  # warm-up
     if drainer:
         wait_for_empty_backlog(server)
@@ -257,6 +277,9 @@ def main() -> None:
         folder = Path(name)
         script = folder / "post.lua"
         script.write_text(WRK_SCRIPT)
+        distinct_script = folder / DISTINCT_SCRIPT_NAME
+        distinct_script.write_text(WRK_DISTINCT_SCRIPT)
+        distinct: list[Row] = []
         for engine in engines:
             for drainer in (False, True):
                 label = f"{engine}, drainer {'on' if drainer else 'off'}"
@@ -264,6 +287,7 @@ def main() -> None:
                 if args.baseline:
                     rows += service_rows(f"baseline {label}", engine, drainer, args, folder, script,
                                          cwd=args.baseline.resolve())
+                distinct += service_rows(label, engine, drainer, args, folder, distinct_script, sizes=(100,))
         serving = []
         for _ in range(2):  # interleaved: our worker and gunicorn's sync worker, drainer off
             serving += service_rows("serving: buffering gthread", "sqlite", False, args, folder, script, sizes=(100,))
@@ -275,9 +299,11 @@ def main() -> None:
 
     print(f"HTTP benchmark {started:%Y-%m-%d %H:%M} UTC: wrk 2 threads, {args.connections} connections, "
           f"{args.seconds:g}s per row; gunicorn {args.workers} workers; SQLite {sqlite3.sqlite_version} (WAL, "
-          f"every commit on disk before its answer); load average before {' '.join(load_before)}, after {' '.join(load_after)}; "
+          f"every commit on disk before its answer); load average before {' '.join(load_before)}, "
+          f"after {' '.join(load_after)}; "
           f"{os.cpu_count()} CPUs")
     print_rows("The service (same bulk body every request: SKUs repeat across bulks)", rows)
+    print_rows("New SKUs in every bulk (nothing waits behind another bulk's operations)", distinct)
     print_rows("Serving comparison, 100-item bulks, SQLite, drainer off (two interleaved runs each)", serving)
     if peers:
         print_rows("Peers over HTTP (100-item bulks, one huey task per item)", peers)
@@ -289,6 +315,11 @@ def main() -> None:
         if off and on:
             print(f"  {engine}: drainer on / off, 100-item req/s {ratio(on.rps, off.rps)} (goal >= 0.85x), "
                   f"p99 {ratio(on.p99_ms, off.p99_ms)} (goal <= 1.5x), drained/accepted {on.drained:.2f} (goal >= 1)")
+        off = find(distinct, f"{engine}, drainer off", 100)
+        on = find(distinct, f"{engine}, drainer on", 100)
+        if off and on:
+            print(f"  {engine}, new SKUs in every bulk: drainer on / off req/s {ratio(on.rps, off.rps)}, "
+                  f"p99 {ratio(on.p99_ms, off.p99_ms)}, drained/accepted {on.drained:.2f}")
         if args.baseline:
             for size, drainer, goal in ((100, "off", " (goal >= 1.25x)"), (1000, "off", " (goal >= 1.3x)"),
                                         (100, "on", "")):
