@@ -16,7 +16,7 @@ import peewee
 from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
 
 from bulk.config import ConfigError
-from bulk.writer_lock import ClaimTurn, LockFile, WriterQueue
+from bulk.writer_lock import WriterQueue
 
 database = peewee.DatabaseProxy()
 
@@ -56,9 +56,7 @@ def open_database(url: str, busy_timeout: float = 5.0, pool_size: int = 8,
         sqlite = _SqliteDatabase(
             path, pragmas=pragmas, check_same_thread=False,
             max_connections=pool_size, stale_timeout=300, timeout=30)
-        lock_file = LockFile(path)
-        sqlite.writers = WriterQueue(lock_file, busy_timeout)
-        sqlite.claim_turn = ClaimTurn(lock_file)
+        sqlite.writers = WriterQueue(path, busy_timeout)
         return sqlite
     if parsed.scheme in ("postgres", "postgresql"):
         # Query parameters are libpq's (sslmode, connect_timeout, options=-csearch_path=...).
@@ -86,7 +84,6 @@ class _SqliteDatabase(PooledSqliteDatabase):
     """
 
     writers: WriterQueue
-    claim_turn: ClaimTurn  # the drainers' (`bulk.queue.sqlite_claim_turn`)
 
     def sync_log(self) -> None:
         """Flush the write-ahead log to disk: every transaction committed so far is then durable.

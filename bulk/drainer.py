@@ -231,51 +231,38 @@ class Drainer(Loop):
         started = time.perf_counter()
         now = self._clock.time()
         with database.connection_context():
-            # SQLite: one process's drainer at a time plans and claims (`queue.sqlite_claim_turn`);
-            # outside effects run after, without the turn.
-            with queue.sqlite_claim_turn() as mine:
-                taken = self._claim_and_run_local(token, now) if mine else None
-            if taken is None:
+            # SQLite: planned before its write lock, held for the shortest time. PostgreSQL: planned
+            # in the claim's transaction once it has the claim turn (`queue.take_claim_turn`).
+            planned = queue.plan_claim(self._batch_size, now, self._turn, self._chains) if is_sqlite() else None
+            if planned == []:
                 return 0
-            claimed, batch, outside, done = taken
+            early = self._run_pure_early(planned, now) if planned and self._pure_seen else _EarlyRun({}, {}, {})
+            with write_transaction():
+                began = time.perf_counter()
+                if planned is None:
+                    if not queue.take_claim_turn():
+                        return 0  # another drainer is claiming: it takes what is claimable
+                    planned = queue.plan_claim(self._batch_size, now, self._turn, self._chains)
+                    if not planned:
+                        return 0
+                claimed = queue.select_planned(planned, self._batch_size, now, self._turn, self._chains,
+                                               known=early.operations)
+                batch = _Batch(token, {operation.id: operation.attempts for operation in claimed})
+                local, outside = self._jobs(claimed, early.jobs)
+                self._pure_seen = any(job.pure for job in local[0])
+                if outside:
+                    queue.hold(token, [_claimed(job).id for job in outside], self._settings.lease_seconds, now,
+                               holder())
+                done = self._run_local(batch, *local, early.outcomes)
+            # How long the batch held the write lock (SQLite: what every submit waits for), waits
+            # for it left out: the measure its growth is bounded by.
+            self._held_seconds = time.perf_counter() - began
             done += self._run_outside(batch, outside)
             if outside and done < len(claimed):
                 # Stopping (or a lease lost): hand the rest back now, not when the lease runs out.
                 queue.release(token, [_claimed(job).id for job in outside])
         _log_batch(claimed, batch, time.perf_counter() - started)
         return done
-
-    def _claim_and_run_local(self, token: str, now: float
-                             ) -> tuple[list[ClaimedOperation], _Batch, list[Job], int] | None:
-        """Claim a batch, run and record its database-local operations and hold the others (to run
-        after); None when nothing was claimable."""
-        # SQLite: planned before its write lock, held for the shortest time. PostgreSQL: planned
-        # in the claim's transaction once it has the claim turn (`queue.take_claim_turn`).
-        planned = queue.plan_claim(self._batch_size, now, self._turn, self._chains) if is_sqlite() else None
-        if planned == []:
-            return None
-        early = self._run_pure_early(planned, now) if planned and self._pure_seen else _EarlyRun({}, {}, {})
-        with write_transaction():
-            began = time.perf_counter()
-            if planned is None:
-                if not queue.take_claim_turn():
-                    return None  # another drainer is claiming: it takes what is claimable
-                planned = queue.plan_claim(self._batch_size, now, self._turn, self._chains)
-                if not planned:
-                    return None
-            claimed = queue.select_planned(planned, self._batch_size, now, self._turn, self._chains,
-                                           known=early.operations)
-            batch = _Batch(token, {operation.id: operation.attempts for operation in claimed})
-            local, outside = self._jobs(claimed, early.jobs)
-            self._pure_seen = any(job.pure for job in local[0])
-            if outside:
-                queue.hold(token, [_claimed(job).id for job in outside], self._settings.lease_seconds, now,
-                           holder())
-            done = self._run_local(batch, *local, early.outcomes)
-        # How long the batch held the write lock (SQLite: what every submit waits for), waits
-        # for it left out: the measure its growth is bounded by.
-        self._held_seconds = time.perf_counter() - began
-        return claimed, batch, outside, done
 
     def _jobs(self, claimed: list[ClaimedOperation], read: Mapping[int, Job | None]
               ) -> tuple[tuple[list[Job], list[Outcome]], list[Job]]:

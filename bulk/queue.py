@@ -9,8 +9,7 @@ stamp the bulks they finish and write their webhook events (`bulk.webhooks.outbo
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import groupby
 from typing import Any, NamedTuple
@@ -20,17 +19,7 @@ import peewee
 from bulk import idempotency, metrics
 from bulk.clock import utc_datetime
 from bulk.config import OPERATION_FAILED
-from bulk.db import (
-    Prepared,
-    PreparedRows,
-    Slot,
-    database,
-    is_postgresql,
-    is_sqlite,
-    list_parameter,
-    one_of,
-    write_transaction,
-)
+from bulk.db import Prepared, PreparedRows, Slot, database, is_postgresql, list_parameter, one_of, write_transaction
 from bulk.handlers import ClaimedOperation, Outcome
 from bulk.idempotency import StoredKey
 from bulk.models import Bulk, Operation
@@ -353,24 +342,6 @@ _HOLD = Prepared(_hold_statement)
 # uses 13 for its per-bulk locks.
 CLAIM_LOCK_CLASS = 14
 _TAKE_CLAIM_TURN = Prepared(lambda: peewee.Select(columns=[peewee.fn.pg_try_advisory_xact_lock(CLAIM_LOCK_CLASS, 0)]))
-
-
-@contextmanager
-def sqlite_claim_turn() -> Iterator[bool]:
-    """SQLite: whether this process's drainers have the claim turn until the block ends
-    (`bulk.writer_lock.ClaimTurn`, tried without waiting). PostgreSQL: True (its drainers take
-    turns inside the claim's transaction, `take_claim_turn`)."""
-    if not is_sqlite():
-        yield True
-        return
-    turn = database.obj.claim_turn
-    if not turn.try_take():
-        yield False
-        return
-    try:
-        yield True
-    finally:
-        turn.release()
 
 
 def take_claim_turn() -> bool:

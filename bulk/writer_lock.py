@@ -27,37 +27,21 @@ from types import TracebackType
 
 import peewee
 
-GATE = 0  # byte offsets of the locks in the lock file
+GATE = 0  # byte offsets of the two locks in the lock file
 TURN = 1
-CLAIMS = 2  # the drainers' claim turn (`ClaimTurn`)
 POLL_SECONDS = 0.0005
-
-
-class LockFile:
-    """The lock file beside the database, opened once per process: after a fork (gunicorn's
-    workers) the child opens its own, since these locks belong to a process, and closing any handle
-    of the file would drop them."""
-
-    def __init__(self, database_path: str) -> None:
-        self.path = database_path + "-writer.lock"
-        self._handle: int | None = None
-        self._pid = 0
-
-    def handle(self) -> int:
-        if self._handle is None or self._pid != os.getpid():
-            self._handle = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-            self._pid = os.getpid()
-        return self._handle
 
 
 class WriterQueue:
     """Context manager: holds SQLite's write turn for this thread (re-entrant within a thread)."""
 
-    def __init__(self, lock_file: LockFile, timeout: float) -> None:
-        self.lock_file = lock_file
+    def __init__(self, database_path: str, timeout: float) -> None:
+        self.path = database_path + "-writer.lock"
         self.timeout = timeout
         self._threads = threading.RLock()
         self._depth = 0  # only the thread holding `_threads` reads or writes it
+        self._file: int | None = None
+        self._file_pid = 0
 
     def __enter__(self) -> WriterQueue:
         deadline = time.monotonic() + self.timeout
@@ -90,33 +74,12 @@ class WriterQueue:
             fcntl.lockf(handle, fcntl.LOCK_UN, 1, GATE)
 
     def _lock_file(self) -> int:
-        return self.lock_file.handle()
-
-
-class ClaimTurn:
-    """The drainers' turn to plan and claim on SQLite, across the processes serving the file.
-
-    Each gunicorn worker runs a drainer. Without turns, the drainers of both processes woke for
-    the same new operations, planned them and ran their pure handlers before the write lock, and
-    all but one then found them taken: each operation's work before the lock was done twice. A
-    drainer whose process does not get the turn (a byte-range lock of the lock file, tried without
-    waiting) skips the round; the one that has it takes what is claimable. An economy, not a
-    safeguard: the write lock and the claim's checks keep claims apart either way (threads of one
-    process share its turn).
-    """
-
-    def __init__(self, lock_file: LockFile) -> None:
-        self.lock_file = lock_file
-
-    def try_take(self) -> bool:
-        try:
-            fcntl.lockf(self.lock_file.handle(), fcntl.LOCK_EX | fcntl.LOCK_NB, 1, CLAIMS)
-        except OSError:
-            return False
-        return True
-
-    def release(self) -> None:
-        fcntl.lockf(self.lock_file.handle(), fcntl.LOCK_UN, 1, CLAIMS)
+        # Opened once per process: after a fork (gunicorn's workers) the child opens its own, since
+        # these locks belong to a process, and closing any handle of the file would drop them.
+        if self._file is None or self._file_pid != os.getpid():
+            self._file = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._file_pid = os.getpid()
+        return self._file
 
 
 def _poll(handle: int, offset: int, deadline: float) -> None:
