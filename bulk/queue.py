@@ -216,7 +216,8 @@ def plan_claim(limit: int, now: float, turn: Turn | None = None, chain: bool = F
     return ids
 
 
-# At most `scan` open and due operations, in no order: the whole backlog when fewer come back.
+# At most `scan` open and due operations, in the open-by-bulk index's order (a walk of that index
+# that stops after `scan`, however deep the queue): the whole backlog when fewer come back.
 _OPEN_AND_DUE = Prepared(lambda: Operation.select(Operation.id, Operation.entity_key).where(_open(), _due())
                          .order_by(Operation.bulk, Operation.id).limit(Slot("scan")))
 
