@@ -187,7 +187,19 @@ def test_a_backlog_that_fits_in_the_claim_is_planned_whole_with_one_read(db, mon
     submit(["D"], bulk_uuid=time_ordered_uuid(NOW + 3))
     plan, statements = statements_of(monkeypatch, lambda: queue.plan_claim(9, NOW, turn, chain=True))
     assert statements > 1
-    assert turn.after != ""
+    assert turn.after != "" and not turn.caught_up
+    # Behind a deep queue the whole backlog is not read first again, until a plan comes back short.
+    whole_reads = []
+    real_execute = type(queue._OPEN_AND_DUE).execute
+    monkeypatch.setattr(type(queue._OPEN_AND_DUE), "execute", lambda self, **values: (
+        whole_reads.append(1) if self is queue._OPEN_AND_DUE else None) or real_execute(self, **values))
+    assert len(queue.plan_claim(9, NOW, turn, chain=True)) == 9
+    assert whole_reads == []
+    assert len(queue.plan_claim(20, NOW, turn, chain=True)) == 10
+    assert turn.caught_up
+    queue.plan_claim(20, NOW, turn, chain=True)
+    assert whole_reads == [1]
+    monkeypatch.setattr(type(queue._OPEN_AND_DUE), "execute", real_execute)
     # Without chains the whole backlog's plan holds each entity's first operation only.
     assert [entity for _, entity in queue.plan_claim(20, NOW)] == ["sku:A", "sku:B", "sku:C", "sku:D"]
     assert feeds
