@@ -126,7 +126,6 @@ def test_a_backlog_is_claimed_in_growing_batches_while_they_stay_short():
     assert unbounded._next_batch_size(100, 0.2) == 200  # PostgreSQL's: no write lock to bound it in time
 
 
-
 def test_a_claim_fills_its_batch_from_many_small_bulks(db):
     # A turn visits BULKS_PER_CLAIM bulks; the rest of the batch comes from the oldest bulks.
     singles = [submit([f"ONE{n}"], bulk_uuid=time_ordered_uuid(NOW + n)) for n in range(3 * queue.BULKS_PER_CLAIM)]
@@ -174,7 +173,8 @@ def statements_of(monkeypatch, call):
 
 
 def test_a_backlog_that_fits_in_the_claim_is_planned_whole_with_one_read(db, monkeypatch):
-    feeds = [submit(["A", "B", "C"], bulk_uuid=time_ordered_uuid(NOW + n)) for n in range(3)]
+    for n in range(3):
+        submit(["A", "B", "C"], bulk_uuid=time_ordered_uuid(NOW + n))
     ids = [op.id for op in Operation.select().order_by(Operation.id)]
     turn = Turn()
     plan, statements = statements_of(monkeypatch, lambda: queue.plan_claim(9, NOW, turn, chain=True))
@@ -199,10 +199,8 @@ def test_a_backlog_that_fits_in_the_claim_is_planned_whole_with_one_read(db, mon
     assert turn.caught_up
     queue.plan_claim(20, NOW, turn, chain=True)
     assert whole_reads == [1]
-    monkeypatch.setattr(type(queue._OPEN_AND_DUE), "execute", real_execute)
     # Without chains the whole backlog's plan holds each entity's first operation only.
     assert [entity for _, entity in queue.plan_claim(20, NOW)] == ["sku:A", "sku:B", "sku:C", "sku:D"]
-    assert feeds
 
 
 def test_a_whole_backlog_plan_leaves_out_what_waits_behind_an_operation_held_elsewhere(db):
@@ -361,7 +359,7 @@ def test_operations_read_before_the_lock_are_claimed_without_reading_their_paylo
 
     def counting(self, **values):
         if self is queue._DUE_OF_PLAN:
-            payload_reads.append(len(values["ids"]) if isinstance(values["ids"], list) else 1)
+            payload_reads.append(1)
         return real_execute(self, **values)
 
     monkeypatch.setattr(type(queue._DUE_OF_PLAN), "execute", counting)
