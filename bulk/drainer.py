@@ -329,12 +329,11 @@ class Drainer(Loop):
         return jobs
 
     def _run_local(self, batch: _Batch, jobs: list[Job], unroutable: list[Outcome],
-                   ran_early: dict[int, Outcome] | None = None) -> int:
+                   ran_early: Mapping[int, Outcome]) -> int:
         """Run handlers whose effects live in this database inside the transaction that claimed
         them and records their outcomes, so effects and status commit together: exactly once,
         even after a kill. Pure handlers' outcomes may come from `ran_early`."""
         outcomes = list(unroutable)
-        ran_early = ran_early or {}
         for job in jobs:
             if self.stopping:
                 break

@@ -411,8 +411,11 @@ def hold(token: str, operation_ids: list[int], lease_seconds: float, now: float,
 def read_due(planned: Plan, now: float) -> list[ClaimedOperation]:
     """The planned operations still open and due, as a read (SQLite, outside a transaction: no lock);
     what a claim then gets of them is `select_planned`'s answer."""
-    ids = _ids_parameter([operation_id for operation_id, _ in planned])
-    return [ClaimedOperation(*row) for row in _DUE_OF_PLAN.execute(ids=ids, now=now).fetchall()]
+    return _read_due([operation_id for operation_id, _ in planned], now)
+
+
+def _read_due(ids: list[int], now: float) -> list[ClaimedOperation]:
+    return [ClaimedOperation(*row) for row in _DUE_OF_PLAN.execute(ids=_ids_parameter(ids), now=now).fetchall()]
 
 
 def _select_ids(planned: Plan, now: float, known: Mapping[int, ClaimedOperation] | None = None
@@ -430,7 +433,7 @@ def _due_rows(ids: list[int], now: float, known: Mapping[int, ClaimedOperation])
     """The operations of `ids` still open and due, by id: those in `known` as read there (tries
     from now), the others read in full."""
     if not known:
-        return {row[0]: ClaimedOperation(*row) for row in _DUE_OF_PLAN.execute(ids=_ids_parameter(ids), now=now)}
+        return {operation.id: operation for operation in _read_due(ids, now)}
     due: dict[int, ClaimedOperation] = {}
     unread: list[int] = []
     for operation_id, attempts in _DUE_IDS_OF_PLAN.execute(ids=_ids_parameter(ids), now=now):
