@@ -5,9 +5,9 @@ Workers are gunicorn's `gthread` whose event loop reads each request whole befor
 workers (with `sync` workers, two clients sending a byte a second took the service down). One
 request thread by default, the event loop itself (the requests are already whole when it takes
 them): more threads make the one holding SQLite's write lock wait for the GIL behind the others'
-CPU work (two threads per worker were no faster on SQLite, see the README's Benchmarks), and on
-PostgreSQL four were no faster than one (bench/settings_ab.py: 0.86x and 0.96x). Raise it for forward mode's
-synchronous calls to a slow upstream.
+CPU work (bench/settings_ab.py: 2 threads 0.70x and 0.80x of one on SQLite), and on PostgreSQL
+four were no faster than one (0.97x and 1.02x). Raise it for forward mode's synchronous calls to a
+slow upstream.
 Each worker runs one drainer thread, started here after the app is loaded and stopped on exit.
 The bind address follows gunicorn's own rules: `PORT` (PaaS) gives 0.0.0.0:$PORT, otherwise
 127.0.0.1:8000 unless `--bind` says otherwise.

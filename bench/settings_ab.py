@@ -1,6 +1,6 @@
 """A/B of the settings whose defaults issue 14 chose, over HTTP with wrk, interleaved in one run:
-request threads on PostgreSQL (GUNICORN_THREADS 1 against the default 4, drainer off) and the
-drainer's wake-up coalescing on SQLite (BULK_CLAIM_COALESCE_SECONDS 0.02, the default, against 0.1,
+request threads (GUNICORN_THREADS 4 against the default 1 on PostgreSQL, 2 against 1 on SQLite,
+drainer off) and the drainer's wake-up coalescing on SQLite (BULK_CLAIM_COALESCE_SECONDS 0.02, the default, against 0.1,
 drainer on, with drainer off as the reference).
 
     .venv/bin/python bench/settings_ab.py [--seconds 6] [--rounds 2]
@@ -47,10 +47,12 @@ def main() -> None:
             one = row("postgresql, 1 request thread", "postgresql", False, {"GUNICORN_THREADS": "1"})
             four = row("postgresql, 4 request threads", "postgresql", False, {"GUNICORN_THREADS": "4"})
             off = row("sqlite, drainer off", "sqlite", False, {})
+            two = row("sqlite, drainer off, 2 request threads", "sqlite", False, {"GUNICORN_THREADS": "2"})
             short = row("sqlite, drainer on, coalesce 0.02 s", "sqlite", True, {"BULK_CLAIM_COALESCE_SECONDS": "0.02"})
             long = row("sqlite, drainer on, coalesce 0.1 s", "sqlite", True, {"BULK_CLAIM_COALESCE_SECONDS": "0.1"})
             ratios.append(
                 f"  round {round_number}: PostgreSQL 4 threads / 1 thread req/s {four.rps / one.rps:.2f}x; "
+                f"SQLite 2 threads / 1 thread {two.rps / off.rps:.2f}x; "
                 f"SQLite drainer on / off req/s: coalesce 0.02 s {short.rps / off.rps:.2f}x "
                 f"(p99 {short.p99_ms / off.p99_ms:.2f}x), 0.1 s {long.rps / off.rps:.2f}x "
                 f"(p99 {long.p99_ms / off.p99_ms:.2f}x)")
