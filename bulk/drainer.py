@@ -140,6 +140,27 @@ class _EarlyRun(NamedTuple):
     jobs: dict[int, Job | None]  # their jobs (None: no route processes it)
 
 
+class _Routes:
+    """Routes and their handlers by route key, each looked up once (a batch is mostly one route;
+    `handler_for` wraps). Made per batch: wrappers may come and go between batches."""
+
+    def __init__(self, catalogue: Catalogue, handler_for: HandlerFor) -> None:
+        self._catalogue = catalogue
+        self._handler_for = handler_for
+        self._found: dict[str, tuple[Route, Handler] | None] = {}
+
+    def of(self, route_key: str) -> tuple[Route, Handler] | None:
+        if route_key not in self._found:
+            route = self._catalogue.get(route_key)
+            self._found[route_key] = (route, self._handler_for(route)) if route is not None else None
+        return self._found[route_key]
+
+    def wants_payload(self, route_key: str) -> bool:
+        """Whether its operations' payloads are read: not for a `no_op` handler, nor without a route."""
+        found = self.of(route_key)
+        return found is not None and not getattr(found[1], "no_op", False)
+
+
 def _claimed(job: Job) -> ClaimedOperation:
     """The queued operation of a job the drainer runs (only synchronous calls have none)."""
     assert job.operation is not None
@@ -177,8 +198,9 @@ class Drainer(Loop):
         self._coalesce_until: float | None = None
         self._batch_size = settings.batch_size
         self._held_seconds = 0.0
-        # Whether the last batch had pure handlers: only then is the next one's read before the lock
-        # worth it (a mode without them, `store` or `forward`, would read every batch twice).
+        # Whether the last batch had pure handlers to call: only then is the next one's read before
+        # the lock worth it (a mode without them, `store`, `forward` or `accept`, whose handler is
+        # `no_op`, would read every batch twice).
         self._pure_seen = True
         # Claims take chains (an entity's next operations with its first, `queue.plan_claim`) only
         # where they then run one by one in id order: one at a time, and no failure waits for a
@@ -220,8 +242,10 @@ class Drainer(Loop):
     def run_once(self) -> int:
         """Claim one batch, run it, record it; returns how many operations were finished.
 
-        On SQLite the claim is planned without the write lock (nothing claimable: no transaction
-        at all); on PostgreSQL in the claim's transaction, once it has the drainers' claim turn.
+        On SQLite the claim is read under its write lock in one statement while the drainer keeps
+        up (`queue.select_whole_backlog`), else planned before the lock; nothing claimable: no
+        transaction at all. On PostgreSQL it is planned in the claim's transaction, once that has
+        the drainers' claim turn.
         Operations whose handlers only write to this database are selected and run in one
         transaction, which also records their outcomes: one commit for the whole batch, and one
         write of each operation (its outcome; such a claim needs no lease). Operations with outside
@@ -231,25 +255,26 @@ class Drainer(Loop):
         started = time.perf_counter()
         now = self._clock.time()
         with database.connection_context():
-            # SQLite: planned before its write lock, held for the shortest time. PostgreSQL: planned
-            # in the claim's transaction once it has the claim turn (`queue.take_claim_turn`).
-            planned = queue.plan_claim(self._batch_size, now, self._turn, self._chains) if is_sqlite() else None
-            if planned == []:
-                return 0
+            # SQLite, planned before the lock: pure handlers then run before it too (`_run_pure_early`).
+            whole = is_sqlite() and self._turn.caught_up and not self._pure_seen
+            planned = None
+            if whole:
+                if not queue.any_due(now):
+                    return 0
+            elif is_sqlite():
+                planned = queue.plan_claim(self._batch_size, now, self._turn, self._chains)
+                if not planned:
+                    return 0
             early = self._run_pure_early(planned, now) if planned and self._pure_seen else _EarlyRun({}, {}, {})
             with write_transaction():
                 began = time.perf_counter()
-                if planned is None:
-                    if not queue.take_claim_turn():
-                        return 0  # another drainer is claiming: it takes what is claimable
-                    planned = queue.plan_claim(self._batch_size, now, self._turn, self._chains)
-                    if not planned:
-                        return 0
-                claimed = queue.select_planned(planned, self._batch_size, now, self._turn, self._chains,
-                                               known=early.operations)
+                routes = _Routes(self._catalogue, self._handler_for)
+                claimed = self._claim(now, planned, whole, early, routes)
+                if not claimed:
+                    return 0
                 batch = _Batch(token, {operation.id: operation.attempts for operation in claimed})
-                local, outside = self._jobs(claimed, early.jobs)
-                self._pure_seen = any(job.pure for job in local[0])
+                local, outside = self._jobs(claimed, early.jobs, routes)
+                self._pure_seen = any(job.pure and not job.no_op for job in local[0])
                 if outside:
                     queue.hold(token, [_claimed(job).id for job in outside], self._settings.lease_seconds, now,
                                holder())
@@ -264,7 +289,25 @@ class Drainer(Loop):
         _log_batch(claimed, batch, time.perf_counter() - started)
         return done
 
-    def _jobs(self, claimed: list[ClaimedOperation], read: Mapping[int, Job | None]
+    def _claim(self, now: float, planned: queue.Plan | None, whole: bool, early: _EarlyRun, routes: _Routes
+               ) -> list[ClaimedOperation]:
+        """What this batch takes, inside its write transaction: the whole backlog when `whole` and it
+        fits (SQLite), else what is still claimable of `planned` (planned here when None)."""
+        if whole:
+            claimed = queue.select_whole_backlog(self._batch_size, now, self._chains, routes.wants_payload)
+            if claimed is not None:
+                return claimed
+            self._turn.caught_up = False  # behind: plan fairly until a claim comes back short
+        if planned is None:
+            if not queue.take_claim_turn():
+                return []  # another drainer is claiming: it takes what is claimable
+            planned = queue.plan_claim(self._batch_size, now, self._turn, self._chains)
+            if not planned:
+                return []
+        return queue.select_planned(planned, self._batch_size, now, self._turn, self._chains,
+                                    known=early.operations, wants_payload=routes.wants_payload)
+
+    def _jobs(self, claimed: list[ClaimedOperation], read: Mapping[int, Job | None], routes: _Routes
               ) -> tuple[tuple[list[Job], list[Outcome]], list[Job]]:
         """Split a claim into (database-local jobs, outcomes of unroutable operations) and the jobs
         with outside effects. `read`: jobs of operations read before the claim, used again for
@@ -279,7 +322,7 @@ class Drainer(Loop):
         unroutable: list[Outcome] = []
         first_kind: dict[str, bool] = {}
         left_out: set[str] = set()
-        for operation, job in zip(claimed, self._jobs_of(claimed, read), strict=True):
+        for operation, job in zip(claimed, self._jobs_of(claimed, read, routes), strict=True):
             is_local = job is None or job.transactional
             entity = operation.entity_key
             if entity is not None and (entity in left_out or first_kind.setdefault(entity, is_local) != is_local):
@@ -305,26 +348,22 @@ class Drainer(Loop):
         early = _EarlyRun({}, {operation.id: operation for operation in read},
                           {operation.id: job for operation, job in zip(read, self._jobs_of(read), strict=True)})
         for operation_id, job in early.jobs.items():
-            if job is not None and job.pure and not self.stopping:
+            if job is not None and job.pure and not job.no_op and not self.stopping:
                 early.outcomes[operation_id] = run_job(job)
         return early
 
-    def _jobs_of(self, operations: list[ClaimedOperation], read: Mapping[int, Job | None] | None = None
-                 ) -> list[Job | None]:
-        """Each operation's job (None when no configured route processes it), routes and handlers
-        looked up once per route (a batch is mostly one route; handler_for wraps); the job in `read`
+    def _jobs_of(self, operations: list[ClaimedOperation], read: Mapping[int, Job | None] | None = None,
+                 routes: _Routes | None = None) -> list[Job | None]:
+        """Each operation's job (None when no configured route processes it); the job in `read`
         of an operation claimed as it was read."""
-        routes: dict[str, tuple[Route, Handler] | None] = {}
+        routes = routes if routes is not None else _Routes(self._catalogue, self._handler_for)
         jobs: list[Job | None] = []
         for operation in operations:
             known = read.get(operation.id) if read else None
             if known is not None and known.operation is operation:
                 jobs.append(known)
                 continue
-            if operation.route_key not in routes:
-                route = self._catalogue.get(operation.route_key)
-                routes[operation.route_key] = (route, self._handler_for(route)) if route is not None else None
-            found = routes[operation.route_key]
+            found = routes.of(operation.route_key)
             jobs.append(Job.of(operation, *found) if found is not None else None)
         return jobs
 
@@ -332,19 +371,23 @@ class Drainer(Loop):
                    ran_early: Mapping[int, Outcome]) -> int:
         """Run handlers whose effects live in this database inside the transaction that claimed
         them and records their outcomes, so effects and status commit together: exactly once,
-        even after a kill. Pure handlers' outcomes may come from `ran_early`."""
+        even after a kill. Pure handlers' outcomes may come from `ran_early`; `no_op` handlers'
+        operations are recorded complete without a call."""
         outcomes = list(unroutable)
+        completed: dict[str, list[int]] = {}
         for job in jobs:
-            if self.stopping:
+            if job.no_op:
+                completed.setdefault(job.route.success_message, []).append(_claimed(job).id)
+            elif self.stopping:
                 break
-            if job.pure:
+            elif job.pure:
                 early = ran_early.get(_claimed(job).id)
                 outcomes.append(early if early is not None else run_job(job))
             else:
                 outcomes.append(self._run_in_savepoint(job))
-        if outcomes:
-            self.record_outcomes(batch, outcomes, claimed=False)
-        return len(outcomes)
+        if outcomes or completed:
+            self.record_outcomes(batch, outcomes, claimed=False, completed=completed)
+        return len(outcomes) + sum(map(len, completed.values()))
 
     @staticmethod
     def _run_in_savepoint(job: Job) -> Outcome:
@@ -403,25 +446,28 @@ class Drainer(Loop):
                 renew_if_due()
         return [outcome for outcome in (future.result() for future in futures) if outcome is not None]
 
-    def record_outcomes(self, batch: _Batch, outcomes: list[Outcome], claimed: bool = True) -> None:
+    def record_outcomes(self, batch: _Batch, outcomes: list[Outcome], claimed: bool = True,
+                        completed: Mapping[str, list[int]] | None = None) -> None:
         """The transaction that records a batch's outcomes (a savepoint of the selecting transaction
         for database-local handlers, whose operations were not `claimed`). Whatever must commit
-        together with outcomes goes here.
+        together with outcomes goes here. `completed`: operations of `no_op` handlers, their ids by
+        success message.
 
         Final outcomes are recorded; retriable failures with tries left wait for their retry instead.
         """
         finished, deferred = self._retry_or_finish(batch.attempts, outcomes)
         token = batch.token if claimed else None
         with write_transaction():
-            if finished:
-                queue.record(token, finished, self._clock.time(), self._subscriptions)
+            if finished or completed:
+                queue.record(token, finished, self._clock.time(), self._subscriptions, completed)
             if deferred:
                 queue.defer(token, deferred, self._clock.time())
         # Counted once: an enum's `name` is a Python-level lookup, slow when made for every operation.
         statuses = Counter(outcome.status for outcome in finished)
-        metrics.operations_finished(statuses.elements())
+        statuses[OperationStatus.COMPLETE] += sum(map(len, (completed or {}).values()))
+        metrics.operations_finished(statuses)
         metrics.retries_scheduled(len(deferred))
-        batch.outcomes.update({status.name.lower(): count for status, count in statuses.items()})
+        batch.outcomes.update({status.name.lower(): count for status, count in statuses.items() if count})
         batch.outcomes["retry_scheduled"] += len(deferred)
 
     def _retry_or_finish(self, attempts: dict[int, int], outcomes: Sequence[Outcome]

@@ -139,6 +139,11 @@ class Job:
     def pure(self) -> bool:
         return getattr(self.handler, "pure", False)
 
+    @property
+    def no_op(self) -> bool:
+        """Its handler does nothing and completes (see `no_op`): the drainer does not call it."""
+        return getattr(self.handler, "no_op", False)
+
 
 Handler = Callable[[Job], Any]
 # A processing mode's (or the plug-ins') choice of handler for each route.
@@ -164,7 +169,19 @@ def pure(handler: H) -> H:
     return transactional(handler)
 
 
-@pure
+def no_op(handler: H) -> H:
+    """Mark a handler that does nothing and completes, whatever its job.
+
+    The drainer records such operations complete with their route's success message, all of a
+    batch in one statement, without calling the handler or making a job and an outcome of each:
+    at full speed that per-operation work was most of what draining cost. A wrapper that does
+    something of its own (`Processing.add_wrapper`) must not keep this mark.
+    """
+    setattr(handler, "no_op", True)
+    return pure(handler)
+
+
+@no_op
 def accept_handler(job: Job) -> Any:
     """Mark the operation complete without side effects (the service in `accept` mode)."""
     return None

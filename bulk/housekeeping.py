@@ -72,7 +72,7 @@ class Housekeeper(Loop):
                 outbox.purge_settled(now - self._settings.retention_days * DAY)
             idempotency.purge_expired(now - self._settings.idempotency_hours * HOUR)
             expired = sum(sweep(now) for sweep in self._sweeps)
-        metrics.operations_finished([OperationStatus.RETRIABLY_FAILED] * failed)
+        metrics.operations_finished({OperationStatus.RETRIABLY_FAILED: failed})
         if failed or purged:
             log.info("housekeeping: %d stuck operation(s) failed, %d old bulk(s) purged", failed, purged)
         if expired:

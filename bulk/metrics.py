@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections import Counter as Tally
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from prometheus_client import (
@@ -165,10 +164,12 @@ def bulk_accepted(topic: str, accepted: int, rejected: int) -> None:
             _active.operations_rejected.labels(topic).inc(rejected)
 
 
-def operations_finished(statuses: Iterable[OperationStatus]) -> None:
+def operations_finished(statuses: Mapping[OperationStatus, int]) -> None:
+    """Count finished operations: how many ended with each status."""
     if _active is not None:
-        for status, count in Tally(statuses).items():
-            _active.operations_finished.labels(_STATUS_NAMES[status]).inc(count)
+        for status, count in statuses.items():
+            if count:
+                _active.operations_finished.labels(_STATUS_NAMES[status]).inc(count)
 
 
 def retries_scheduled(count: int) -> None:

@@ -256,6 +256,54 @@ def _whole_backlog(rows: list[tuple[int, str | None]], chain: bool) -> Plan:
     return firsts
 
 
+# At most `scan` open operations, due or not, as `ClaimedOperation`s without payloads and then
+# whether each is due; in the open-by-bulk index's order. `select_whole_backlog` reads it.
+_OPEN_BACKLOG = Prepared(lambda: Operation.select(
+    Operation.id, Operation.bulk, Operation.operation_key, Operation.topic_name, Operation.route_key,
+    peewee.SQL("NULL"), Operation.attempts + 1, Operation.entity_key, _due())
+    .where(_open()).order_by(Operation.bulk, Operation.id).limit(Slot("scan")))
+# Whether any operation is open and due: a drainer that finds none takes no write lock.
+_ANY_DUE = Prepared(lambda: Operation.select(peewee.SQL("1")).where(_open(), _due()).limit(1))
+
+
+def any_due(now: float) -> bool:
+    """Whether some operation is open and due (a read, without the write lock)."""
+    return _ANY_DUE.execute(now=now).fetchone() is not None
+
+
+def select_whole_backlog(limit: int, now: float, chain: bool = False,
+                         wants_payload: Callable[[str], bool] | None = None) -> list[ClaimedOperation] | None:
+    """SQLite, under the write lock: every claimable operation, in id order, when every open
+    operation fits in `limit`; None when they do not (a claim then plans fairly, `plan_claim`).
+
+    One read is the whole claim of a drainer that keeps up. Under the lock nothing can change
+    what it reads, so it needs no plan made before and no checks after (`select_planned`): an
+    operation is taken when it is due and no earlier open operation of its entity is left out
+    (held, waiting for a retry, or, without `chain`, not its entity's first).
+    `wants_payload` as `select_planned`'s.
+    """
+    rows = _OPEN_BACKLOG.execute(scan=limit + 1, now=now).fetchall()
+    if len(rows) > limit:
+        return None
+    rows.sort()
+    taken: list[ClaimedOperation] = []
+    left_out: set[str] = set()
+    for *columns, due in rows:
+        operation = ClaimedOperation(*columns)
+        entity = operation.entity_key
+        if entity is None:
+            if due:
+                taken.append(operation)
+        elif entity not in left_out:
+            if due:
+                taken.append(operation)
+            if not due or not chain:
+                left_out.add(entity)
+    if wants_payload is None:
+        return _with_payloads(taken, [operation.id for operation in taken])
+    return _with_payloads(taken, [operation.id for operation in taken if wants_payload(operation.route_key)])
+
+
 def _successors() -> peewee.Query:
     """For each operation of `ids` that has an entity, the next open operation of that entity, if due."""
     later = Operation.alias("later")
@@ -323,6 +371,12 @@ def _due_of_plan(*columns: peewee.Node) -> peewee.Query:
 _DUE_OF_PLAN = Prepared(lambda: _due_of_plan(
     Operation.id, Operation.bulk, Operation.operation_key, Operation.topic_name, Operation.route_key,
     Operation.serialized_data, Operation.attempts + 1, Operation.entity_key))
+# The same without payloads (None in their place), which `_with_payloads` reads where they are wanted:
+# reading them (the biggest column) was most of a no-op claim's cost under the write lock.
+_DUE_OF_PLAN_UNLOADED = Prepared(lambda: _due_of_plan(
+    Operation.id, Operation.bulk, Operation.operation_key, Operation.topic_name, Operation.route_key,
+    peewee.SQL("NULL"), Operation.attempts + 1, Operation.entity_key))
+_PAYLOADS = Prepared(lambda: Operation.select(Operation.id, Operation.serialized_data).where(_id_among()))
 # As (id, attempts + 1) only: for operations whose row was already read (`select_planned`'s `known`),
 # so the write lock is not held while their payloads are read again.
 _DUE_IDS_OF_PLAN = Prepared(lambda: _due_of_plan(Operation.id, Operation.attempts + 1))
@@ -381,8 +435,8 @@ def claim_planned(token: str, planned: Plan, limit: int, lease_seconds: float, n
 
 
 def select_planned(planned: Plan, limit: int, now: float, turn: Turn | None = None,
-                   chain: bool = False, known: Mapping[int, ClaimedOperation] | None = None
-                   ) -> list[ClaimedOperation]:
+                   chain: bool = False, known: Mapping[int, ClaimedOperation] | None = None,
+                   wants_payload: Callable[[str], bool] | None = None) -> list[ClaimedOperation]:
     """What may be taken of the `planned` operations, in id order, without writing; call inside a
     write transaction, whose lock (SQLite) or row locks (PostgreSQL) keep them from other claimers
     until it ends. Operations run within it need no claim of their own (`record(None, ...)`); `hold`
@@ -393,11 +447,13 @@ def select_planned(planned: Plan, limit: int, now: float, turn: Turn | None = No
     empty when nothing is claimable (PostgreSQL: or held by a claim still in progress).
     `known`: planned operations already read (`read_due`), returned as they were read, with their
     tries counted again; only their ids and tries are read here.
+    `wants_payload`: whether an operation of this route key needs its payload (`serialized_data`);
+    the others come without it. Default: all do.
     """
-    selected = _select_ids(planned, now, known)
+    selected = _select_ids(planned, now, known, wants_payload)
     if not selected:
         planned = plan_claim(limit, now, turn, chain)
-        selected = _select_ids(planned, now) if planned else []
+        selected = _select_ids(planned, now, None, wants_payload) if planned else []
     return selected
 
 
@@ -414,13 +470,27 @@ def read_due(planned: Plan, now: float) -> list[ClaimedOperation]:
     return _read_due([operation_id for operation_id, _ in planned], now)
 
 
-def _read_due(ids: list[int], now: float) -> list[ClaimedOperation]:
-    return [ClaimedOperation(*row) for row in _DUE_OF_PLAN.execute(ids=_ids_parameter(ids), now=now).fetchall()]
+def _read_due(ids: list[int], now: float, wants_payload: Callable[[str], bool] | None = None
+              ) -> list[ClaimedOperation]:
+    if wants_payload is None:
+        return [ClaimedOperation(*row) for row in _DUE_OF_PLAN.execute(ids=_ids_parameter(ids), now=now).fetchall()]
+    unloaded = [ClaimedOperation(*row)
+                for row in _DUE_OF_PLAN_UNLOADED.execute(ids=_ids_parameter(ids), now=now).fetchall()]
+    return _with_payloads(unloaded, [operation.id for operation in unloaded if wants_payload(operation.route_key)])
 
 
-def _select_ids(planned: Plan, now: float, known: Mapping[int, ClaimedOperation] | None = None
-                ) -> list[ClaimedOperation]:
-    due = _due_rows([op_id for op_id, _ in planned], now, known or {})
+def _with_payloads(operations: list[ClaimedOperation], wanted: list[int]) -> list[ClaimedOperation]:
+    """`operations` with the payloads of those in `wanted` read."""
+    if not wanted:
+        return operations
+    payloads = dict(_PAYLOADS.execute(ids=_ids_parameter(wanted)).fetchall())
+    return [operation._replace(serialized_data=payloads[operation.id]) if operation.id in payloads else operation
+            for operation in operations]
+
+
+def _select_ids(planned: Plan, now: float, known: Mapping[int, ClaimedOperation] | None = None,
+                wants_payload: Callable[[str], bool] | None = None) -> list[ClaimedOperation]:
+    due = _due_rows([op_id for op_id, _ in planned], now, known or {}, wants_payload)
     keys = sorted({entity for operation_id, entity in planned if entity is not None and operation_id in due})
     open_of_entities: list[tuple[str, int]] = []
     if keys:
@@ -429,11 +499,12 @@ def _select_ids(planned: Plan, now: float, known: Mapping[int, ClaimedOperation]
     return [due[operation_id] for operation_id in _in_entity_order(planned, set(due), open_of_entities)]
 
 
-def _due_rows(ids: list[int], now: float, known: Mapping[int, ClaimedOperation]) -> dict[int, ClaimedOperation]:
+def _due_rows(ids: list[int], now: float, known: Mapping[int, ClaimedOperation],
+              wants_payload: Callable[[str], bool] | None = None) -> dict[int, ClaimedOperation]:
     """The operations of `ids` still open and due, by id: those in `known` as read there (tries
-    from now), the others read in full."""
+    from now), the others read in full (payloads where `wants_payload`)."""
     if not known:
-        return {operation.id: operation for operation in _read_due(ids, now)}
+        return {operation.id: operation for operation in _read_due(ids, now, wants_payload)}
     due: dict[int, ClaimedOperation] = {}
     unread: list[int] = []
     for operation_id, attempts in _DUE_IDS_OF_PLAN.execute(ids=_ids_parameter(ids), now=now):
@@ -443,7 +514,7 @@ def _due_rows(ids: list[int], now: float, known: Mapping[int, ClaimedOperation])
         else:
             due[operation_id] = operation if operation.attempts == attempts else operation._replace(attempts=attempts)
     if unread:
-        due.update(_due_rows(unread, now, {}))
+        due.update(_due_rows(unread, now, {}, wants_payload))
     return due
 
 
@@ -458,6 +529,12 @@ def _in_entity_order(planned: Plan, due: set[int], open_of_entities: list[tuple[
     a retry) or no longer its entity's next (another operation of the entity was finished or opened
     again meanwhile): the rest waits for a later claim.
     """
+    if len(due) == len(planned) and {operation_id for _, operation_id in open_of_entities} == \
+            {operation_id for operation_id, entity in planned if entity is not None}:
+        # The usual case, checked at C speed: every planned operation is due, and the open operations
+        # of their entities (up to the last planned) are exactly the planned ones, so each is its
+        # entity's next or follows planned ones: all of them, in id order.
+        return sorted(due)
     taken = [operation_id for operation_id, entity in planned if entity is None and operation_id in due]
     planned_of: dict[str, list[int]] = {}
     for operation_id, entity in planned:
@@ -518,26 +595,30 @@ _RECORD_FAILED_SELECTED = Prepared(lambda: _record_statement(complete=False, cla
 
 
 def record(token: str | None, outcomes: Iterable[Outcome], now: float | None = None,
-           subscriptions: Subscriptions = NO_SUBSCRIPTIONS) -> int:
+           subscriptions: Subscriptions = NO_SUBSCRIPTIONS, completed: Mapping[str, list[int]] | None = None) -> int:
     """Write outcomes for operations still held by `token`; returns how many rows changed.
 
     A drainer whose lease expired and was re-claimed by another no longer matches the token,
     so its late write is dropped instead of overwriting the newer holder's result (fencing).
     `token` None: operations selected and run in this same transaction (`select_planned`), never
     claimed; their try and first start are counted here.
+    `completed`: more operations that completed with no result, their ids by success message (no
+    outcome object each: `bulk.handlers.no_op`).
     Bulks this finishes get `finished_at` = `now` (default: the wall clock) and, with `subscriptions`,
     their webhook events, in the same transaction; the operations get it as their finish time.
     """
     ordered = sorted(outcomes, key=_same_write)
+    # Identical outcomes (the usual case) go out as one UPDATE per group.
+    groups = [(first, [outcome.operation_id for outcome in (first, *rest)])
+              for _, (first, *rest) in groupby(ordered, key=_same_write)]
+    groups += [(Outcome(0, OperationStatus.COMPLETE, message), ids)
+               for message, ids in (completed or {}).items() if ids]
     now = time.time() if now is None else now
     finished_at = utc_datetime(now)
     changed = 0
     with write_transaction():
         failing = _failures_held(token, ordered, subscriptions)
-        # Identical outcomes (the usual case) go out as one UPDATE per group.
-        for _, same in groupby(ordered, key=_same_write):
-            group = list(same)
-            first = group[0]
+        for first, ids in groups:
             complete = first.status == OperationStatus.COMPLETE
             if token is None:
                 statement = _RECORD_COMPLETE_SELECTED if complete else _RECORD_FAILED_SELECTED
@@ -546,9 +627,10 @@ def record(token: str | None, outcomes: Iterable[Outcome], now: float | None = N
             cursor = statement.execute(
                 status=int(first.status), error_code=first.error_code, result_message=first.result_message,
                 result_serialized_data=first.result_serialized_data, token=token, finished_at=finished_at,
-                started_at=finished_at, ids=_ids_parameter([outcome.operation_id for outcome in group]))
+                started_at=finished_at, ids=_ids_parameter(ids))
             changed += cursor.rowcount
-        outbox.enqueue_finished([outcome.operation_id for outcome in ordered], now, subscriptions, failing)
+        outbox.enqueue_finished([operation_id for _, ids in groups for operation_id in ids], now, subscriptions,
+                                failing)
     return changed
 
 

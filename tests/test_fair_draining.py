@@ -363,8 +363,9 @@ def test_operations_read_before_the_lock_are_claimed_without_reading_their_paylo
         return real_execute(self, **values)
 
     monkeypatch.setattr(type(queue._DUE_OF_PLAN), "execute", counting)
-    worker = drainer(batch_size=10)
-    worker._pure_seen = True  # as after a first batch of accept-mode handlers
+    worker = Drainer(builtin_catalogue(), lambda route: pure(lambda job: None), ManualClock(NOW),
+                     DrainerSettings(batch_size=10))
+    worker._pure_seen = True  # as after a first batch of pure handlers
     assert worker.run_once() == 3
     assert len(payload_reads) == 1  # the read before the lock; under it, ids and tries only
     assert Operation.select().where(Operation.status == OperationStatus.COMPLETE).count() == 3
