@@ -88,8 +88,9 @@ def _as_handler(function: Callable[[dict, Store], Any], stores: Stores) -> Handl
         return function(job.arguments, Store(store_id, code))
 
     run.__name__ = getattr(function, "__name__", "plugin_handler")
-    # A plug-in that writes only to this service's database may say so (`bulk.handlers.transactional`).
-    for mark in ("transactional", "pure"):
+    # A plug-in that writes only to this service's database may say so (`bulk.handlers.transactional`),
+    # or that it does nothing (`bulk.handlers.no_op`: then it is not called).
+    for mark in ("transactional", "pure", "no_op"):
         if getattr(function, mark, False):
             setattr(run, mark, True)
     return run

@@ -144,6 +144,31 @@ def test_a_plugin_marked_transactional_runs_in_the_recording_transaction(make_ap
     assert getattr(local, "transactional", False) and not getattr(outside, "transactional", False)
 
 
+def test_a_plugin_marked_no_op_completes_its_operations_without_being_called(make_app, plugin):
+    # In forward mode: these operations are acknowledged, neither forwarded nor run.
+    name = plugin('''
+        from bulk.handlers import no_op
+        from bulk.plugins import handler
+
+        @handler("POST /V1/products")
+        @no_op
+        def ignore(arguments, store):
+            raise RuntimeError("a no-op handler is never called")
+    ''')
+    with Upstream() as upstream:
+        app = make_app(BULK_PLUGINS=name, BULK_PROCESSING="forward", BULK_UPSTREAM_URL=upstream.url)
+        client, service = app.test_client(), app.extensions["bulk"]
+        service.ensure_ready_without_worker()
+        auth = token_of(client)
+        bulk_uuid = submit(client, auth, "/rest/async/bulk/V1/products", "POST",
+                           [{"product": {"sku": "A"}}, {"product": {"sku": "B"}}])
+        assert service.drainer.drain() == 2
+        assert upstream.calls == []
+    route = service.catalogue.get("POST /V1/products")
+    assert [(op["status"], op["result_message"]) for op in operations(client, auth, bulk_uuid)] == \
+        [(1, route.success_message)] * 2
+
+
 def test_the_decorator_needs_a_key_and_leaves_the_function_callable():
     with pytest.raises(TypeError):
         handler()
