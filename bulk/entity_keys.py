@@ -40,33 +40,58 @@ def entity_key(arguments: dict) -> str | None:
 
 def _identifier_in(mapping: dict, id_kind: str | None) -> tuple[str, str] | None:
     found: dict[str, str] | None = None
+    kinds = _KINDS
     for key, value in mapping.items():
-        if not isinstance(key, str):
-            continue
-        name = _normalised(key)
-        kind = id_kind if name == "id" else _IDENTIFIERS.get(name)
-        if kind is None or not _is_identifier_value(value):
+        kind = kinds.get(key, _UNKNOWN)
+        if kind is None:
+            continue  # the usual case: a name that identifies nothing (`name`, `price`, ...)
+        if kind is _UNKNOWN:
+            kind = _learn(key)
+            if kind is None:
+                continue
+        if kind == "id":
+            kind = id_kind
+            if kind is None:
+                continue
+        if not _is_identifier_value(value):
             continue
         if found is None:
             found = {}
         found.setdefault(kind, str(value))
     if found is None:
         return None
-    return next(((kind, found[kind]) for kind in _PRIORITY if kind in found), None)
+    for kind in _PRIORITY:
+        if kind in found:
+            return kind, found[kind]
+    return None
 
 
-# Argument and field names as sent -> normalised. The same few names arrive in every item of every
-# bulk, and normalising them was a tenth of a 100-item submit's CPU. Bounded: names are the
-# client's, so past this many new ones are normalised each time instead of remembered.
+# Argument and field names as sent -> the kind of entity they identify (`id`: the object's own
+# kind, if any), None for the others. The same few names arrive in every item of every bulk, and
+# normalising each of them was a tenth of a 100-item submit's CPU; with this, a name that
+# identifies nothing costs one dict lookup. Bounded: names are the client's, so past this many
+# new ones are worked out each time instead of remembered.
+_KINDS: dict[object, str | None] = {}
 _NORMALISED: dict[str, str] = {}
-_NORMALISED_MAX = 4096
+_REMEMBERED_MAX = 4096
+_UNKNOWN = "?"
+
+
+def _learn(key: object) -> str | None:
+    if not isinstance(key, str):
+        return None
+    name = _normalised(key)
+    kind = "id" if name == "id" else _IDENTIFIERS.get(name)
+    if len(_KINDS) < _REMEMBERED_MAX:
+        _KINDS[key] = kind
+    return kind
 
 
 def _normalised(key: str) -> str:
     name = _NORMALISED.get(key)
     if name is None:
         name = normalise_key(key)
-        if len(_NORMALISED) < _NORMALISED_MAX:
+        if len(_NORMALISED) < _REMEMBERED_MAX:
             _NORMALISED[key] = name
     return name
 

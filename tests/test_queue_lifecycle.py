@@ -141,6 +141,11 @@ def test_entity_keys():
     assert entity_key({"product": {"sku": ""}}) is None
     assert entity_key({"pageId": 3}) is None
     assert len(entity_key({"sku": "x" * 400})) == 255
+    # Names are worked out once and remembered: the second time gives the same answer.
+    for _ in range(2):
+        assert entity_key({"Customer_Id": 5}) == "customer:5"
+        assert entity_key({"customer": {"ID": 8}}) == "customer:8"
+        assert entity_key({"product": {"Name": "x"}}) is None
 
 
 def test_operations_selected_and_run_in_one_transaction_are_written_once_with_their_try_counted(db):
