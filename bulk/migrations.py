@@ -88,9 +88,15 @@ def _sign_in_failures_per_address(migrator: SchemaMigrator) -> None:
     database.execute_sql('DROP TABLE IF EXISTS "admin_login_lock"')
 
 
+def _finished_operations_only_index(migrator: SchemaMigrator) -> None:
+    """Version 7: the index of operations by finish time holds finished ones only
+    (`bulk.models.FINISHED`, created when missing as every index of the models is); the full one goes."""
+    drop_index_if_exists("magento_operation_finished_at_status")
+
+
 # Step n upgrades a database from version n to n + 1; version 1 is the first released schema.
 UPGRADES: list[Step] = [_operation_finish_time, _bulk_finished_at, _open_operations_only_indexes,
-                        _delivery_subscriber, _sign_in_failures_per_address]
+                        _delivery_subscriber, _sign_in_failures_per_address, _finished_operations_only_index]
 LATEST_VERSION = 1 + len(UPGRADES)
 
 

@@ -9,9 +9,10 @@ import peewee
 import pytest
 
 from bulk import migrations
-from bulk.db import database, open_database
+from bulk.clock import utc_datetime
+from bulk.db import database, is_sqlite, open_database
 from bulk.migrations import add_column_if_missing, create_schema, schema_version
-from bulk.models import ALL_MODELS, OPEN_BY_BULK, OPEN_BY_ENTITY
+from bulk.models import ALL_MODELS, FINISHED, OPEN_BY_BULK, OPEN_BY_ENTITY, Operation
 from tests.databases import fetch_all
 from tests.live import PROJECT_ROOT
 
@@ -176,3 +177,25 @@ def test_version_4_deliveries_gain_their_subscriber_and_integrations_an_endpoint
     assert fetch_all(bound, "SELECT webhook_id, url, integration_id FROM bulk_webhook_delivery") == [
         ("msg_1", "https://h.example.com/", None)]
     assert create_schema(ALL_MODELS) == migrations.LATEST_VERSION
+
+
+def test_version_6_gets_an_index_of_finished_operations_only_and_the_dashboard_reads_it(bound):
+    create_schema(ALL_MODELS)
+    with database.connection_context():  # as version 6 left it
+        database.execute_sql(f'DROP INDEX "{FINISHED}"')
+        database.execute_sql('CREATE INDEX "magento_operation_finished_at_status" '
+                             'ON "magento_operation" ("finished_at", "status")')
+        database.execute_sql("UPDATE bulk_schema_version SET version = 6")
+    assert create_schema(ALL_MODELS) == 6
+    names = index_names("magento_operation")
+    assert FINISHED in names and "magento_operation_finished_at_status" not in names
+    # The "finished in the last hour" query (bulk.dashboard.reads) implies the index's condition.
+    query = (Operation.select(Operation.status, peewee.fn.COUNT(Operation.id))
+             .where(Operation.finished_at >= utc_datetime(1_700_000_000)).group_by(Operation.status))
+    with database.connection_context():
+        if not is_sqlite():
+            database.execute_sql("SET enable_seqscan = off")  # an empty table: make the planner show its choice
+        sql, params = query.sql()
+        plan = " ".join(str(row) for row in database.execute_sql(
+            ("EXPLAIN QUERY PLAN " if is_sqlite() else "EXPLAIN ") + sql, params).fetchall())
+    assert FINISHED in plan
