@@ -148,6 +148,7 @@ class _Routes:
         self._catalogue = catalogue
         self._handler_for = handler_for
         self._found: dict[str, tuple[Route, Handler] | None] = {}
+        self._wanted: dict[str, bool] = {}
 
     def of(self, route_key: str) -> tuple[Route, Handler] | None:
         if route_key not in self._found:
@@ -157,8 +158,16 @@ class _Routes:
 
     def wants_payload(self, route_key: str) -> bool:
         """Whether its operations' payloads are read: not for a `no_op` handler, nor without a route."""
-        found = self.of(route_key)
-        return found is not None and not getattr(found[1], "no_op", False)
+        wanted = self._wanted.get(route_key)
+        if wanted is None:
+            found = self.of(route_key)
+            wanted = self._wanted[route_key] = found is not None and not getattr(found[1], "no_op", False)
+        return wanted
+
+    def calls_pure(self) -> bool:
+        """Whether a handler looked up so far is pure and not `no_op` (one to call)."""
+        return any(found is not None and getattr(found[1], "pure", False) and not getattr(found[1], "no_op", False)
+                   for found in self._found.values())
 
 
 def _claimed(job: Job) -> ClaimedOperation:
@@ -265,16 +274,16 @@ class Drainer(Loop):
                 planned = queue.plan_claim(self._batch_size, now, self._turn, self._chains)
                 if not planned:
                     return 0
-            early = self._run_pure_early(planned, now) if planned and self._pure_seen else _EarlyRun({}, {}, {})
+            routes = _Routes(self._catalogue, self._handler_for)
+            early = self._run_pure_early(planned, now, routes) if planned and self._pure_seen else _EarlyRun({}, {}, {})
             with write_transaction():
                 began = time.perf_counter()
-                routes = _Routes(self._catalogue, self._handler_for)
                 claimed = self._claim(now, planned, whole, early, routes)
                 if not claimed:
                     return 0
                 batch = _Batch(token, {operation.id: operation.attempts for operation in claimed})
                 local, outside = self._jobs(claimed, early.jobs, routes)
-                self._pure_seen = any(job.pure and not job.no_op for job in local[0])
+                self._pure_seen = routes.calls_pure()
                 if outside:
                     queue.hold(token, [_claimed(job).id for job in outside], self._settings.lease_seconds, now,
                                holder())
@@ -322,7 +331,7 @@ class Drainer(Loop):
         unroutable: list[Outcome] = []
         first_kind: dict[str, bool] = {}
         left_out: set[str] = set()
-        for operation, job in zip(claimed, self._jobs_of(claimed, read, routes), strict=True):
+        for operation, job in zip(claimed, self._jobs_of(claimed, routes, read), strict=True):
             is_local = job is None or job.transactional
             entity = operation.entity_key
             if entity is not None and (entity in left_out or first_kind.setdefault(entity, is_local) != is_local):
@@ -335,7 +344,7 @@ class Drainer(Loop):
                 (local if is_local else outside).append(job)
         return (local, unroutable), outside
 
-    def _run_pure_early(self, planned: queue.Plan, now: float) -> _EarlyRun:
+    def _run_pure_early(self, planned: queue.Plan, now: float, routes: _Routes) -> _EarlyRun:
         """SQLite: run the planned operations whose handlers are pure before taking the write lock.
 
         What a pure handler answers depends on its operation alone (an open operation's payload
@@ -346,17 +355,16 @@ class Drainer(Loop):
         """
         read = queue.read_due(planned, now)
         early = _EarlyRun({}, {operation.id: operation for operation in read},
-                          {operation.id: job for operation, job in zip(read, self._jobs_of(read), strict=True)})
+                          {operation.id: job for operation, job in zip(read, self._jobs_of(read, routes), strict=True)})
         for operation_id, job in early.jobs.items():
             if job is not None and job.pure and not job.no_op and not self.stopping:
                 early.outcomes[operation_id] = run_job(job)
         return early
 
-    def _jobs_of(self, operations: list[ClaimedOperation], read: Mapping[int, Job | None] | None = None,
-                 routes: _Routes | None = None) -> list[Job | None]:
+    def _jobs_of(self, operations: list[ClaimedOperation], routes: _Routes,
+                 read: Mapping[int, Job | None] | None = None) -> list[Job | None]:
         """Each operation's job (None when no configured route processes it); the job in `read`
         of an operation claimed as it was read."""
-        routes = routes if routes is not None else _Routes(self._catalogue, self._handler_for)
         jobs: list[Job | None] = []
         for operation in operations:
             known = read.get(operation.id) if read else None
