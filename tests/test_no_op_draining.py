@@ -13,7 +13,7 @@ from bulk.accept import serialize_operation, time_ordered_uuid
 from bulk.clock import ManualClock
 from bulk.db import database
 from bulk.drainer import Drainer, DrainerSettings
-from bulk.handlers import Job, accept_handler, no_op, transactional
+from bulk.handlers import Job, accept_handler, no_op, pure, transactional
 from bulk.models import Operation
 from bulk.processing import Processing, accept_mode
 from bulk.queue import NewBulk, NewOperation
@@ -204,3 +204,16 @@ def test_an_unroutable_operation_is_still_failed_among_no_op_ones(db):
     assert statuses[CREATE.key] == (OperationStatus.COMPLETE, CREATE.success_message)
     assert statuses["POST /V1/gone"][0] == OperationStatus.NOT_RETRIABLY_FAILED
     assert "No configured route" in statuses["POST /V1/gone"][1]
+
+
+@pytest.mark.engines("sqlite")
+def test_pure_handlers_keep_running_before_the_lock_batch_after_batch(db, monkeypatch):
+    reads: list[int] = []
+    real_read_due = queue.read_due
+    monkeypatch.setattr(queue, "read_due", lambda planned, now: reads.append(len(planned)) or real_read_due(planned, now))
+    worker = drainer(lambda route: pure(lambda job: None))
+    for n in range(3):
+        submit([f"S{n}"], at=NOW + n)
+        assert worker.run_once() == 1
+    # Every batch read before the lock: jobs that ran early count as the batch's own.
+    assert reads == [1, 1, 1]
