@@ -128,6 +128,8 @@ class _Batch:
 
     token: str
     attempts: dict[int, int]
+    # The bulks of its operations: those its outcomes may finish.
+    bulk_uuids: set[str] = field(default_factory=set)
     # What became of the batch's operations so far (status names, `retry_scheduled`), for its log line.
     outcomes: Counter[str] = field(default_factory=Counter)
 
@@ -281,7 +283,8 @@ class Drainer(Loop):
                 claimed = self._claim(now, planned, whole, early, routes)
                 if not claimed:
                     return 0
-                batch = _Batch(token, {operation.id: operation.attempts for operation in claimed})
+                batch = _Batch(token, {operation.id: operation.attempts for operation in claimed},
+                               {operation.bulk_uuid for operation in claimed})
                 local, outside = self._jobs(claimed, early.jobs, routes)
                 self._pure_seen = routes.calls_pure()
                 if outside:
@@ -467,7 +470,7 @@ class Drainer(Loop):
         token = batch.token if claimed else None
         with write_transaction():
             if finished or completed:
-                queue.record(token, finished, self._clock.time(), self._subscriptions, completed)
+                queue.record(token, finished, self._clock.time(), self._subscriptions, completed, batch.bulk_uuids)
             if deferred:
                 queue.defer(token, deferred, self._clock.time())
         # Counted once: an enum's `name` is a Python-level lookup, slow when made for every operation.

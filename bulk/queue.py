@@ -9,7 +9,7 @@ stamp the bulks they finish and write their webhook events (`bulk.webhooks.outbo
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import groupby
 from typing import Any, NamedTuple
@@ -595,7 +595,8 @@ _RECORD_FAILED_SELECTED = Prepared(lambda: _record_statement(complete=False, cla
 
 
 def record(token: str | None, outcomes: Iterable[Outcome], now: float | None = None,
-           subscriptions: Subscriptions = NO_SUBSCRIPTIONS, completed: Mapping[str, list[int]] | None = None) -> int:
+           subscriptions: Subscriptions = NO_SUBSCRIPTIONS, completed: Mapping[str, list[int]] | None = None,
+           bulk_uuids: Collection[str] | None = None) -> int:
     """Write outcomes for operations still held by `token`; returns how many rows changed.
 
     A drainer whose lease expired and was re-claimed by another no longer matches the token,
@@ -603,7 +604,7 @@ def record(token: str | None, outcomes: Iterable[Outcome], now: float | None = N
     `token` None: operations selected and run in this same transaction (`select_planned`), never
     claimed; their try and first start are counted here.
     `completed`: more operations that completed with no result, their ids by success message (no
-    outcome object each: `bulk.handlers.no_op`).
+    outcome object each: `bulk.handlers.no_op`). `bulk_uuids`: their bulks, when the caller knows them.
     Bulks this finishes get `finished_at` = `now` (default: the wall clock) and, with `subscriptions`,
     their webhook events, in the same transaction; the operations get it as their finish time.
     """
@@ -630,7 +631,7 @@ def record(token: str | None, outcomes: Iterable[Outcome], now: float | None = N
                 started_at=finished_at, ids=_ids_parameter(ids))
             changed += cursor.rowcount
         outbox.enqueue_finished([operation_id for _, ids in groups for operation_id in ids], now, subscriptions,
-                                failing)
+                                failing, bulk_uuids)
     return changed
 
 

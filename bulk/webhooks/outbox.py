@@ -12,6 +12,8 @@ import uuid
 from collections import defaultdict
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
+from functools import partial
+from typing import Any
 from urllib.parse import urlparse
 
 import peewee
@@ -42,7 +44,12 @@ FAILED = "failed"
 FAILED_STATUSES = (int(OperationStatus.RETRIABLY_FAILED), int(OperationStatus.NOT_RETRIABLY_FAILED))
 
 
-def _bulks_of_operations() -> peewee.ModelSelect[Operation]:
+def _finishing(given: bool) -> peewee.ModelSelect[Any]:
+    """The bulks a batch may finish, as a `bulk_uuid` column: those of its operations (`ids`), or
+    the `uuids` the caller gives, when it knows them (a probe per bulk instead of a read of each
+    operation: a batch holds hundreds of operations of a few bulks)."""
+    if given:
+        return Bulk.select(Bulk.uuid.alias("bulk_uuid")).where(one_of(Bulk.uuid, Slot("uuids")))
     return Operation.select(Operation.bulk).where(one_of(Operation.id, Slot("ids")))
 
 
@@ -60,17 +67,18 @@ def bulk_lock(bulk_uuid: peewee.Node) -> peewee.Node:
     return peewee.fn.pg_advisory_xact_lock(BULK_LOCK_CLASS, peewee.fn.hashtext(bulk_uuid))
 
 
-def _lock_statement() -> peewee.Query:
-    bulks = _bulks_of_operations().distinct().alias("finishing")
+def _lock_statement(given: bool) -> peewee.Query:
+    bulks = _finishing(given).distinct().alias("finishing")
     # The locks are taken after the sort (PostgreSQL evaluates volatile functions of the select list last).
     return (peewee.Select([bulks], [bulk_lock(bulks.c.bulk_uuid)])
             .order_by(peewee.fn.hashtext(bulks.c.bulk_uuid)).bind(database))
 
 
-_LOCK_BULKS = Prepared(_lock_statement)
+# By whether the bulks are given (`_finishing`).
+_LOCK_BULKS = {given: Prepared(partial(_lock_statement, given)) for given in (False, True)}
 
 
-def _finish_statement(with_endpoints: bool) -> peewee.Query:
+def _finish_statement(with_endpoints: bool, given: bool) -> peewee.Query:
     """Stamp `finished_at` on the bulks of these operations that have no open operation left.
 
     One set-based statement for the whole batch; `finished_at IS NULL` makes it announce a bulk
@@ -79,7 +87,9 @@ def _finish_statement(with_endpoints: bool) -> peewee.Query:
     known without another statement.
     """
     finished = (Bulk.update({Bulk.finished_at: Slot("finished_at", Bulk.finished_at)})
-                .where(Bulk.finished_at.is_null(), Bulk.uuid.in_(_bulks_of_operations()), _no_open_operation()))
+                .where(Bulk.finished_at.is_null(),
+                       one_of(Bulk.uuid, Slot("uuids")) if given else Bulk.uuid.in_(_finishing(given=False)),
+                       _no_open_operation()))
     return finished.returning(Bulk.uuid, _owner_endpoint()) if with_endpoints else finished.returning(Bulk.uuid)
 
 
@@ -104,27 +114,34 @@ def _no_open_operation() -> peewee.SQL:
         f'AND "still_open"."status" = {int(OperationStatus.OPEN)})')
 
 
-_FINISH_BULKS = Prepared(lambda: _finish_statement(with_endpoints=False))
-_FINISH_BULKS_WITH_ENDPOINTS = Prepared(lambda: _finish_statement(with_endpoints=True))
+# By (with endpoints, bulks given).
+_FINISH_BULKS = {(with_endpoints, given): Prepared(partial(_finish_statement, with_endpoints, given))
+                 for with_endpoints in (False, True) for given in (False, True)}
 
 
 def enqueue_finished(operation_ids: list[int], now: float, subscriptions: Subscriptions,
-                     failed_operation_ids: Collection[int] = ()) -> list[str]:
+                     failed_operation_ids: Collection[int] = (), bulk_uuids: Collection[str] | None = None
+                     ) -> list[str]:
     """Events of operations that just got a final status; returns the bulks this finished.
 
     Call inside the transaction that wrote the statuses, after writing them. `failed_operation_ids`:
     those among them that this transaction failed (each gets an `operation.failed` when subscribed).
+    `bulk_uuids`: their bulks, when the caller knows them (or more: only bulks with no open
+    operation left are finished).
     """
     if not operation_ids:
         return []
     if failed_operation_ids and subscriptions.wants(OPERATION_FAILED):
         _enqueue_failures(failed_operation_ids, now, subscriptions)
     announce = subscriptions.wants(BULK_FINISHED)
-    finish = _FINISH_BULKS_WITH_ENDPOINTS if announce else _FINISH_BULKS
-    values = {"ids": list_parameter(operation_ids), "finished_at": utc_datetime(now)}
+    given = bulk_uuids is not None
+    finish = _FINISH_BULKS[announce, given]
+    values = {"finished_at": utc_datetime(now),
+              **({"uuids": list_parameter(sorted(bulk_uuids or ()))} if given else
+                 {"ids": list_parameter(operation_ids)})}
     if is_postgresql():
         # Lock, then look: two statements, one round trip.
-        cursor = execute_together((_LOCK_BULKS, finish), **values)
+        cursor = execute_together((_LOCK_BULKS[given], finish), **values)
     else:
         cursor = finish.execute(**values)
     rows = cursor.fetchall()
