@@ -14,7 +14,7 @@ from bulk.clock import ManualClock
 from bulk.db import database
 from bulk.drainer import Drainer, DrainerSettings
 from bulk.handlers import Job, accept_handler, no_op, pure, transactional
-from bulk.models import Operation
+from bulk.models import Bulk, Operation
 from bulk.processing import Processing, accept_mode
 from bulk.queue import NewBulk, NewOperation
 from bulk.routes.builtin import builtin_catalogue
@@ -217,3 +217,13 @@ def test_pure_handlers_keep_running_before_the_lock_batch_after_batch(db, monkey
         assert worker.run_once() == 1
     # Every batch read before the lock: jobs that ran early count as the batch's own.
     assert reads == [1, 1, 1]
+
+
+def test_a_batch_finishes_the_bulks_it_completes_and_only_those(db):
+    done = submit(["A", "B"])
+    waiting = submit(["C", "D"], at=NOW + 1)
+    held = Operation.get(Operation.entity_key == "sku:C")
+    queue.hold("h" * 32, [held.id], 60, NOW)  # held elsewhere
+    assert drainer(lambda route: accept_handler).run_once() == 3
+    finished = {bulk.uuid: bulk.finished_at for bulk in Bulk.select()}
+    assert finished[done] is not None and finished[waiting] is None
