@@ -266,7 +266,8 @@ class Drainer(Loop):
         started = time.perf_counter()
         now = self._clock.time()
         with database.connection_context():
-            # SQLite, planned before the lock: pure handlers then run before it too (`_run_pure_early`).
+            # SQLite: a drainer that keeps up reads its claim under the lock (`_claim`), unless it has
+            # pure handlers to call; then it plans before the lock, where they run too (`_run_pure_early`).
             whole = is_sqlite() and self._turn.caught_up and not self._pure_seen
             planned = None
             if whole:

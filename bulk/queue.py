@@ -299,9 +299,8 @@ def select_whole_backlog(limit: int, now: float, chain: bool = False,
                 taken.append(operation)
             if not due or not chain:
                 left_out.add(entity)
-    if wants_payload is None:
-        return _with_payloads(taken, [operation.id for operation in taken])
-    return _with_payloads(taken, [operation.id for operation in taken if wants_payload(operation.route_key)])
+    return _with_payloads(taken, [operation.id for operation in taken
+                                  if wants_payload is None or wants_payload(operation.route_key)])
 
 
 def _successors() -> peewee.Query:
@@ -612,6 +611,7 @@ def record(token: str | None, outcomes: Iterable[Outcome], now: float | None = N
     # Identical outcomes (the usual case) go out as one UPDATE per group.
     groups = [(first, [outcome.operation_id for outcome in (first, *rest)])
               for _, (first, *rest) in groupby(ordered, key=_same_write)]
+    # (An outcome as the group's template: its own operation id is not used.)
     groups += [(Outcome(0, OperationStatus.COMPLETE, message), ids)
                for message, ids in (completed or {}).items() if ids]
     now = time.time() if now is None else now

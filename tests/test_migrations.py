@@ -138,6 +138,17 @@ def test_version_1_operations_gain_their_finish_time(bound):
     assert create_schema(ALL_MODELS) == migrations.LATEST_VERSION
 
 
+def indexes_as_left_by(version: int, drop: tuple[str, ...], create: dict[str, tuple[str, ...]]) -> None:
+    """The operation table's indexes as an older schema version left them, and that version recorded."""
+    with database.connection_context():
+        for name in drop:
+            database.execute_sql(f'DROP INDEX "{name}"')
+        for name, columns in create.items():
+            quoted = ", ".join(f'"{column}"' for column in columns)
+            database.execute_sql(f'CREATE INDEX "{name}" ON "magento_operation" ({quoted})')
+        database.execute_sql(f"UPDATE bulk_schema_version SET version = {version}")
+
+
 def index_names(table):
     with database.connection_context():
         return {index.name for index in database.get_indexes(table)}
@@ -145,12 +156,8 @@ def index_names(table):
 
 def test_version_1_gets_the_open_operation_indexes_instead_of_the_full_entity_index(bound):
     create_schema(ALL_MODELS)
-    with database.connection_context():  # as version 1 left it
-        for name in (OPEN_BY_ENTITY, OPEN_BY_BULK):
-            database.execute_sql(f'DROP INDEX "{name}"')
-        database.execute_sql('CREATE INDEX "magento_operation_entity_key_status_id" '
-                             'ON "magento_operation" ("entity_key", "status", "id")')
-        database.execute_sql("UPDATE bulk_schema_version SET version = 1")
+    indexes_as_left_by(1, drop=(OPEN_BY_ENTITY, OPEN_BY_BULK),
+                       create={"magento_operation_entity_key_status_id": ("entity_key", "status", "id")})
     assert create_schema(ALL_MODELS) == 1
     names = index_names("magento_operation")
     assert {OPEN_BY_ENTITY, OPEN_BY_BULK} <= names
@@ -181,11 +188,7 @@ def test_version_4_deliveries_gain_their_subscriber_and_integrations_an_endpoint
 
 def test_version_6_gets_an_index_of_finished_operations_only_and_the_dashboard_reads_it(bound):
     create_schema(ALL_MODELS)
-    with database.connection_context():  # as version 6 left it
-        database.execute_sql(f'DROP INDEX "{FINISHED}"')
-        database.execute_sql('CREATE INDEX "magento_operation_finished_at_status" '
-                             'ON "magento_operation" ("finished_at", "status")')
-        database.execute_sql("UPDATE bulk_schema_version SET version = 6")
+    indexes_as_left_by(6, drop=(FINISHED,), create={"magento_operation_finished_at_status": ("finished_at", "status")})
     assert create_schema(ALL_MODELS) == 6
     names = index_names("magento_operation")
     assert FINISHED in names and "magento_operation_finished_at_status" not in names
