@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import groupby
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import peewee
 
@@ -244,16 +244,30 @@ def _whole_backlog(rows: list[tuple[int, str | None]], chain: bool) -> Plan:
     This is the claim of a drainer that keeps up, and it used to cost a query per chain layer.
     """
     rows.sort()
-    if chain:
-        return [(operation_id, entity) for operation_id, entity in rows]
-    firsts: Plan = []
-    entities: set[str] = set()
-    for operation_id, entity in rows:
-        if entity is None or entity not in entities:
-            firsts.append((operation_id, entity))
-            if entity is not None:
-                entities.add(entity)
-    return firsts
+    return _takeable(rows, chain, entity_at=1)
+
+
+_Row = TypeVar("_Row", bound=tuple)
+
+
+def _takeable(rows: list[_Row], chain: bool, entity_at: int, due_at: int | None = None) -> list[_Row]:
+    """The rows of a backlog (open operations in id order, their entity key at `entity_at` and, if
+    `due_at`, whether they are due) a claim may take: those due whose entity has no earlier open
+    operation left out (not due, or, without `chain`, not its entity's first)."""
+    taken: list[_Row] = []
+    left_out: set[str] = set()
+    for row in rows:
+        entity = row[entity_at]
+        due = True if due_at is None else row[due_at]
+        if entity is None:
+            if due:
+                taken.append(row)
+        elif entity not in left_out:
+            if due:
+                taken.append(row)
+            if not due or not chain:
+                left_out.add(entity)
+    return taken
 
 
 # At most `scan` open operations, due or not, as `ClaimedOperation`s without payloads and then
@@ -286,19 +300,7 @@ def select_whole_backlog(limit: int, now: float, chain: bool = False,
     if len(rows) > limit:
         return None
     rows.sort()
-    taken: list[ClaimedOperation] = []
-    left_out: set[str] = set()
-    for *columns, due in rows:
-        operation = ClaimedOperation(*columns)
-        entity = operation.entity_key
-        if entity is None:
-            if due:
-                taken.append(operation)
-        elif entity not in left_out:
-            if due:
-                taken.append(operation)
-            if not due or not chain:
-                left_out.add(entity)
+    taken = [ClaimedOperation(*row[:-1]) for row in _takeable(rows, chain, entity_at=7, due_at=8)]
     return _with_payloads(taken, [operation.id for operation in taken
                                   if wants_payload is None or wants_payload(operation.route_key)])
 
