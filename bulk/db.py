@@ -35,11 +35,13 @@ SQLITE_PRAGMAS = {
 
 
 def open_database(url: str, busy_timeout: float = 5.0, pool_size: int = 8,
-                  wal_autocheckpoint: int = 1000) -> PooledSqliteDatabase | PooledPostgresqlDatabase:
+                  wal_autocheckpoint: int = 1000,
+                  after_write: Callable[[], None] | None = None) -> PooledSqliteDatabase | PooledPostgresqlDatabase:
     """A pooled database for `sqlite:///path` or `postgresql://...` (connections open lazily).
 
-    `wal_autocheckpoint`: SQLite's own checkpoint threshold in pages (raised when a background
-    checkpointer runs, `bulk.checkpoints`).
+    `wal_autocheckpoint`: SQLite's own checkpoint threshold in pages (raised when the service
+    checkpoints itself, `bulk.checkpoints`). `after_write`: SQLite, run after each write transaction
+    once it has let go of the write turn (the writers' checkpoints).
     """
     parsed = urlparse(url)
     if parsed.scheme == "sqlite":
@@ -57,6 +59,7 @@ def open_database(url: str, busy_timeout: float = 5.0, pool_size: int = 8,
             path, pragmas=pragmas, check_same_thread=False,
             max_connections=pool_size, stale_timeout=300, timeout=30)
         sqlite.writers = WriterQueue(path, busy_timeout)
+        sqlite.after_write = after_write
         return sqlite
     if parsed.scheme in ("postgres", "postgresql"):
         # Query parameters are libpq's (sslmode, connect_timeout, options=-csearch_path=...).
@@ -84,6 +87,9 @@ class _SqliteDatabase(PooledSqliteDatabase):
     """
 
     writers: WriterQueue
+    # Run by a write transaction once it has let go of the write turn and flushed the log, when this
+    # process's writers checkpoint the log themselves (`bulk.checkpoints.CheckpointAfterWrite`).
+    after_write: Callable[[], None] | None = None
 
     def sync_log(self) -> None:
         """Flush the write-ahead log to disk: every transaction committed so far is then durable.
@@ -168,13 +174,17 @@ def write_transaction() -> Iterator[None]:
     another process writes meanwhile; BEGIN IMMEDIATE waits for the busy timeout instead. Writers
     of every thread and process take turns first (`bulk.writer_lock`), so none is starved.
     On SQLite the log is flushed once the outermost one has committed and let go of the write lock
-    (`_SqliteDatabase.sync_log`): the commit is on disk when it returns.
+    (`_SqliteDatabase.sync_log`): the commit is on disk when it returns. A checkpoint that falls
+    due runs after that, outside the turn too (`_SqliteDatabase.after_write`).
     """
     if is_sqlite():
-        with database.obj.writers, _write_transaction("IMMEDIATE"):
+        sqlite = database.obj
+        with sqlite.writers, _write_transaction("IMMEDIATE"):
             yield
         if not database.in_transaction():
-            database.obj.sync_log()
+            sqlite.sync_log()
+            if sqlite.after_write is not None:
+                sqlite.after_write()
     else:
         with _write_transaction():
             yield

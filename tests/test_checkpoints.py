@@ -1,11 +1,15 @@
-"""The write-ahead log is checkpointed by a background loop, not by the request that commits."""
+"""The write-ahead log is checkpointed by a background loop or after a writer's turn, not inside a commit."""
 
 from __future__ import annotations
 
+import os
+import time
+
 import pytest
 
-from bulk.checkpoints import SAFETY_NET_PAGES, Checkpointer
+from bulk.checkpoints import SAFETY_NET_PAGES, Checkpointer, checkpoint
 from bulk.db import database
+from tests.magento import bearer
 
 
 @pytest.mark.engines("sqlite")
@@ -20,10 +24,64 @@ def test_a_serving_process_checkpoints_in_the_background(make_app, engine):
     assert busy == 0 and log_frames > 0 and checkpointed == log_frames
 
 
+PRODUCTS = [{"product": {"sku": f"ck-{n}", "name": "Checkpointed", "price": 1, "attribute_set_id": 4}}
+            for n in range(50)]
+
+
+def _database_file_bytes() -> int:
+    # Pages reach the database file only through a checkpoint; commits go to the log.
+    return os.path.getsize(database.obj.database)
+
+
 @pytest.mark.engines("sqlite")
-def test_without_background_loops_sqlite_checkpoints_by_itself(make_app, engine):
-    service = make_app().extensions["bulk"]  # BULK_WORKER off: no loop would run
+def test_without_background_loops_the_writers_checkpoint_after_their_turn(make_app, engine, monkeypatch):
+    app = make_app()  # BULK_WORKER off: no loop runs
+    service = app.extensions["bulk"]
     assert not any(isinstance(loop, Checkpointer) for loop in service.loops)
+    seen = []
+
+    def watched_checkpoint():
+        # The other processes' writers must not wait for the copy: the turn is let go first.
+        seen.append((database.in_transaction(), database.obj.writers._depth))
+        return checkpoint()
+
+    monkeypatch.setattr("bulk.checkpoints.checkpoint", watched_checkpoint)
+    with database.connection_context():
+        assert database.execute_sql("PRAGMA wal_autocheckpoint").fetchone() == (SAFETY_NET_PAGES,)
+    client = app.test_client()
+    auth = bearer(client.post("/rest/V1/integration/admin/token",
+                              json={"username": "admin", "password": "admin123"}).get_json())
+    before = _database_file_bytes()
+    assert client.post("/rest/async/bulk/V1/products", json=PRODUCTS, headers=auth).status_code == 202
+    # The token and the schema were written first; the first write checkpointed them, and a
+    # writer finds the next checkpoint due only after BULK_SQLITE_CHECKPOINT_SECONDS (0.5).
+    assert seen and all(state == (False, 0) for state in seen)
+    assert before > 0
+    checkpoints_so_far = len(seen)
+    time.sleep(0.6)
+    assert client.post("/rest/async/bulk/V1/products", json=PRODUCTS, headers=auth).status_code == 202
+    assert len(seen) == checkpoints_so_far + 1
+    assert _database_file_bytes() > before  # the submits' pages were copied into the file
+
+
+@pytest.mark.engines("sqlite")
+def test_writers_checkpoint_at_most_once_an_interval(make_app, engine, monkeypatch):
+    app = make_app(BULK_SQLITE_CHECKPOINT_SECONDS=3600)
+    calls = []
+    monkeypatch.setattr("bulk.checkpoints.checkpoint", lambda: calls.append(1) or (0, 0, 0))
+    app.extensions["bulk"].ensure_ready_without_worker()
+    client = app.test_client()
+    auth = bearer(client.post("/rest/V1/integration/admin/token",
+                              json={"username": "admin", "password": "admin123"}).get_json())
+    for _ in range(3):
+        assert client.post("/rest/async/bulk/V1/products", json=PRODUCTS, headers=auth).status_code == 202
+    assert len(calls) == 1
+
+
+@pytest.mark.engines("sqlite")
+def test_with_checkpoints_off_sqlite_checkpoints_by_itself(make_app, engine):
+    app = make_app(BULK_SQLITE_CHECKPOINT_SECONDS=0)
+    assert app.extensions["bulk"].database.after_write is None
     with database.connection_context():
         assert database.execute_sql("PRAGMA wal_autocheckpoint").fetchone() == (1000,)
 
