@@ -26,11 +26,15 @@ database = peewee.DatabaseProxy()
 # batch waits for is held. NORMAL commits without flushing, and `write_transaction` flushes the log
 # itself once the lock is let go, before it returns (`sync_log`): every commit made through it is
 # on disk when it returns, as with FULL, and concurrent flushes of one file share the disk's work.
+# A 1000-item submit whose SKUs wait behind earlier bulks' changes ~1000 scattered index pages, more
+# than SQLite's default 2 MiB page cache holds, so it spilled pages to the log before its commit:
+# a 16 MiB cache (per connection, filled only as far as it is used) made such submits ~10% faster.
 SQLITE_PRAGMAS = {
     "journal_mode": "wal",
     "synchronous": "normal",
     "foreign_keys": 1,
     "temp_store": "memory",
+    "cache_size": -16 * 1024,  # KiB
 }
 
 

@@ -32,6 +32,8 @@ def test_a_connection_waits_while_another_holds_a_new_file_locked(tmp_path):
             assert handle.execute_sql("PRAGMA journal_mode").fetchone() == ("wal",)
             # NORMAL: commits do not flush; `write_transaction` flushes the log after the lock (tests/test_log_flush.py).
             assert handle.execute_sql("PRAGMA synchronous").fetchone() == (1,)
+            # Every pragma was set once the lock was let go, the page cache for large submits too.
+            assert handle.execute_sql("PRAGMA cache_size").fetchone() == (-16 * 1024,)
     finally:
         released.join()
         holder.close()
