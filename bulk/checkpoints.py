@@ -1,14 +1,15 @@
-"""SQLite's write-ahead log copied into the database file outside the write turn, not by a commit.
+"""SQLite's write-ahead log copied into the database file by the writer that finds it due, after its
+commit and outside the write turn.
 
 By default SQLite checkpoints inside the commit that takes the log past 1000 pages: that request
 waits for the copy and its fsyncs (commit p99 6.7 ms against a 1.1 ms median, measured), and since
 the commit runs inside the writers' turn (`bulk.writer_lock`), every other process's writer waits
 too (1000-item submits with the drainer off: 0.79x of the code before the turns, measured). So
-SQLite's own checkpoint stays only as a far-off safety net, and every `BULK_SQLITE_CHECKPOINT_SECONDS`:
-
-- a process with background loops (`BULK_WORKER`) checkpoints in a thread of its own;
-- a process without them (a web-only process, a command) checkpoints in the writer that finds it
-  due, after its commit, once the turn is let go.
+SQLite's own checkpoint stays only as a far-off safety net, and every `BULK_SQLITE_CHECKPOINT_SECONDS`
+the next write transaction of each process (a request's, the drainer's, a command's) checkpoints
+once it has let go of the turn and flushed its commit. (A background thread per process did the
+same with the drainer on, measured no faster, and missed processes without one: web-only
+processes, commands.)
 
 A PASSIVE checkpoint neither waits for nor blocks writers; when several processes try at once, one
 does the work and the others find nothing to do.
@@ -23,7 +24,6 @@ import time
 import peewee
 
 from bulk.db import database
-from bulk.loops import Loop
 
 log = logging.getLogger(__name__)
 
@@ -36,21 +36,6 @@ def checkpoint() -> tuple[int, int, int]:
     checkpointed), as SQLite reports it."""
     busy, log_frames, checkpointed = database.execute_sql("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
     return busy, log_frames, checkpointed
-
-
-class Checkpointer(Loop):
-    """Checkpoints the write-ahead log every `interval` seconds in a thread."""
-
-    def __init__(self, interval: float) -> None:
-        super().__init__("bulk-checkpointer", interval, min_backoff=interval, max_backoff=30.0, wait_first=True)
-
-    def tick(self) -> bool:
-        self.run_once()
-        return False
-
-    def run_once(self) -> tuple[int, int, int]:
-        with database.connection_context():
-            return checkpoint()
 
 
 class CheckpointAfterWrite:

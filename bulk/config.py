@@ -475,10 +475,10 @@ SETTINGS: tuple[Setting, ...] = (
             "began, so operations submitted meanwhile are drained together instead of one small write transaction "
             "each; `0` claims again at once."),
     Setting("BULK_SQLITE_CHECKPOINT_SECONDS", "sqlite_checkpoint_seconds", 0.5, _non_negative_float,
-            "SQLite: how often each serving process copies the write-ahead log into the database file, outside the "
-            "writers' turn: in a background thread with `BULK_WORKER`, else in the writer that finds it due, right "
-            "after its commit. So no commit waits for the copy, nor do other processes' writers; `0` leaves it to "
-            "SQLite (inside the commit that takes the log past 1000 pages)."),
+            "SQLite: how often each process copies the write-ahead log into the database file: the write that "
+            "finds it due does it after its commit, outside the writers' turn, so no commit waits for the copy, nor "
+            "do other processes' writers; `0` leaves it to SQLite (inside the commit that takes the log past 1000 "
+            "pages)."),
 )
 
 

@@ -92,8 +92,8 @@ class _SqliteDatabase(PooledSqliteDatabase):
     """
 
     writers: WriterQueue
-    # Run by a write transaction once it has let go of the write turn and flushed the log, when this
-    # process's writers checkpoint the log themselves (`bulk.checkpoints.CheckpointAfterWrite`).
+    # Run by a write transaction once it has let go of the write turn and flushed the log: the
+    # writers' checkpoints (`bulk.checkpoints.CheckpointAfterWrite`).
     after_write: Callable[[], None] | None = None
 
     def sync_log(self) -> None:

@@ -17,7 +17,7 @@ from bulk.accept import AcceptPolicy, DataHasher
 from bulk.auth import TokenService
 from bulk.backpressure import BACKPRESSURE_MODELS, OpenOperationsBound, RateLimiter
 from bulk.callers import CallerResolver
-from bulk.checkpoints import SAFETY_NET_PAGES, CheckpointAfterWrite, Checkpointer
+from bulk.checkpoints import SAFETY_NET_PAGES, CheckpointAfterWrite
 from bulk.clock import Clock
 from bulk.config import WEBHOOK_RETRY_MAX_SECONDS, ConfigError, Settings
 from bulk.db import database, open_database
@@ -88,13 +88,12 @@ class BulkService:
         # Guests (anonymous routes) get their own, lower bounds: a sign-up form needs few items.
         self.guest_accept_policy = replace(self.accept_policy,
                                            max_items=min(settings.guest_max_items, settings.max_items))
+        # SQLite: the writers checkpoint the log, outside the write turn (`bulk.checkpoints`).
         checkpoints = settings.sqlite_checkpoint_seconds > 0
-        # Without background loops (BULK_WORKER off) no thread checkpoints: the writers do, outside the turn.
-        writers_checkpoint = checkpoints and not settings.worker_enabled
         self.database = open_database(
             settings.database_url or "", settings.db_busy_timeout, settings.db_pool_size,
             SAFETY_NET_PAGES if checkpoints else 1000,
-            after_write=CheckpointAfterWrite(settings.sqlite_checkpoint_seconds) if writers_checkpoint else None)
+            after_write=CheckpointAfterWrite(settings.sqlite_checkpoint_seconds) if checkpoints else None)
         self._closers: list[Callable[[], None]] = []
         mode = _mode(settings.processing_mode)
         self.processing = Processing(settings.processing_mode,
@@ -130,8 +129,6 @@ class BulkService:
         # Started in this order, stopped in reverse: the drainer releases its claims before the rest stop,
         # and the heartbeat removes this process's row last, when no drainer of its own writes any more.
         self.loops: list[Loop] = [self.heartbeat, self.housekeeper, self.webhooks, self.drainer]
-        if checkpoints and settings.worker_enabled and isinstance(self.database, peewee.SqliteDatabase):
-            self.loops.insert(0, Checkpointer(settings.sqlite_checkpoint_seconds))
         self._ready = False
         self._schema_ready = False
         self._ready_lock = threading.Lock()
