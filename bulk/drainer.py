@@ -18,7 +18,7 @@ import peewee
 from bulk import metrics, queue
 from bulk.clock import Clock
 from bulk.db import database, is_sqlite, write_transaction
-from bulk.handlers import ClaimedOperation, Handler, HandlerFor, Job, OperationError, Outcome
+from bulk.handlers import ClaimedOperation, Handler, HandlerFor, Job, OperationError, Outcome, is_no_op, is_pure
 from bulk.jsonutil import dumps
 from bulk.loops import Loop
 from bulk.phrases import DATABASE_RETRIABLE, INTERNAL_ERROR, Phrase, render, report_id
@@ -163,13 +163,12 @@ class _Routes:
         wanted = self._wanted.get(route_key)
         if wanted is None:
             found = self.of(route_key)
-            wanted = self._wanted[route_key] = found is not None and not getattr(found[1], "no_op", False)
+            wanted = self._wanted[route_key] = found is not None and not is_no_op(found[1])
         return wanted
 
     def calls_pure(self) -> bool:
         """Whether a handler looked up so far is pure and not `no_op` (one to call)."""
-        return any(found is not None and getattr(found[1], "pure", False) and not getattr(found[1], "no_op", False)
-                   for found in self._found.values())
+        return any(found is not None and is_pure(found[1]) and not is_no_op(found[1]) for found in self._found.values())
 
 
 def _claimed(job: Job) -> ClaimedOperation:

@@ -133,16 +133,16 @@ class Job:
     @property
     def transactional(self) -> bool:
         """Its handler's effects are writes to this service's database (see `transactional`)."""
-        return getattr(self.handler, "transactional", False)
+        return is_transactional(self.handler)
 
     @property
     def pure(self) -> bool:
-        return getattr(self.handler, "pure", False)
+        return is_pure(self.handler)
 
     @property
     def no_op(self) -> bool:
         """Its handler does nothing and completes (see `no_op`): the drainer does not call it."""
-        return getattr(self.handler, "no_op", False)
+        return is_no_op(self.handler)
 
 
 Handler = Callable[[Job], Any]
@@ -179,6 +179,18 @@ def no_op(handler: H) -> H:
     """
     setattr(handler, "no_op", True)
     return pure(handler)
+
+
+def is_transactional(handler: Handler | None) -> bool:
+    return getattr(handler, "transactional", False)
+
+
+def is_pure(handler: Handler | None) -> bool:
+    return getattr(handler, "pure", False)
+
+
+def is_no_op(handler: Handler | None) -> bool:
+    return getattr(handler, "no_op", False)
 
 
 @no_op
