@@ -4,7 +4,7 @@ commit and outside the write turn.
 By default SQLite checkpoints inside the commit that takes the log past 1000 pages: that request
 waits for the copy and its fsyncs (commit p99 6.7 ms against a 1.1 ms median, measured), and since
 the commit runs inside the writers' turn (`bulk.writer_lock`), every other process's writer waits
-too (1000-item submits with the drainer off: 0.79x of the code before the turns, measured). So
+too (1000-item submits with the drainer off: 0.79x of the code before the turns, bench/http_submit.py). So
 SQLite's own checkpoint stays only as a far-off safety net, and every `BULK_SQLITE_CHECKPOINT_SECONDS`
 the next write transaction of each process (a request's, the drainer's, a command's) checkpoints
 once it has let go of the turn and flushed its commit. (A background thread per process did the

@@ -29,7 +29,8 @@ database = peewee.DatabaseProxy()
 # on disk when it returns, as with FULL, and concurrent flushes of one file share the disk's work.
 # A 1000-item submit whose SKUs wait behind earlier bulks' changes ~1000 scattered index pages, more
 # than SQLite's default 2 MiB page cache holds, so it spilled pages to the log before its commit:
-# a 16 MiB cache (per connection, filled only as far as it is used) made such submits ~10% faster.
+# a 16 MiB cache (per connection, filled only as far as it is used) made such submits ~8% faster
+# (bench/checkouts_ab.py, README's Design notes).
 SQLITE_PRAGMAS = {
     "journal_mode": "wal",
     "synchronous": "normal",

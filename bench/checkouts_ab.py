@@ -1,0 +1,79 @@
+"""A/B of two checkouts of the project (or of one with different settings) over HTTP with wrk,
+interleaved in one run: the same row of bench/http_submit.py, A then B, `--rounds` times.
+
+    .venv/bin/python bench/checkouts_ab.py --b DIR [--a DIR] [--a-env K=V ...] [--b-env K=V ...]
+        [--size 100] [--engine sqlite|postgresql] [--drainer] [--new-skus] [--rounds 3] [--seconds 6]
+
+`--a` defaults to this checkout; make the other with `git archive <commit> | tar -x -C DIR`.
+Prints each row and the ratio B / A of requests per second and p99 per round: for code changes
+that are not a setting (a pragma, a statement less per request), where bench/settings_ab.py
+cannot compare them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from http_submit import DISTINCT_SCRIPT_NAME, WRK_DISTINCT_SCRIPT, WRK_SCRIPT, Row, print_rows, service_rows
+
+from tests.live import PROJECT_ROOT
+
+
+def settings(pairs: list[str]) -> dict[str, str]:
+    found = {}
+    for pair in pairs:
+        name, separator, value = pair.partition("=")
+        if not separator:
+            sys.exit(f"expected NAME=VALUE, got {pair!r}")
+        found[name] = value
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--a", type=Path, default=PROJECT_ROOT)
+    parser.add_argument("--b", type=Path, required=True)
+    parser.add_argument("--a-env", action="append", default=[])
+    parser.add_argument("--b-env", action="append", default=[])
+    parser.add_argument("--size", type=int, default=100)
+    parser.add_argument("--engine", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--drainer", action="store_true")
+    parser.add_argument("--new-skus", action="store_true", help="new SKUs in every bulk")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=6)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed (Debian package `wrk`; `make bench` installs it)")
+    variants = (("A", args.a, settings(args.a_env)), ("B", args.b, settings(args.b_env)))
+    rows: dict[str, list[Row]] = {"A": [], "B": []}
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        script = folder / (DISTINCT_SCRIPT_NAME if args.new_skus else "post.lua")
+        script.write_text(WRK_DISTINCT_SCRIPT if args.new_skus else WRK_SCRIPT)
+        for round_number in range(1, args.rounds + 1):
+            for label, checkout, env in variants:
+                [row] = service_rows(f"{label} (round {round_number})", args.engine, args.drainer, args, folder,
+                                     script, cwd=checkout.resolve(), sizes=(args.size,), env=env)
+                rows[label].append(row)
+    print(f"A: {args.a} {args.a_env or ''}\nB: {args.b} {args.b_env or ''}")
+    title = (f"{args.engine}, {args.size}-item bulks, drainer {'on' if args.drainer else 'off'}"
+             f"{', new SKUs in every bulk' if args.new_skus else ''}")
+    print_rows(title, [row for pair in zip(rows["A"], rows["B"], strict=True) for row in pair])
+    print("\nB / A within each round")
+    for round_number, (a, b) in enumerate(zip(rows["A"], rows["B"], strict=True), start=1):
+        print(f"  round {round_number}: req/s {b.rps / a.rps:.2f}x, p99 {b.p99_ms / a.p99_ms:.2f}x")
+    print(f"  mean req/s: A {statistics.mean(r.rps for r in rows['A']):,.1f}, "
+          f"B {statistics.mean(r.rps for r in rows['B']):,.1f}")
+
+
+if __name__ == "__main__":
+    main()
