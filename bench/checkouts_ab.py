@@ -21,7 +21,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from http_submit import DISTINCT_SCRIPT_NAME, WRK_DISTINCT_SCRIPT, WRK_SCRIPT, Row, print_rows, service_rows
+from http_submit import (
+    DISTINCT_SCRIPT_NAME,
+    WRK_DISTINCT_SCRIPT,
+    WRK_SCRIPT,
+    Row,
+    add_ab_arguments,
+    print_rows,
+    service_rows,
+)
 
 from tests.live import PROJECT_ROOT
 
@@ -46,10 +54,8 @@ def main() -> None:
     parser.add_argument("--engine", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--drainer", action="store_true")
     parser.add_argument("--new-skus", action="store_true", help="new SKUs in every bulk")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--seconds", type=float, default=6)
-    parser.add_argument("--connections", type=int, default=8)
-    parser.add_argument("--workers", type=int, default=2)
+    add_ab_arguments(parser)
+    parser.set_defaults(rounds=3)
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (Debian package `wrk`; `make bench` installs it)")

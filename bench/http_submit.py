@@ -208,6 +208,14 @@ def find(rows: list[Row], label: str, size: int) -> Row | None:
     return next((row for row in rows if row.label == label and row.size == size), None)
 
 
+def add_ab_arguments(parser: argparse.ArgumentParser) -> None:
+    """The load options of the interleaved A/B scripts (bench/settings_ab.py, bench/checkouts_ab.py)."""
+    parser.add_argument("--seconds", type=float, default=6)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2)
+
+
 def ratio(numerator: float | None, denominator: float | None) -> str:
     return f"{numerator / denominator:.2f}x" if numerator and denominator else "-"
 
