@@ -164,7 +164,10 @@ def test_sigterm_while_draining_releases_what_it_holds(tmp_path, schema):
 
 
 def test_four_workers_and_two_instances_share_one_queue(tmp_path, schema):
-    instances = [counting_server(tmp_path, schema, workers=4, BULK_WORKER_BATCH="100") for _ in range(2)]
+    # Batches stay at 100 (no growth towards BULK_WORKER_BATCH_MAX): 200 claims to share, as the
+    # test means, instead of a few large ones that one drainer, re-taking the claim turn, may take all of.
+    instances = [counting_server(tmp_path, schema, workers=4, BULK_WORKER_BATCH="100", BULK_WORKER_BATCH_MAX="100")
+                 for _ in range(2)]
     try:
         for instance in instances:
             instance.start()
