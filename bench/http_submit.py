@@ -175,9 +175,10 @@ def service_rows(label: str, engine: str, drainer: bool, args, folder: Path, scr
     with database_url(engine, folder) as url:
         # `accept`, production's mode: the drainer's own cost, not the embedded store's writes
         # (the live runs start in development, whose default mode is `store`).
-        server = Gunicorn(folder, workers=args.workers, database_url=url, cwd=cwd, args=extra,
-                          BULK_WORKER="1" if drainer else "0", BULK_POLL_SECONDS="0.5", BULK_MAX_ITEMS="5000",
-                          BULK_PROCESSING="accept", **(env or {}))
+        # `env` may override these (an A/B of the drainer itself: BULK_WORKER=0 against 1).
+        settings = {"BULK_WORKER": "1" if drainer else "0", "BULK_POLL_SECONDS": "0.5", "BULK_MAX_ITEMS": "5000",
+                    "BULK_PROCESSING": "accept", **(env or {})}
+        server = Gunicorn(folder, workers=args.workers, database_url=url, cwd=cwd, args=extra, **settings)
         with server:
             token = server.token()
             return [measure(server, label, size, token, args, folder, drainer, script) for size in sizes]

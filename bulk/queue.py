@@ -301,8 +301,7 @@ def select_whole_backlog(limit: int, now: float, chain: bool = False,
         return None
     rows.sort()
     taken = [ClaimedOperation(*row[:-1]) for row in _takeable(rows, chain, entity_at=7, due_at=8)]
-    return _with_payloads(taken, [operation.id for operation in taken
-                                  if wants_payload is None or wants_payload(operation.route_key)])
+    return _with_payloads(taken, _wanting_payloads(taken, wants_payload))
 
 
 def _successors() -> peewee.Query:
@@ -477,7 +476,16 @@ def _read_due(ids: list[int], now: float, wants_payload: Callable[[str], bool] |
         return [ClaimedOperation(*row) for row in _DUE_OF_PLAN.execute(ids=_ids_parameter(ids), now=now).fetchall()]
     unloaded = [ClaimedOperation(*row)
                 for row in _DUE_OF_PLAN_UNLOADED.execute(ids=_ids_parameter(ids), now=now).fetchall()]
-    return _with_payloads(unloaded, [operation.id for operation in unloaded if wants_payload(operation.route_key)])
+    return _with_payloads(unloaded, _wanting_payloads(unloaded, wants_payload))
+
+
+def _wanting_payloads(operations: list[ClaimedOperation], wants_payload: Callable[[str], bool] | None) -> list[int]:
+    """The ids of `operations` whose payloads are wanted (all when `wants_payload` is None), asked
+    once per route: a batch is mostly one route, and in `accept` mode no payload is wanted at all."""
+    if wants_payload is None:
+        return [operation.id for operation in operations]
+    wanted = {key for key in {operation.route_key for operation in operations} if wants_payload(key)}
+    return [operation.id for operation in operations if operation.route_key in wanted] if wanted else []
 
 
 def _with_payloads(operations: list[ClaimedOperation], wanted: list[int]) -> list[ClaimedOperation]:

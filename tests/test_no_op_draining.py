@@ -23,6 +23,7 @@ from bulk.statuses import OperationStatus
 CATALOGUE = builtin_catalogue()
 CREATE = CATALOGUE.get("POST /V1/products")
 UPDATE = CATALOGUE.get("PUT /V1/products/:sku")
+DELETE = CATALOGUE.get("DELETE /V1/products/:sku")
 NOW = 1_700_000_000.0
 
 
@@ -121,6 +122,27 @@ def test_a_batch_of_no_op_and_working_handlers_reads_only_the_payloads_it_runs(d
     [wanted] = payload_reads
     assert [Operation.get_by_id(operation_id).entity_key for operation_id in wanted] == ["sku:C"]
     assert Operation.select().where(Operation.status == OperationStatus.COMPLETE).count() == 3
+
+
+def test_a_claim_of_no_op_routes_only_makes_no_job_and_records_each_route_s_message(db, monkeypatch):
+    submit(["A", "B"], CREATE)
+    submit(["A", "C"], DELETE, at=NOW + 1)  # A's delete waits behind its create: a chain, same claim
+    worker = drainer(lambda route: accept_handler)
+    worker._pure_seen = False  # as after a first batch: no read before the lock
+
+    def no_job(*args, **kwargs):
+        raise AssertionError("a job was made for a no_op operation")
+
+    monkeypatch.setattr(Job, "of", no_job)
+    assert worker.run_once() == 4
+    rows = Operation.select().order_by(Operation.id)
+    assert [(row.entity_key, row.status, row.result_message) for row in rows] == [
+        ("sku:A", OperationStatus.COMPLETE, CREATE.success_message),
+        ("sku:B", OperationStatus.COMPLETE, CREATE.success_message),
+        ("sku:A", OperationStatus.COMPLETE, DELETE.success_message),
+        ("sku:C", OperationStatus.COMPLETE, DELETE.success_message)]
+    assert DELETE.success_message != CREATE.success_message
+    assert Bulk.select().where(Bulk.finished_at.is_null()).count() == 0
 
 
 @pytest.mark.engines("sqlite")
