@@ -409,19 +409,35 @@ _HOLD = Prepared(_hold_statement)
 # uses 13 for its per-bulk locks.
 CLAIM_LOCK_CLASS = 14
 _TAKE_CLAIM_TURN = Prepared(lambda: peewee.Select(columns=[peewee.fn.pg_try_advisory_xact_lock(CLAIM_LOCK_CLASS, 0)]))
+_WAIT_FOR_CLAIM_TURN = Prepared(lambda: peewee.Select(columns=[peewee.fn.pg_advisory_xact_lock(CLAIM_LOCK_CLASS, 0)]))
 
 
 def take_claim_turn() -> bool:
-    """PostgreSQL: whether this transaction is now the one that plans and selects a claim (until it
-    ends); False while another drainer's is. SQLite: always, its write lock already serialises them.
+    """PostgreSQL: make this transaction the one that plans and selects a claim (until it ends),
+    waiting in line while another drainer's is; False when the wait outlasts the connection's
+    `lock_timeout` (BULK_DB_BUSY_TIMEOUT). SQLite: always True, its write lock already serialises them.
 
-    Without it, drainers of several processes planned the same oldest operations at once: one
+    Without a turn, drainers of several processes planned the same oldest operations at once: one
     locked them, the others found them locked, planned again and found them locked again, spending
     the database's CPU on plans that took nothing while the one claim that could run waited for it.
+    A refused drainer used to give up and sleep a poll interval while the holder took the turn
+    again right after its commit, so under a backlog one process drained alone (and in forward
+    mode the others idled): PostgreSQL hands a released lock to those waiting for it in order, so
+    waiting makes drainers take turns, one claim each.
     """
     if not is_postgresql():
         return True
-    return bool(_TAKE_CLAIM_TURN.execute().fetchone()[0])
+    if _TAKE_CLAIM_TURN.execute().fetchone()[0]:
+        return True  # free: no savepoint, one round trip (the usual case with one drainer)
+    try:
+        # A savepoint: a wait that times out aborts only it, and the claim's transaction goes on.
+        with database.atomic():
+            _WAIT_FOR_CLAIM_TURN.execute()
+    except peewee.OperationalError as error:
+        if "lock timeout" not in str(error).lower():
+            raise
+        return False
+    return True
 
 
 def claim_planned(token: str, planned: Plan, limit: int, lease_seconds: float, now: float,

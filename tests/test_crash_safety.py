@@ -164,10 +164,10 @@ def test_sigterm_while_draining_releases_what_it_holds(tmp_path, schema):
 
 
 def test_four_workers_and_two_instances_share_one_queue(tmp_path, schema):
-    # Batches stay at 100 (no growth towards BULK_WORKER_BATCH_MAX): 200 claims to share, as the
-    # test means, instead of a few large ones that one drainer, re-taking the claim turn, may take all of.
-    instances = [counting_server(tmp_path, schema, workers=4, BULK_WORKER_BATCH="100", BULK_WORKER_BATCH_MAX="100")
-                 for _ in range(2)]
+    # Batches grow from 100 as they do in production (BULK_WORKER_BATCH_MAX): on PostgreSQL a drainer
+    # that re-took the claim turn right after its commit, while the others slept, could take every
+    # claim alone; waiting drainers now get the turn in order.
+    instances = [counting_server(tmp_path, schema, workers=4, BULK_WORKER_BATCH="100") for _ in range(2)]
     try:
         for instance in instances:
             instance.start()
@@ -186,4 +186,6 @@ def test_four_workers_and_two_instances_share_one_queue(tmp_path, schema):
         for instance in instances:
             instance.stop()
     assert_each_operation_ran_once(schema, 20_000)
-    assert len(holders) > 1  # the work was shared, not drained by one process
+    # The work was shared by most of the 8 processes, not drained by a few (before drainers waited
+    # in line for PostgreSQL's claim turn, 4 or 5 took part; now all 8 usually do).
+    assert len(holders) >= 6

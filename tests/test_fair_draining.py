@@ -4,6 +4,7 @@ bulks take turns, and operations on one entity still run one at a time in submis
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 
 import pytest
@@ -282,33 +283,56 @@ def test_a_chain_of_local_and_outside_operations_runs_only_up_to_the_first_of_th
     assert ran == [("local", ids[0]), ("outside", ids[1]), ("local", ids[2])]
 
 
-@pytest.mark.engines("postgresql")
-def test_drainers_of_several_processes_take_turns_to_claim_on_postgresql(db):
-    """One claiming transaction at a time: the others skip their claim at once instead of planning
-    the same operations and finding them locked."""
-    submit(["A", "B"])
-    turn_taken = threading.Event()
-    finish = threading.Event()
-    other: list[bool] = []
+def hold_the_claim_turn_elsewhere(seconds: float) -> tuple[threading.Thread, threading.Event, list[float]]:
+    """Another drainer's claim (its own connection) holding the turn for `seconds`; returns its thread,
+    an event set once it has the turn, and the monotonic time it let go (after its commit)."""
+    taken = threading.Event()
+    released: list[float] = []
 
     def claiming_elsewhere() -> None:
-        with database.connection_context(), queue.write_transaction():
-            other.append(queue.take_claim_turn())
-            turn_taken.set()
-            finish.wait(10)
+        with database.connection_context():
+            with queue.write_transaction():
+                assert queue.take_claim_turn()
+                taken.set()
+                time.sleep(seconds)
+            released.append(time.monotonic())
 
     thread = threading.Thread(target=claiming_elsewhere)
     thread.start()
+    assert taken.wait(10)
+    return thread, taken, released
+
+
+@pytest.mark.engines("postgresql")
+def test_a_drainer_refused_the_claim_turn_on_postgresql_waits_in_line_then_claims(db):
+    """One claiming transaction at a time; the others wait for the turn (PostgreSQL hands it over in
+    order) instead of planning the same operations and finding them locked, or giving up while the
+    holder takes it again right after its commit (then one process drained alone)."""
+    submit(["A", "B"])
+    thread, _, released = hold_the_claim_turn_elsewhere(0.5)
     try:
-        assert turn_taken.wait(10)
-        assert drainer(batch_size=10).run_once() == 0  # skipped: the turn is taken
-        with queue.write_transaction():
-            assert not queue.take_claim_turn()
+        assert drainer(batch_size=10).run_once() == 2  # waited, then claimed both
+        claimed_at = time.monotonic()
     finally:
-        finish.set()
         thread.join(10)
-    assert other == [True]
-    assert drainer(batch_size=10).run_once() == 2  # the turn is free again
+    assert released and claimed_at >= released[0]
+
+
+@pytest.mark.engines("postgresql")
+def test_a_drainer_gives_up_the_claim_turn_after_the_lock_timeout_and_its_transaction_goes_on(db):
+    submit(["A"])
+    database.execute_sql("SET lock_timeout = 200")  # this connection's, until its next check-out
+    thread, _, _ = hold_the_claim_turn_elsewhere(2.0)
+    try:
+        with queue.write_transaction():
+            started = time.monotonic()
+            assert not queue.take_claim_turn()
+            assert 0.15 <= time.monotonic() - started < 1.9  # gave up after the lock timeout, not the holder
+            # Only the wait's savepoint was rolled back: the transaction still answers.
+            assert Operation.select().where(Operation.status == OperationStatus.OPEN).count() == 1
+    finally:
+        thread.join(10)
+    assert drainer(batch_size=10).run_once() == 1  # the turn is free again
 
 
 @pytest.mark.engines("sqlite")
