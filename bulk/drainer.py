@@ -262,10 +262,10 @@ class Drainer(Loop):
     def run_once(self) -> int:
         """Claim one batch, run it, record it; returns how many operations were finished.
 
-        On SQLite the claim is read under its write lock in one statement while the drainer keeps
-        up (`queue.select_whole_backlog`), else planned before the lock; nothing claimable: no
-        transaction at all. On PostgreSQL it is planned in the claim's transaction, once that has
-        the drainers' claim turn.
+        While the drainer keeps up, the claim is read in one statement (`queue.select_whole_backlog`)
+        under SQLite's write lock or, on PostgreSQL, once the claim's transaction has the drainers'
+        claim turn; nothing due: no transaction at all. Behind a backlog it is planned fairly
+        (`queue.plan_claim`): on SQLite before the lock, on PostgreSQL in the claim turn.
         Operations whose handlers only write to this database are selected and run in one
         transaction, which also records their outcomes: one commit for the whole batch, and one
         write of each operation (its outcome; such a claim needs no lease). Operations with outside
@@ -275,9 +275,10 @@ class Drainer(Loop):
         started = time.perf_counter()
         now = self._clock.time()
         with database.connection_context():
-            # SQLite: a drainer that keeps up reads its claim under the lock (`_claim`), unless it has
-            # pure handlers to call; then it plans before the lock, where they run too (`_run_pure_early`).
-            whole = is_sqlite() and self._turn.caught_up and not self._pure_seen
+            # A drainer that keeps up reads its claim under the write lock (SQLite) or the claim
+            # turn (PostgreSQL) in one statement (`_claim`), unless it has pure handlers to call;
+            # SQLite then plans before the lock, where they run too (`_run_pure_early`).
+            whole = self._turn.caught_up and not self._pure_seen
             planned = None
             if whole:
                 if not queue.any_due(now):
@@ -314,15 +315,15 @@ class Drainer(Loop):
     def _claim(self, now: float, planned: queue.Plan | None, whole: bool, early: _EarlyRun, routes: _Routes
                ) -> list[ClaimedOperation]:
         """What this batch takes, inside its write transaction: the whole backlog when `whole` and it
-        fits (SQLite), else what is still claimable of `planned` (planned here when None)."""
+        fits, else what is still claimable of `planned` (planned here, in the claim turn, when None)."""
+        if planned is None and not queue.take_claim_turn():
+            return []  # another drainer's claim outlasted the wait for the turn: it takes what is claimable
         if whole:
             claimed = queue.select_whole_backlog(self._batch_size, now, self._chains, routes.wants_payload)
             if claimed is not None:
                 return claimed
             self._turn.caught_up = False  # behind: plan fairly until a claim comes back short
         if planned is None:
-            if not queue.take_claim_turn():
-                return []  # another drainer is claiming: it takes what is claimable
             planned = queue.plan_claim(self._batch_size, now, self._turn, self._chains)
             if not planned:
                 return []

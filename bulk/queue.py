@@ -272,10 +272,16 @@ def _takeable(rows: list[_Row], chain: bool, entity_at: int, due_at: int | None 
 
 # At most `scan` open operations, due or not, as `ClaimedOperation`s without payloads and then
 # whether each is due; in the open-by-bulk index's order. `select_whole_backlog` reads it.
-_OPEN_BACKLOG = Prepared(lambda: Operation.select(
-    Operation.id, Operation.bulk, Operation.operation_key, Operation.topic_name, Operation.route_key,
-    peewee.SQL("NULL"), Operation.attempts + 1, Operation.entity_key, _due())
-    .where(_open()).order_by(Operation.bulk, Operation.id).limit(Slot("scan")))
+# On PostgreSQL the rows are locked (FOR UPDATE), as a planned claim's are.
+def _open_backlog() -> peewee.Query:
+    query = (Operation.select(Operation.id, Operation.bulk, Operation.operation_key, Operation.topic_name,
+                              Operation.route_key, peewee.SQL("NULL"), Operation.attempts + 1, Operation.entity_key,
+                              _due())
+             .where(_open()).order_by(Operation.bulk, Operation.id).limit(Slot("scan")))
+    return query.for_update() if is_postgresql() else query
+
+
+_OPEN_BACKLOG = Prepared(_open_backlog)
 # Whether any operation is open and due: a drainer that finds none takes no write lock.
 _ANY_DUE = Prepared(lambda: Operation.select(peewee.SQL("1")).where(_open(), _due()).limit(1))
 
@@ -287,13 +293,17 @@ def any_due(now: float) -> bool:
 
 def select_whole_backlog(limit: int, now: float, chain: bool = False,
                          wants_payload: Callable[[str], bool] | None = None) -> list[ClaimedOperation] | None:
-    """SQLite, under the write lock: every claimable operation, in id order, when every open
-    operation fits in `limit`; None when they do not (a claim then plans fairly, `plan_claim`).
+    """Under SQLite's write lock or PostgreSQL's claim turn (`take_claim_turn`): every claimable
+    operation, in id order, when every open operation fits in `limit`; None when they do not (a
+    claim then plans fairly, `plan_claim`).
 
-    One read is the whole claim of a drainer that keeps up. Under the lock nothing can change
-    what it reads, so it needs no plan made before and no checks after (`select_planned`): an
+    One read is the whole claim of a drainer that keeps up. No other claim can change what it
+    reads (on PostgreSQL the rows are also locked, as `select_planned` locks them, against any
+    other writer), so it needs no plan made before and no checks after (`select_planned`): an
     operation is taken when it is due and no earlier open operation of its entity is left out
-    (held, waiting for a retry, or, without `chain`, not its entity's first).
+    (held, waiting for a retry, or, without `chain`, not its entity's first). On PostgreSQL this
+    one statement replaced a plan, a locking read of the planned rows and a read of their
+    entities' earlier open operations.
     `wants_payload` as `select_planned`'s.
     """
     rows = _OPEN_BACKLOG.execute(scan=limit + 1, now=now).fetchall()
@@ -684,7 +694,7 @@ def _ids_parameter(ids: list[int]) -> Any:
 def _held_statement() -> peewee.Query:
     query = Operation.select(Operation.id).where(_id_among(), Operation.claim_token == Slot("token"))
     # PostgreSQL: lock the rows, so no other drainer re-claims them before this transaction ends.
-    return query.for_update() if is_postgresql() else query
+    return query
 
 
 _HELD = Prepared(_held_statement)
