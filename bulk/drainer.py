@@ -372,16 +372,16 @@ class Drainer(Loop):
         transaction), so nothing per operation is made beyond its id: in `accept` mode that
         per-operation work was a third of what a batch held the write lock for.
         """
-        messages = {key: routes.completes_with(key) for key in {operation.route_key for operation in claimed}}
-        if None in messages.values():
+        route_keys = {operation.route_key for operation in claimed}
+        messages = {key: message for key in route_keys if (message := routes.completes_with(key)) is not None}
+        if len(messages) < len(route_keys):
             return None
         if len(messages) == 1:
             [message] = messages.values()
-            assert message is not None
             return {message: [operation.id for operation in claimed]}
         completed: dict[str, list[int]] = {}
         for operation in claimed:
-            completed.setdefault(messages[operation.route_key] or "", []).append(operation.id)
+            completed.setdefault(messages[operation.route_key], []).append(operation.id)
         return completed
 
     def _run_pure_early(self, planned: queue.Plan, now: float, routes: _Routes) -> _EarlyRun:
