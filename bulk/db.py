@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -134,14 +135,27 @@ class _SqliteDatabase(PooledSqliteDatabase):
 
 
 class _PostgresqlDatabase(PooledPostgresqlDatabase):
-    """Pooled PostgreSQL whose lock waits end like SQLite's busy timeout, so callers get a 503."""
+    """Pooled PostgreSQL whose lock waits end like SQLite's busy timeout, so callers get a 503.
+
+    peewee calls `_initialize_connection` each time a pooled connection is handed out, not only when
+    it is opened: setting the timeout there cost every request three round trips (BEGIN, SET,
+    COMMIT), so each connection is set once and remembered. (A session setting rather than a
+    connect-time `options=-c ...`, which poolers such as PgBouncer refuse.)
+    """
 
     lock_timeout_ms = 5000
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._initialized: weakref.WeakSet = weakref.WeakSet()
+
     def _initialize_connection(self, conn) -> None:
+        if conn in self._initialized:
+            return
         with conn.cursor() as cursor:
             cursor.execute("SET lock_timeout = %s", (self.lock_timeout_ms,))
         conn.commit()
+        self._initialized.add(conn)
 
 
 def one_of(column: peewee.Field, values: Slot) -> peewee.Expression:

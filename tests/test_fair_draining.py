@@ -321,10 +321,10 @@ def test_a_drainer_refused_the_claim_turn_on_postgresql_waits_in_line_then_claim
 @pytest.mark.engines("postgresql")
 def test_a_drainer_gives_up_the_claim_turn_after_the_lock_timeout_and_its_transaction_goes_on(db):
     submit(["A"])
-    database.execute_sql("SET lock_timeout = 200")  # this connection's, until its next check-out
     thread, _, _ = hold_the_claim_turn_elsewhere(2.0)
     try:
         with queue.write_transaction():
+            database.execute_sql("SET LOCAL lock_timeout = 200")  # this transaction's only
             started = time.monotonic()
             assert not queue.take_claim_turn()
             assert 0.15 <= time.monotonic() - started < 1.9  # gave up after the lock timeout, not the holder
