@@ -283,24 +283,23 @@ def test_a_chain_of_local_and_outside_operations_runs_only_up_to_the_first_of_th
     assert ran == [("local", ids[0]), ("outside", ids[1]), ("local", ids[2])]
 
 
-def hold_the_claim_turn_elsewhere(seconds: float) -> tuple[threading.Thread, threading.Event, list[float]]:
-    """Another drainer's claim (its own connection) holding the turn for `seconds`; returns its thread,
-    an event set once it has the turn, and the monotonic time it let go (after its commit)."""
+def hold_the_claim_turn_elsewhere(seconds: float) -> tuple[threading.Thread, list[float]]:
+    """Another drainer's claim (its own connection) holding the turn for `seconds`, started once it has
+    the turn; returns its thread and the monotonic time it began to let go (its commit follows)."""
     taken = threading.Event()
-    released: list[float] = []
+    letting_go: list[float] = []
 
     def claiming_elsewhere() -> None:
-        with database.connection_context():
-            with queue.write_transaction():
-                assert queue.take_claim_turn()
-                taken.set()
-                time.sleep(seconds)
-            released.append(time.monotonic())
+        with database.connection_context(), queue.write_transaction():
+            assert queue.take_claim_turn()
+            taken.set()
+            time.sleep(seconds)
+            letting_go.append(time.monotonic())
 
     thread = threading.Thread(target=claiming_elsewhere)
     thread.start()
     assert taken.wait(10)
-    return thread, taken, released
+    return thread, letting_go
 
 
 @pytest.mark.engines("postgresql")
@@ -309,19 +308,19 @@ def test_a_drainer_refused_the_claim_turn_on_postgresql_waits_in_line_then_claim
     order) instead of planning the same operations and finding them locked, or giving up while the
     holder takes it again right after its commit (then one process drained alone)."""
     submit(["A", "B"])
-    thread, _, released = hold_the_claim_turn_elsewhere(0.5)
+    thread, letting_go = hold_the_claim_turn_elsewhere(0.5)
     try:
         assert drainer(batch_size=10).run_once() == 2  # waited, then claimed both
         claimed_at = time.monotonic()
     finally:
         thread.join(10)
-    assert released and claimed_at >= released[0]
+    assert letting_go and claimed_at >= letting_go[0]
 
 
 @pytest.mark.engines("postgresql")
 def test_a_drainer_gives_up_the_claim_turn_after_the_lock_timeout_and_its_transaction_goes_on(db):
     submit(["A"])
-    thread, _, _ = hold_the_claim_turn_elsewhere(2.0)
+    thread, _ = hold_the_claim_turn_elsewhere(2.0)
     try:
         with queue.write_transaction():
             database.execute_sql("SET LOCAL lock_timeout = 200")  # this transaction's only
