@@ -177,6 +177,14 @@ def tuples(query: peewee.Query) -> list[tuple[Any, ...]]:
     return list(query.tuples())
 
 
+def is_lock_contention(error: Exception) -> bool:
+    """Whether a database error says a wait for a lock ran out (SQLite's busy timeout, PostgreSQL's
+    `lock_timeout`): nothing was written, and the same work may be tried again."""
+    text = str(error).lower()
+    # SQLite: "database is locked" / "busy"; PostgreSQL: "canceling statement due to lock timeout".
+    return "locked" in text or "busy" in text or "lock timeout" in text
+
+
 def is_sqlite() -> bool:
     return isinstance(database.obj, peewee.SqliteDatabase)
 

@@ -150,7 +150,6 @@ class _Routes:
         self._catalogue = catalogue
         self._handler_for = handler_for
         self._found: dict[str, tuple[Route, Handler] | None] = {}
-        self._wanted: dict[str, bool] = {}
         self._completes_with: dict[str, str | None] = {}
 
     def of(self, route_key: str) -> tuple[Route, Handler] | None:
@@ -161,11 +160,7 @@ class _Routes:
 
     def wants_payload(self, route_key: str) -> bool:
         """Whether its operations' payloads are read: not for a `no_op` handler, nor without a route."""
-        wanted = self._wanted.get(route_key)
-        if wanted is None:
-            found = self.of(route_key)
-            wanted = self._wanted[route_key] = found is not None and not is_no_op(found[1])
-        return wanted
+        return self.of(route_key) is not None and self.completes_with(route_key) is None
 
     def completes_with(self, route_key: str) -> str | None:
         """The success message its operations are recorded complete with when its handler is

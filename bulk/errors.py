@@ -10,6 +10,7 @@ import peewee
 from flask import Flask, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
+from bulk.db import is_lock_contention
 from bulk.handlers import OperationError
 from bulk.jsonutil import json_response
 from bulk.phrases import (
@@ -141,7 +142,7 @@ def register_error_handlers(app: Flask, busy_retry_after: int) -> None:
             log.error("database cannot be written: %s", error)  # needs an operator, not a retry
             message = DATABASE_UNWRITABLE
             parameters = {"reason": reason, **parameters}
-        elif _is_lock_contention(error):
+        elif is_lock_contention(error):
             log.warning("database busy: %s", error)
             message = DATABASE_BUSY
         else:
@@ -172,8 +173,3 @@ def _unwritable_reason(error: Exception) -> str | None:
     text = str(error).lower()
     return next((reason for marker, reason in _UNWRITABLE.items() if marker in text), None)
 
-
-def _is_lock_contention(error: Exception) -> bool:
-    text = str(error).lower()
-    # SQLite: "database is locked" / "busy"; PostgreSQL: "canceling statement due to lock timeout".
-    return "locked" in text or "busy" in text or "lock timeout" in text

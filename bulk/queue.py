@@ -19,7 +19,17 @@ import peewee
 from bulk import idempotency, metrics
 from bulk.clock import utc_datetime
 from bulk.config import OPERATION_FAILED
-from bulk.db import Prepared, PreparedRows, Slot, database, is_postgresql, list_parameter, one_of, write_transaction
+from bulk.db import (
+    Prepared,
+    PreparedRows,
+    Slot,
+    database,
+    is_lock_contention,
+    is_postgresql,
+    list_parameter,
+    one_of,
+    write_transaction,
+)
 from bulk.handlers import ClaimedOperation, Outcome
 from bulk.idempotency import StoredKey
 from bulk.models import Bulk, Operation
@@ -444,7 +454,7 @@ def take_claim_turn() -> bool:
         with database.atomic():
             _WAIT_FOR_CLAIM_TURN.execute()
     except peewee.OperationalError as error:
-        if "lock timeout" not in str(error).lower():
+        if not is_lock_contention(error):
             raise
         return False
     return True
