@@ -381,7 +381,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Most database connections one process keeps (a request and the drainer use one each)."),
     Setting("BULK_DB_BUSY_TIMEOUT", "db_busy_timeout", 5.0, _positive_float,
             "Seconds a request waits for a locked database (SQLite's busy timeout, PostgreSQL's `lock_timeout`) "
-            "before answering 503."),
+            "before answering 503; on PostgreSQL also how long a drainer waits in line for the claim turn "
+            "before it looks again after `BULK_POLL_SECONDS`."),
     Setting("BULK_BUSY_RETRY_AFTER", "busy_retry_after", 1, _positive_int,
             "`Retry-After` seconds sent with 503 when the database is busy."),
     Setting("BULK_TESTING", "testing_enabled", False, _flag,
