@@ -8,8 +8,9 @@ Load: `wrk` (C, 2 threads, `--connections` keep-alive connections) POSTs the sam
 /rest/async/bulk/V1/products for `--seconds` per row, so SKUs repeat from one bulk to the next
 (each bulk's operations wait behind the previous bulk's for the same SKU, as a catalogue feed's
 do); a second set of 100-item rows gives every request new SKUs (wrk rewrites the body per
-request). Printed per row: requests/s, items/s, p50/p99 latency, server CPU per request (every worker
-process, drainer included), and with the drainer on how much of what was accepted during the row
+request). Printed per row: requests/s, items/s, p50/p99 latency, CPU per request of the service's
+worker processes (drainer included), of PostgreSQL's server processes and of the whole machine, and
+with the drainer on how much of what was accepted during the row
 was also drained (>= 1.00: the backlog did not grow). The service runs in `accept` mode, production's
 default, so the drainer's figures are the queue's own cost. Then the ratios the issue's goals name, the
 serving comparison (our worker against gunicorn's `sync` worker, drainer off, same run) and a
@@ -96,6 +97,10 @@ class Row:
     errors: int
     cpu_ms: float | None = None
     drained: float | None = None  # drained / accepted during the row (drainer on)
+    # CPU per request of the PostgreSQL server's processes (SQLite runs inside the workers), and of
+    # the whole machine (wrk and the database included): where a row's time goes beyond the workers.
+    database_cpu_ms: float | None = None
+    machine_cpu_ms: float | None = None
 
     @property
     def rps(self) -> float:
@@ -127,6 +132,22 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / CLOCK_TICKS
 
 
+def postgres_pids() -> list[int]:
+    """The local PostgreSQL server's processes (postmaster, one backend per connection, its workers)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            if entry.name.isdigit() and (entry / "comm").read_text().strip() in ("postgres", "postmaster"):
+                pids.append(int(entry.name))
+    return pids
+
+
+def machine_cpu_seconds() -> float:
+    """CPU time every process of this machine used so far (user, nice, system, irq, softirq)."""
+    user, nice, system, _idle, _iowait, irq, softirq = map(int, Path("/proc/stat").read_text().split()[1:8])
+    return (user + nice + system + irq + softirq) / CLOCK_TICKS
+
+
 def backlog(server: Gunicorn) -> int:
     body = requests.get(server.base_url + "/health", timeout=30).json()
     return int(body.get("open_operations", 0))
@@ -149,10 +170,18 @@ def measure(server: Gunicorn, label: str, size: int, token: str, args, folder: P
         wait_for_empty_backlog(server)
     before_backlog = backlog(server) if drainer else 0
     pids = server.worker_pids()
-    before_cpu = cpu_seconds(pids)
+    # Backends of connections opened during the row are not counted: the pools open theirs at warm-up.
+    database_pids = postgres_pids() if server.env["DATABASE_URL"].startswith("postgresql") else []
+    before_cpu, before_database, before_machine = (cpu_seconds(pids), cpu_seconds(database_pids),
+                                                   machine_cpu_seconds())
     done, seconds, p50, p99, errors = wrk(server.base_url, body, token, args.seconds, args.connections, script)
     cpu = cpu_seconds(pids) - before_cpu
-    row = Row(label, size, done, seconds, p50, p99, errors, cpu * 1000 / max(done, 1))
+    database_cpu = cpu_seconds(database_pids) - before_database
+    machine_cpu = machine_cpu_seconds() - before_machine
+    per_request = 1000 / max(done, 1)
+    row = Row(label, size, done, seconds, p50, p99, errors, cpu * per_request,
+              database_cpu_ms=database_cpu * per_request if database_pids else None,
+              machine_cpu_ms=machine_cpu * per_request)
     if drainer:
         accepted = done * size
         row.drained = (accepted - (backlog(server) - before_backlog)) / max(accepted, 1)
@@ -197,12 +226,16 @@ def peer_rows(kind: str, args, folder: Path, script: Path) -> list[Row]:
 
 def print_rows(title: str, rows: list[Row]) -> None:
     print(f"\n{title}")
-    print(f"{'':40}{'size':>6}{'req/s':>9}{'items/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'CPU ms/req':>11}"
-          f"{'drained':>9}{'errors':>8}")
+    print("  (CPU ms per request: workers = the service's processes, drainer included; PostgreSQL = its server's "
+          "processes; machine = everything, wrk too)")
+    print(f"{'':40}{'size':>6}{'req/s':>9}{'items/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'workers':>9}"
+          f"{'Postgres':>9}{'machine':>9}{'drained':>9}{'errors':>8}")
     for row in rows:
         drained = f"{row.drained:9.2f}" if row.drained is not None else f"{'-':>9}"
+        database = f"{row.database_cpu_ms:9.2f}" if row.database_cpu_ms is not None else f"{'-':>9}"
+        machine = f"{row.machine_cpu_ms:9.2f}" if row.machine_cpu_ms is not None else f"{'-':>9}"
         print(f"{row.label:40}{row.size:>6}{row.rps:>9,.0f}{row.items:>10,.0f}{row.p50_ms:>9.1f}{row.p99_ms:>9.1f}"
-              f"{row.cpu_ms or 0:>11.2f}{drained}{row.errors:>8}")
+              f"{row.cpu_ms or 0:>9.2f}{database}{machine}{drained}{row.errors:>8}")
 
 
 def find(rows: list[Row], label: str, size: int) -> Row | None:
@@ -215,6 +248,14 @@ def add_ab_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
+
+
+def added_cpu(off: Row, on: Row) -> str:
+    """The CPU per request a row with the drainer on spent beyond the same row with it off, by where."""
+    parts = [("workers", off.cpu_ms, on.cpu_ms), ("PostgreSQL", off.database_cpu_ms, on.database_cpu_ms),
+             ("machine", off.machine_cpu_ms, on.machine_cpu_ms)]
+    return ", ".join(f"{name} {after - before:+.2f} ms" for name, before, after in parts
+                     if before is not None and after is not None)
 
 
 def ratio(numerator: float | None, denominator: float | None) -> str:
@@ -264,6 +305,53 @@ def accept_cpu_breakdown(size: int = 100, repeat: int = 200) -> list[tuple[str, 
     figures.append(("the rest: Flask/werkzeug, auth, SQLite transaction", total - sum(f for _, f in figures)))
     figures.append(("whole request (test client, process CPU, no log line)", total))
     return figures
+
+
+def postgres_outcome_write_floor(bulks: int = 100, size: int = 100) -> float:
+    """PostgreSQL server CPU (ms) of the least a drainer must do per 100 operations: one bare UPDATE
+    of their rows to complete (by id, no claim read, no bulk bookkeeping) and its commit, on our
+    schema, each bulk stored by `bulk.queue` and then updated, as a steady drain would."""
+    import psycopg2
+
+    from bulk import queue
+    from bulk.accept import serialize_operation, time_ordered_uuid
+    from bulk.db import database, open_database
+    from bulk.migrations import create_schema
+    from bulk.models import ALL_MODELS
+    from bulk.routes.builtin import builtin_catalogue
+
+    route = builtin_catalogue().get("POST /V1/products")
+    items = product_bulk(size, "floor")
+    with postgres_schema() as url:
+        handle = open_database(url)
+        database.initialize(handle)
+        create_schema(ALL_MODELS)
+        connection = psycopg2.connect(url)
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                [backend] = cursor.fetchone()
+                server_cpu = 0.0
+                for _ in range(bulks):
+                    bulk_uuid = time_ordered_uuid(time.time())
+                    with database.connection_context():
+                        queue.enqueue(queue.NewBulk(bulk_uuid, 1, 2, route.description, [
+                            queue.NewOperation(i, route.topic_name, route.key, serialize_operation(item, 1),
+                                               f"sku:{item['product']['sku']}") for i, item in enumerate(items)]),
+                            time.time())
+                    cursor.execute("SELECT id FROM magento_operation WHERE bulk_uuid = %s", (bulk_uuid,))
+                    ids = [row[0] for row in cursor.fetchall()]
+                    connection.commit()
+                    before = cpu_seconds([backend])
+                    cursor.execute("UPDATE magento_operation SET status = 1, result_message = %s, "
+                                   "serialized_data = NULL, finished_at = now(), started_at = now(), "
+                                   "attempts = attempts + 1 WHERE id = ANY(%s)", (route.success_message, ids))
+                    connection.commit()
+                    server_cpu += cpu_seconds([backend]) - before
+        finally:
+            connection.close()
+            handle.close_all()
+    return server_cpu * 1000 / bulks * 100 / size
 
 
 def main() -> None:
@@ -317,6 +405,7 @@ def main() -> None:
     if peers:
         print_rows("Peers over HTTP (100-item bulks, one huey task per item)", peers)
 
+    outcome_floor_ms = postgres_outcome_write_floor() if "postgresql" in engines else 0.0
     print("\nGoals (ratios within this run)")
     for engine in engines:
         off = find(rows, f"{engine}, drainer off", 100)
@@ -324,6 +413,13 @@ def main() -> None:
         if off and on:
             print(f"  {engine}: drainer on / off, 100-item req/s {ratio(on.rps, off.rps)} (goal >= 0.85x), "
                   f"p99 {ratio(on.p99_ms, off.p99_ms)} (goal <= 1.5x), drained/accepted {on.drained:.2f} (goal >= 1)")
+            print(f"  {engine}: CPU the drainer adds per 100-item request: {added_cpu(off, on)}")
+            if engine == "postgresql" and off.machine_cpu_ms:
+                # With the 2 cores busy, req/s goes as 1 / the machine's CPU per request.
+                budget = off.machine_cpu_ms / 0.85 - off.machine_cpu_ms
+                print(f"  {engine}: what the drainer may add at 0.85x: {budget:.2f} ms of machine CPU per "
+                      f"100-item request; a bare UPDATE of 100 operations to complete and "
+                      f"its commit costs PostgreSQL {outcome_floor_ms:.2f} ms alone (in-process, this run)")
         off = find(distinct, f"{engine}, drainer off", 100)
         on = find(distinct, f"{engine}, drainer on", 100)
         if off and on:
