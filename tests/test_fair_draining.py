@@ -19,6 +19,7 @@ from bulk.models import Operation
 from bulk.queue import NewBulk, NewOperation, Turn
 from bulk.routes.builtin import builtin_catalogue
 from bulk.statuses import OperationStatus
+from tests.sql_helpers import statements_run
 
 ROUTE = builtin_catalogue().get("POST /V1/products")
 NOW = 1_700_000_000.0
@@ -158,19 +159,8 @@ def test_a_claim_with_room_takes_each_entitys_next_operations_with_its_first(db)
 
 def statements_of(monkeypatch, call):
     """What `call()` returns, and how many SQL statements it ran."""
-    count = 0
-    execute_sql = type(database.obj).execute_sql
-
-    def counting(self, *args, **kwargs):
-        nonlocal count
-        count += 1
-        return execute_sql(self, *args, **kwargs)
-
-    monkeypatch.setattr(type(database.obj), "execute_sql", counting)
-    try:
-        return call(), count
-    finally:
-        monkeypatch.setattr(type(database.obj), "execute_sql", execute_sql)
+    result, statements = statements_run(monkeypatch, call)
+    return result, len(statements)
 
 
 def test_a_backlog_that_fits_in_the_claim_is_planned_whole_with_one_read(db, monkeypatch):

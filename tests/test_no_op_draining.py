@@ -21,6 +21,7 @@ from bulk.processing import Processing, accept_mode
 from bulk.queue import NewBulk, NewOperation
 from bulk.routes.builtin import builtin_catalogue
 from bulk.statuses import OperationStatus
+from tests.sql_helpers import statements_run
 
 CATALOGUE = builtin_catalogue()
 CREATE = CATALOGUE.get("POST /V1/products")
@@ -43,19 +44,9 @@ def drainer(handler_for, batch_size: int = 10) -> Drainer:
 
 
 def sql_of(monkeypatch, call):
-    """What `call()` returns, and the SQL statements it ran."""
-    statements: list[str] = []
-    execute_sql = type(database.obj).execute_sql
-
-    def recording(self, sql, *args, **kwargs):
-        statements.append(sql)
-        return execute_sql(self, sql, *args, **kwargs)
-
-    monkeypatch.setattr(type(database.obj), "execute_sql", recording)
-    try:
-        return call(), statements
-    finally:
-        monkeypatch.setattr(type(database.obj), "execute_sql", execute_sql)
+    """What `call()` returns, and the SQL statements it ran (without their parameters)."""
+    result, statements = statements_run(monkeypatch, call)
+    return result, [sql for sql, _ in statements]
 
 
 def reads_payloads(statements: list[str]) -> bool:

@@ -20,6 +20,7 @@ from bulk.models import Operation
 from bulk.queue import NewBulk, NewOperation
 from bulk.routes.builtin import builtin_catalogue
 from bulk.statuses import OperationStatus
+from tests.sql_helpers import statements_run
 
 pytestmark = pytest.mark.engines("postgresql")
 
@@ -43,24 +44,6 @@ def submit(number: int) -> str:
 
 class _Rollback(Exception):
     pass
-
-
-def statements_of(call: Callable[[], Any]) -> list[tuple[str, Any]]:
-    """The SQL statements `call()` runs, with their parameters."""
-    seen: list[tuple[str, Any]] = []
-    engine = type(database.obj)
-    execute_sql = engine.execute_sql
-
-    def recording(self, sql, params=None, *args, **kwargs):
-        seen.append((sql, params))
-        return execute_sql(self, sql, params, *args, **kwargs)
-
-    engine.execute_sql = recording
-    try:
-        call()
-    finally:
-        engine.execute_sql = execute_sql
-    return seen
 
 
 def pages_read(sql: str, params: Any, finding_rows: bool = False) -> int:
@@ -87,7 +70,7 @@ def in_a_claim_turn(call: Callable[[], Any]) -> Any:
     return result[0]
 
 
-def test_the_claim_reads_few_pages_after_thousands_of_operations_finished(db):
+def test_the_claim_reads_few_pages_after_thousands_of_operations_finished(db, monkeypatch):
     worker = Drainer(CATALOGUE, lambda route: accept_handler, ManualClock(NOW),
                      DrainerSettings(batch_size=SIZE * 2))
     # A steady drain: each bulk drained after it arrives, so every claim ran with dead entries about.
@@ -99,16 +82,16 @@ def test_the_claim_reads_few_pages_after_thousands_of_operations_finished(db):
     assert finished == BULKS * SIZE
 
     # What a caught-up claim runs: the look for due work, the whole-backlog read, the outcome write.
-    [(due_sql, due_params)] = statements_of(lambda: queue.any_due(NOW))
+    _, [(due_sql, due_params)] = statements_run(monkeypatch, lambda: queue.any_due(NOW))
     claimed: list = []
-    backlog = statements_of(lambda: in_a_claim_turn(
+    _, backlog = statements_run(monkeypatch, lambda: in_a_claim_turn(
         lambda: claimed.extend(queue.select_whole_backlog(SIZE * 2, NOW, chain=True) or [])))
     [(read_sql, read_params)] = [(sql, params) for sql, params in backlog if "FOR UPDATE" in sql]
     assert len(claimed) == SIZE and {operation.bulk_uuid for operation in claimed} == {fresh}
     ids = [operation.id for operation in claimed]
     [(write_sql, write_params)] = [
-        (sql, params) for sql, params in statements_of(lambda: in_a_claim_turn(
-            lambda: queue.record(None, [], NOW, completed={ROUTE.success_message: ids})))
+        (sql, params) for sql, params in statements_run(monkeypatch, lambda: in_a_claim_turn(
+            lambda: queue.record(None, [], NOW, completed={ROUTE.success_message: ids})))[1]
         if sql.startswith("UPDATE")]
 
     # Each reads about the pages of the open operations it deals with, not the table page of every
