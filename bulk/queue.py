@@ -296,8 +296,7 @@ _OPEN_BACKLOG = Prepared(_open_backlog)
 # Whether any operation is open and due: a drainer that finds none takes no write lock. Looked for
 # from the newest end of the open-by-bulk index: on PostgreSQL that index keeps an entry for every
 # operation finished since the last vacuum (thousands under load), all at its oldest end (bulk uuids
-# sort by submission time), and a walk from there read each of their pages before the first open one
-# (174 pages, 0.4 ms, in a steady drain of 20,000 operations; from the newest end: 4 pages).
+# sort by submission time), and a walk from there reads each of their pages before the first open one.
 _ANY_DUE = Prepared(lambda: Operation.select(peewee.SQL("1")).where(_open(), _due())
                     .order_by(Operation.bulk.desc(), Operation.id.desc()).limit(1))
 
@@ -435,17 +434,18 @@ _HOLD = Prepared(_hold_statement)
 # uses 13 for its per-bulk locks.
 CLAIM_LOCK_CLASS = 14
 _TAKE_CLAIM_TURN = Prepared(lambda: peewee.Select(columns=[peewee.fn.pg_try_advisory_xact_lock(CLAIM_LOCK_CLASS, 0)]))
+_WAIT_FOR_CLAIM_TURN = Prepared(lambda: peewee.Select(columns=[peewee.fn.pg_advisory_xact_lock(CLAIM_LOCK_CLASS, 0)]))
 # Sent with the turn, for the rest of the claim's transaction. The claim's reads walk the indexes of
 # open operations (`status = 4`), which keep an entry for every operation finished since the table
 # was last vacuumed: thousands under a steady load, more every batch. A plain index scan marks the
 # entries of dead rows it meets, so later scans skip them without reading the table; a bitmap scan
 # never does, and visits the table page of every one of them, each time. The planner, with few open
-# operations in its statistics, chose bitmap scans: the whole-backlog read then cost 5.7 ms for 100
-# operations after 30,000 had been drained (0.4 ms as an index scan), and grew until the next vacuum.
+# operations in its statistics, chose bitmap scans: after 10,000 operations drained, the whole-backlog
+# read took 644 pages and the outcome write's search 544, growing until the next vacuum; without
+# bitmap scans 188 and 89 (tests/test_postgres_finished_entries.py).
 # The batch's handlers (the store's lookups by key) and its outcome writes (by id) run after it, in
 # the same transaction: their statements are index lookups either way.
 _INDEX_SCANS_ONLY = Prepared(lambda: peewee.SQL("SET LOCAL enable_bitmapscan = off"))
-_WAIT_FOR_CLAIM_TURN = Prepared(lambda: peewee.Select(columns=[peewee.fn.pg_advisory_xact_lock(CLAIM_LOCK_CLASS, 0)]))
 
 
 def take_claim_turn() -> bool:
