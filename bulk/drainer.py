@@ -8,7 +8,7 @@ import socket
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -171,6 +171,10 @@ class _Routes:
             self._completes_with[route_key] = found[0].success_message if found is not None and no_op else None
         return self._completes_with[route_key]
 
+    def all_no_op(self) -> bool:
+        """Whether every route looked up for its success message so far is `no_op` (and some was)."""
+        return bool(self._completes_with) and None not in self._completes_with.values()
+
     def calls_pure(self) -> bool:
         """Whether a handler looked up so far is pure and not `no_op` (one to call)."""
         return any(found is not None and is_pure(found[1]) and not is_no_op(found[1]) for found in self._found.values())
@@ -182,17 +186,17 @@ def _claimed(job: Job) -> ClaimedOperation:
     return job.operation
 
 
-def _log_batch(claimed: list[ClaimedOperation], batch: _Batch, seconds: float) -> None:
+def _log_batch(claimed: int, bulk_uuids: Iterable[str], batch: _Batch, seconds: float) -> None:
     """One INFO line per batch (per-operation lines are DEBUG: at full speed they would cost more than
-    the work); it names up to 20 of the batch's bulks."""
+    the work); it names up to 20 of the batch's bulks (`bulk_uuids`: of each operation claimed)."""
     if not log.isEnabledFor(logging.INFO):
         return
-    bulks = list(dict.fromkeys(operation.bulk_uuid for operation in claimed))
+    bulks = list(dict.fromkeys(bulk_uuids))
     outcomes = {name: count for name, count in batch.outcomes.items() if count}
     duration_ms = round(seconds * 1000, 2)
-    log.info("drained %d operation(s) of %d bulk(s) in %sms: %s", len(claimed), len(bulks), duration_ms,
+    log.info("drained %d operation(s) of %d bulk(s) in %sms: %s", claimed, len(bulks), duration_ms,
              ", ".join(f"{name} {count}" for name, count in sorted(outcomes.items())) or "none recorded",
-             extra={"operations": len(claimed), "outcomes": outcomes, "bulk_uuids": bulks[:20],
+             extra={"operations": claimed, "outcomes": outcomes, "bulk_uuids": bulks[:20],
                     "duration_ms": duration_ms})
 
 
@@ -217,6 +221,9 @@ class Drainer(Loop):
         # the lock worth it (a mode without them, `store`, `forward` or `accept`, whose handler is
         # `no_op`, would read every batch twice).
         self._pure_seen = True
+        # Whether the last batch was all of `no_op` routes: only then is completing the whole
+        # backlog in place (`queue.complete_backlog`) tried first.
+        self._no_op_seen = False
         # Claims take chains (an entity's next operations with its first, `queue.plan_claim`) only
         # where they then run one by one in id order: one at a time, and no failure waits for a
         # retry (a deferred operation's successors would otherwise run before it).
@@ -261,6 +268,10 @@ class Drainer(Loop):
         under SQLite's write lock or, on PostgreSQL, once the claim's transaction has the drainers'
         claim turn; nothing due: no transaction at all. Behind a backlog it is planned fairly
         (`queue.plan_claim`): on SQLite before the lock, on PostgreSQL in the claim turn.
+        When the last batch was all of `no_op` routes (`accept` mode), a drainer that keeps up
+        first tries to record the whole backlog complete with one statement (`queue.complete_backlog`),
+        reading no operation into Python; a backlog of other routes, too deep or partly held is left to
+        the claim.
         Operations whose handlers only write to this database are selected and run in one
         transaction, which also records their outcomes: one commit for the whole batch, and one
         write of each operation (its outcome; such a claim needs no lease). Operations with outside
@@ -286,33 +297,41 @@ class Drainer(Loop):
             early = self._run_pure_early(planned, now, routes) if planned and self._pure_seen else _EarlyRun({}, {}, {})
             with write_transaction():
                 began = time.perf_counter()
-                claimed = self._claim(now, planned, whole, early, routes)
-                if not claimed:
-                    return 0
-                batch = _Batch(token, {operation.id: operation.attempts for operation in claimed},
-                               {operation.bulk_uuid for operation in claimed})
-                local, outside = self._jobs(claimed, early.jobs, routes)
-                self._pure_seen = routes.calls_pure()
-                if outside:
-                    queue.hold(token, [_claimed(job).id for job in outside], self._settings.lease_seconds, now,
-                               holder())
-                done = self._run_local(batch, *local, early.outcomes)
+                if planned is None and not queue.take_claim_turn():
+                    return 0  # another drainer's claim outlasted the wait for the turn: it takes what is claimable
+                completed = self._complete_backlog(now, routes) if whole and self._no_op_seen else None
+                if completed is None:
+                    claimed = self._claim(now, planned, whole, early, routes)
+                    if not claimed:
+                        return 0
+                    batch = _Batch(token, {operation.id: operation.attempts for operation in claimed},
+                                   {operation.bulk_uuid for operation in claimed})
+                    local, outside = self._jobs(claimed, early.jobs, routes)
+                    self._pure_seen = routes.calls_pure()
+                    self._no_op_seen = routes.all_no_op()
+                    if outside:
+                        queue.hold(token, [_claimed(job).id for job in outside], self._settings.lease_seconds, now,
+                                   holder())
+                    done = self._run_local(batch, *local, early.outcomes)
             # How long the batch held the write lock (SQLite: what every submit waits for), waits
             # for it left out: the measure its growth is bounded by.
             self._held_seconds = time.perf_counter() - began
+            if completed is not None:
+                batch = _Batch(token, {}, outcomes=Counter({OperationStatus.COMPLETE.name.lower(): len(completed)}))
+                _log_batch(len(completed), (bulk_uuid for _, bulk_uuid in completed), batch,
+                           time.perf_counter() - started)
+                return len(completed)
             done += self._run_outside(batch, outside)
             if outside and done < len(claimed):
                 # Stopping (or a lease lost): hand the rest back now, not when the lease runs out.
                 queue.release(token, [_claimed(job).id for job in outside])
-        _log_batch(claimed, batch, time.perf_counter() - started)
+        _log_batch(len(claimed), (operation.bulk_uuid for operation in claimed), batch, time.perf_counter() - started)
         return done
 
     def _claim(self, now: float, planned: queue.Plan | None, whole: bool, early: _EarlyRun, routes: _Routes
                ) -> list[ClaimedOperation]:
         """What this batch takes, inside its write transaction: the whole backlog when `whole` and it
         fits, else what is still claimable of `planned` (planned here, in the claim turn, when None)."""
-        if planned is None and not queue.take_claim_turn():
-            return []  # another drainer's claim outlasted the wait for the turn: it takes what is claimable
         if whole:
             claimed = queue.select_whole_backlog(self._batch_size, now, self._chains, routes.wants_payload)
             if claimed is not None:
@@ -324,6 +343,16 @@ class Drainer(Loop):
                 return []
         return queue.select_planned(planned, self._batch_size, now, self._turn, self._chains,
                                     known=early.operations, wants_payload=routes.wants_payload)
+
+    def _complete_backlog(self, now: float, routes: _Routes) -> list[tuple[int, str]] | None:
+        """Inside the claim's write transaction, in the claim turn: the whole backlog recorded
+        complete when it is all of `no_op` routes and fits (`queue.complete_backlog`), the (id, bulk
+        uuid) of each operation; None when it is not such a backlog (nothing written: the claim
+        goes on)."""
+        completed = queue.complete_backlog(self._batch_size, now, routes.completes_with, self._subscriptions)
+        if completed is not None:
+            metrics.operations_finished(Counter({OperationStatus.COMPLETE: len(completed)}))
+        return completed
 
     def _jobs(self, claimed: list[ClaimedOperation], read: Mapping[int, Job | None], routes: _Routes
               ) -> tuple[tuple[list[Job], list[Outcome], dict[str, list[int]]], list[Job]]:

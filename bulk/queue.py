@@ -629,7 +629,8 @@ def _same_write(outcome: Outcome) -> tuple:
             outcome.result_serialized_data or "")
 
 
-def _record_statement(complete: bool, claimed: bool) -> peewee.Query:
+def _outcome_values(complete: bool) -> dict[peewee.Field, Any]:
+    """What recording an outcome writes (the outcome's columns as slots; the queue columns cleared)."""
     values: dict[peewee.Field, Any] = {
         Operation.status: Slot("status"),
         Operation.error_code: Slot("error_code"),
@@ -643,6 +644,11 @@ def _record_statement(complete: bool, claimed: bool) -> peewee.Query:
     if complete:
         # Magento clears the payload of a successful operation and keeps a failed one's.
         values[Operation.serialized_data] = None
+    return values
+
+
+def _record_statement(complete: bool, claimed: bool) -> peewee.Query:
+    values = _outcome_values(complete)
     if claimed:
         # A claim token is only ever set on open operations and cleared with any status change, so
         # "held by this token" needs no status test (which would steer PostgreSQL's planner wrong).
@@ -696,6 +702,77 @@ def record(token: str | None, outcomes: Iterable[Outcome], now: float | None = N
         outbox.enqueue_finished([operation_id for _, ids in groups for operation_id in ids], now, subscriptions,
                                 failing, bulk_uuids)
     return changed
+
+
+# --- Completing the whole backlog in place: `no_op` routes only (`accept` mode). ---
+#
+# A drainer that keeps up in `accept` mode read every open operation into Python only to write
+# each of them complete: on SQLite that read was about a third of what a batch held the write
+# lock for. When the whole backlog is of `no_op` routes, due and fits in a batch, one UPDATE per
+# success message writes it complete and returns only what the outbox and the log need. Entity
+# order holds: every open operation of every entity completes in the same transaction.
+
+
+def _open_routes() -> peewee.Query:
+    """Of at most `scan` open operations (the open-by-bulk index's order): each route key, how many,
+    and whether any of them is held or waits for a retry (a non-null `available_at`)."""
+    backlog = (Operation.select(Operation.route_key, Operation.available_at).where(_open())
+               .order_by(Operation.bulk, Operation.id).limit(Slot("scan"))).alias("backlog")
+    return (peewee.Select([backlog], [backlog.c.route_key, peewee.fn.COUNT(peewee.SQL("*")),
+                                      peewee.fn.MAX(backlog.c.available_at)])
+            .group_by(backlog.c.route_key))
+
+
+_OPEN_ROUTES = Prepared(_open_routes)
+
+
+def _complete_in_place() -> peewee.Query:
+    # The rows are found as the backlog read found them (the open-by-bulk index's order, `scan` at
+    # most), a plan both engines keep however many finished rows the table holds.
+    backlog = (Operation.select(Operation.id).where(_open())
+               .order_by(Operation.bulk, Operation.id).limit(Slot("scan")))
+    return (Operation.update({**_outcome_values(complete=True), **_THIS_TRY})
+            .where(Operation.id.in_(backlog), _open(), one_of(Operation.route_key, Slot("route_keys")),
+                   Operation.available_at.is_null())
+            .returning(Operation.id, Operation.bulk))
+
+
+_COMPLETE_IN_PLACE = Prepared(_complete_in_place)
+
+
+def complete_backlog(limit: int, now: float, completes_with: Callable[[str], str | None],
+                     subscriptions: Subscriptions = NO_SUBSCRIPTIONS) -> list[tuple[int, str]] | None:
+    """Under SQLite's write lock or PostgreSQL's claim turn: record every open operation complete,
+    when there are at most `limit`, none is held or waits for a retry, and every route key among
+    them has a success message in `completes_with` (its handler is `no_op`); returns the (id, bulk
+    uuid) of each. None, having written nothing, when the backlog is not such a one: the claim
+    then goes on as `select_whole_backlog`.
+
+    Counted as their try, as `record(None, ...)` counts operations selected and run in its
+    transaction; the bulks this finishes are stamped (and announced, with `subscriptions`).
+    On PostgreSQL, operations submitted between the read and the write may be taken too (they
+    are open, due, and of the routes read), a few past `limit` at most.
+    """
+    routes = _OPEN_ROUTES.execute(scan=limit + 1).fetchall()
+    if sum(count for _, count, _ in routes) > limit or any(waiting is not None for _, _, waiting in routes):
+        return None
+    by_message: dict[str, list[str]] = {}
+    for route_key, _, _ in routes:
+        message = completes_with(route_key)
+        if message is None:
+            return None
+        by_message.setdefault(message, []).append(route_key)
+    finished_at = utc_datetime(now)
+    completed: list[tuple[int, str]] = []
+    for message, route_keys in by_message.items():
+        completed += _COMPLETE_IN_PLACE.execute(
+            status=int(OperationStatus.COMPLETE), error_code=None, result_message=message,
+            result_serialized_data=None, finished_at=finished_at, started_at=finished_at, scan=limit + 1,
+            route_keys=list_parameter(route_keys)).fetchall()
+    if completed:
+        outbox.enqueue_finished([operation_id for operation_id, _ in completed], now, subscriptions,
+                                bulk_uuids={bulk_uuid for _, bulk_uuid in completed})
+    return completed
 
 
 def _failures_held(token: str | None, outcomes: list[Outcome], subscriptions: Subscriptions) -> set[int]:

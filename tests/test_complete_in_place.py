@@ -1,0 +1,169 @@
+"""A drainer that keeps up in `accept` mode records the whole backlog complete with one UPDATE per
+success message (`queue.complete_backlog`); any other backlog is left, untouched, to the claim."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bulk import queue
+from bulk.clock import ManualClock, utc_datetime
+from bulk.config import BULK_FINISHED
+from bulk.drainer import Drainer, DrainerSettings
+from bulk.handlers import accept_handler, transactional
+from bulk.models import Bulk, Operation, WebhookDelivery
+from bulk.queue import NewBulk, NewOperation
+from bulk.statuses import OperationStatus
+from bulk.webhooks.subscriptions import NO_SUBSCRIPTIONS, Subscriptions
+from tests.sql_helpers import statements_run
+from tests.store_client import operations
+from tests.store_client import submit as submit_over_http
+from tests.test_no_op_draining import CATALOGUE, CREATE, DELETE, NOW, UPDATE, submit
+
+COMPLETE, OPEN = OperationStatus.COMPLETE, OperationStatus.OPEN
+
+
+def steady(handler_for=lambda route: accept_handler, batch_size: int = 10,
+           subscriptions: Subscriptions = NO_SUBSCRIPTIONS) -> Drainer:
+    """A drainer after its first batch, of `no_op` routes: the next claims try `complete_backlog` first."""
+    worker = Drainer(CATALOGUE, handler_for, ManualClock(NOW), DrainerSettings(batch_size=batch_size), subscriptions)
+    submit(["warm-up"], at=NOW - 10)
+    assert worker.run_once() == 1
+    return worker
+
+
+@pytest.fixture
+def in_place(monkeypatch):
+    """What each `complete_backlog` call answered (None: not such a backlog, left to the claim)."""
+    answers: list[int | None] = []
+    real = queue.complete_backlog
+
+    def spy(*args, **kwargs):
+        completed = real(*args, **kwargs)
+        answers.append(None if completed is None else len(completed))
+        return completed
+
+    monkeypatch.setattr(queue, "complete_backlog", spy)
+    return answers
+
+
+def status_of(bulk_uuid: str) -> list[tuple[str, int, str | None]]:
+    return [(row.entity_key, row.status, row.result_message)
+            for row in Operation.select().where(Operation.bulk == bulk_uuid).order_by(Operation.id)]
+
+
+def test_a_backlog_of_no_op_routes_is_recorded_complete_with_one_update_per_message(db, monkeypatch, in_place):
+    worker = steady()
+    creates = submit(["A", "B"], CREATE, at=NOW + 1)
+    deletes = submit(["A", "C"], DELETE, at=NOW + 2)  # A's delete waits behind its create
+    done, statements = statements_run(monkeypatch, worker.run_once)
+    assert done == 4 and in_place == [4]
+    assert status_of(creates) == [("sku:A", COMPLETE, CREATE.success_message),
+                                  ("sku:B", COMPLETE, CREATE.success_message)]
+    assert status_of(deletes) == [("sku:A", COMPLETE, DELETE.success_message),
+                                  ("sku:C", COMPLETE, DELETE.success_message)]
+    # As Magento's consumer records a success: the payload cleared, one try, its start and finish.
+    rows = list(Operation.select().where(Operation.bulk.in_([creates, deletes])))
+    assert {(row.serialized_data, row.attempts, row.started_at, row.finished_at) for row in rows} == {
+        (None, 1, utc_datetime(NOW), utc_datetime(NOW))}
+    assert Bulk.select().where(Bulk.finished_at.is_null()).count() == 0
+    # Nothing read row by row into Python: the routes of the backlog, then one UPDATE per message.
+    updates = [sql for sql, _ in statements if sql.startswith('UPDATE "magento_operation"')]
+    assert len(updates) == 2 and all(" RETURNING " in sql for sql in updates)
+    reads = [sql for sql, _ in statements if sql.startswith('SELECT "backlog"')]
+    assert len(reads) == 1 and "GROUP BY" in reads[0] and '"serialized_data"' not in reads[0]
+    # The only read of the table itself is the look for due work, before the lock.
+    assert [sql.split(" FROM ")[0] for sql, _ in statements
+            if sql.startswith("SELECT") and sql.split(" FROM ")[1].startswith('"magento_operation"')] == ["SELECT 1"]
+    assert worker.run_once() == 0
+
+
+@pytest.mark.parametrize("backlog", ["more than a batch", "an operation held", "a retry waiting",
+                                     "a route that works", "an unroutable operation"])
+def test_any_other_backlog_is_left_to_the_claim_untouched(db, in_place, backlog):
+    worked: list[str] = []
+
+    @transactional
+    def working(job):
+        worked.append(job.arguments["product"]["sku"])
+
+    worker = steady(lambda route: working if route.key == UPDATE.key else accept_handler)
+    first = submit(["A", "B"], CREATE, at=NOW + 1)
+    later = submit(["A", "C"], CREATE, at=NOW + 2)
+    first_a = Operation.get(Operation.bulk == first, Operation.entity_key == "sku:A")
+    if backlog == "more than a batch":
+        submit([f"S{n}" for n in range(7)], CREATE, at=NOW + 3)
+    elif backlog == "an operation held":
+        queue.hold("h" * 32, [first_a.id], 60, NOW)
+    elif backlog == "a retry waiting":
+        Operation.update(available_at=NOW + 30).where(Operation.id == first_a.id).execute()
+    elif backlog == "a route that works":
+        submit(["C"], UPDATE, at=NOW + 3)
+    else:
+        stray = NewOperation(0, "gone.topic", "POST /V1/gone", json.dumps({"x": 1}))
+        queue.enqueue(NewBulk("0" * 32, 1, 2, "gone", [stray]), NOW)
+    done = worker.run_once()
+    assert in_place == [None]  # it looked, wrote nothing, and the claim went on
+    if backlog in ("an operation held", "a retry waiting"):
+        # A's later operation still waits behind its first: entity order holds.
+        assert done == 2
+        assert status_of(first) == [("sku:A", OPEN, None), ("sku:B", COMPLETE, CREATE.success_message)]
+        assert status_of(later) == [("sku:A", OPEN, None), ("sku:C", COMPLETE, CREATE.success_message)]
+    elif backlog == "more than a batch":
+        assert done == 10 and Operation.select().where(Operation.status == OPEN).count() == 1
+    elif backlog == "a route that works":
+        assert done == 5 and worked == ["C"]
+    else:
+        assert done == 5
+        [stray_row] = Operation.select().where(Operation.route_key == "POST /V1/gone")
+        assert stray_row.status == OperationStatus.NOT_RETRIABLY_FAILED
+        assert "No configured route" in stray_row.result_message
+
+
+def test_a_claim_of_any_other_backlog_makes_the_next_one_a_claim_too(db, in_place):
+    @transactional
+    def working(job):
+        return None
+
+    worker = steady(lambda route: working if route.key == UPDATE.key else accept_handler)
+    submit(["C"], UPDATE, at=NOW + 1)
+    assert worker.run_once() == 1 and in_place == [None]
+    submit(["D"], CREATE, at=NOW + 2)
+    # The last batch had a route that works: no look at the routes first.
+    assert worker.run_once() == 1 and in_place == [None]
+    submit(["E"], CREATE, at=NOW + 3)
+    assert worker.run_once() == 1 and in_place == [None, 1]
+
+
+def test_the_bulks_it_finishes_are_announced(db, in_place):
+    worker = steady(subscriptions=Subscriptions("https://hooks.example.com/in", frozenset({BULK_FINISHED})))
+    bulk_uuid = submit(["A", "B"], CREATE, at=NOW + 1)
+    assert worker.run_once() == 2 and in_place == [2]
+    [delivery] = WebhookDelivery.select().where(WebhookDelivery.bulk_uuid == bulk_uuid)
+    payload = json.loads(delivery.payload)
+    assert delivery.event_type == BULK_FINISHED
+    assert (payload["data"]["bulk_uuid"], payload["data"]["counts"]["complete"]) == (bulk_uuid, 2)
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app(BULK_PROCESSING="accept")
+
+
+def test_through_http_in_accept_mode_every_operation_reads_back_complete_with_its_route_s_message(
+        client, auth, service, in_place):
+    routes = [service.catalogue.get(key) for key in ("POST /V1/products", "PUT /V1/products/:sku",
+                                                     "DELETE /V1/products/:sku")]
+    submit_over_http(client, auth, "POST", routes[0].bulk_path, [{"product": {"sku": "warm-up"}}])
+    assert service.drainer.drain() == 1
+    sent = [submit_over_http(client, auth, "POST", routes[0].bulk_path, [{"product": {"sku": "A"}}]),
+            submit_over_http(client, auth, "PUT", routes[1].bulk_path, [{"product": {"sku": "A"}, "sku": "A"}]),
+            submit_over_http(client, auth, "DELETE", routes[2].bulk_path, [{"sku": "A"}])]
+    assert service.drainer.drain() == 3 and in_place == [3]
+    assert len({route.success_message for route in routes}) == 2  # create and update both `save`
+    for route, bulk_uuid in zip(routes, sent, strict=True):
+        [operation] = operations(client, auth, bulk_uuid)
+        assert (operation["status"], operation["result_message"]) == (COMPLETE, route.success_message)
+        status = client.get(f"/rest/V1/bulk/{bulk_uuid}/status", headers=auth).get_json()
+        assert [item["status"] for item in status["operations_list"]] == [COMPLETE]
