@@ -715,11 +715,11 @@ def record(token: str | None, outcomes: Iterable[Outcome], now: float | None = N
 
 def _open_routes() -> peewee.Query:
     """Of at most `scan` open operations (the open-by-bulk index's order): each route key, how many,
-    and whether any of them is held or waits for a retry (a non-null `available_at`)."""
-    backlog = (Operation.select(Operation.route_key, Operation.available_at).where(_open())
+    whether any of them is held or waits for a retry (a non-null `available_at`), and the last id."""
+    backlog = (Operation.select(Operation.id, Operation.route_key, Operation.available_at).where(_open())
                .order_by(Operation.bulk, Operation.id).limit(Slot("scan"))).alias("backlog")
     return (peewee.Select([backlog], [backlog.c.route_key, peewee.fn.COUNT(peewee.SQL("*")),
-                                      peewee.fn.MAX(backlog.c.available_at)])
+                                      peewee.fn.MAX(backlog.c.available_at), peewee.fn.MAX(backlog.c.id)])
             .group_by(backlog.c.route_key))
 
 
@@ -727,13 +727,14 @@ _OPEN_ROUTES = Prepared(_open_routes)
 
 
 def _complete_in_place() -> peewee.Query:
-    # The rows are found as the backlog read found them (the open-by-bulk index's order, `scan` at
-    # most), a plan both engines keep however many finished rows the table holds.
-    backlog = (Operation.select(Operation.id).where(_open())
-               .order_by(Operation.bulk, Operation.id).limit(Slot("scan")))
-    return (Operation.update({**_outcome_values(complete=True), **_THIS_TRY})
-            .where(Operation.id.in_(backlog), _open(), one_of(Operation.route_key, Slot("route_keys")),
-                   Operation.available_at.is_null())
+    # Found through an index of open operations (`status = 4`). On PostgreSQL, where submits may
+    # commit between the read and this write, the last id read (`up_to`) bounds it; on SQLite the
+    # write lock does, and such a bound made SQLite walk the table by id instead. (Matching the
+    # read's rows with `id IN (the read as a subquery)` made PostgreSQL run it once per row.)
+    condition = _open() & one_of(Operation.route_key, Slot("route_keys")) & Operation.available_at.is_null()
+    if is_postgresql():
+        condition &= Operation.id <= Slot("up_to")
+    return (Operation.update({**_outcome_values(complete=True), **_THIS_TRY}).where(condition)
             .returning(Operation.id, Operation.bulk))
 
 
@@ -754,10 +755,10 @@ def complete_backlog(limit: int, now: float, completes_with: Callable[[str], str
     are open, due, and of the routes read), a few past `limit` at most.
     """
     routes = _OPEN_ROUTES.execute(scan=limit + 1).fetchall()
-    if sum(count for _, count, _ in routes) > limit or any(waiting is not None for _, _, waiting in routes):
+    if sum(row[1] for row in routes) > limit or any(row[2] is not None for row in routes):
         return None
     by_message: dict[str, list[str]] = {}
-    for route_key, _, _ in routes:
+    for route_key, *_ in routes:
         message = completes_with(route_key)
         if message is None:
             return None
@@ -767,8 +768,8 @@ def complete_backlog(limit: int, now: float, completes_with: Callable[[str], str
     for message, route_keys in by_message.items():
         completed += _COMPLETE_IN_PLACE.execute(
             status=int(OperationStatus.COMPLETE), error_code=None, result_message=message,
-            result_serialized_data=None, finished_at=finished_at, started_at=finished_at, scan=limit + 1,
-            route_keys=list_parameter(route_keys)).fetchall()
+            result_serialized_data=None, finished_at=finished_at, started_at=finished_at,
+            up_to=max((row[3] for row in routes), default=0), route_keys=list_parameter(route_keys)).fetchall()
     if completed:
         outbox.enqueue_finished([operation_id for operation_id, _ in completed], now, subscriptions,
                                 bulk_uuids={bulk_uuid for _, bulk_uuid in completed})

@@ -10,6 +10,7 @@ import pytest
 from bulk import queue
 from bulk.clock import ManualClock, utc_datetime
 from bulk.config import BULK_FINISHED
+from bulk.db import database
 from bulk.drainer import Drainer, DrainerSettings
 from bulk.handlers import accept_handler, transactional
 from bulk.models import Bulk, Operation, WebhookDelivery
@@ -167,3 +168,17 @@ def test_through_http_in_accept_mode_every_operation_reads_back_complete_with_it
         assert (operation["status"], operation["result_message"]) == (COMPLETE, route.success_message)
         status = client.get(f"/rest/V1/bulk/{bulk_uuid}/status", headers=auth).get_json()
         assert [item["status"] for item in status["operations_list"]] == [COMPLETE]
+
+
+@pytest.mark.engines("sqlite")
+def test_on_sqlite_the_update_walks_the_open_operations_not_the_table(db, monkeypatch):
+    worker = steady(batch_size=100)
+    for number in range(20):
+        submit([f"S{n}" for n in range(50)], CREATE, at=NOW + number)
+        assert worker.run_once() == 50
+    submit(["late"], CREATE, at=NOW + 30)
+    _, statements = statements_run(monkeypatch, worker.run_once)
+    [(sql, params)] = [(sql, params) for sql, params in statements if sql.startswith('UPDATE "magento_operation"')]
+    plan = " ".join(row[3] for row in database.execute_sql("EXPLAIN QUERY PLAN " + sql, params).fetchall())
+    # Bounded by the last id read, the UPDATE walked the table by id, past every finished operation.
+    assert "USING INDEX magento_operation_open_by_" in plan and "PRIMARY KEY" not in plan
