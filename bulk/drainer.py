@@ -317,9 +317,10 @@ class Drainer(Loop):
             # for it left out: the measure its growth is bounded by.
             self._held_seconds = time.perf_counter() - began
             if completed is not None:
-                batch = _Batch(token, {}, outcomes=Counter({OperationStatus.COMPLETE.name.lower(): len(completed)}))
-                _log_batch(len(completed), (bulk_uuid for _, bulk_uuid in completed), batch,
-                           time.perf_counter() - started)
+                if completed:  # (none: another drainer took them first, as an empty claim)
+                    batch = _Batch(token, {}, outcomes=Counter({OperationStatus.COMPLETE.name.lower(): len(completed)}))
+                    _log_batch(len(completed), (bulk_uuid for _, bulk_uuid in completed), batch,
+                               time.perf_counter() - started)
                 return len(completed)
             done += self._run_outside(batch, outside)
             if outside and done < len(claimed):

@@ -708,9 +708,10 @@ def record(token: str | None, outcomes: Iterable[Outcome], now: float | None = N
 #
 # A drainer that keeps up in `accept` mode read every open operation into Python only to write
 # each of them complete: on SQLite that read was about a third of what a batch held the write
-# lock for. When the whole backlog is of `no_op` routes, due and fits in a batch, one UPDATE per
-# success message writes it complete and returns only what the outbox and the log need. Entity
-# order holds: every open operation of every entity completes in the same transaction.
+# lock for (in-process, batches of 300). When the whole backlog is of `no_op` routes, due and fits
+# in a batch, one UPDATE per success message writes it complete and returns only what the outbox
+# and the log need. Entity order holds: every open operation of every entity completes in the same
+# transaction.
 
 
 def _open_routes() -> peewee.Query:
@@ -764,12 +765,13 @@ def complete_backlog(limit: int, now: float, completes_with: Callable[[str], str
             return None
         by_message.setdefault(message, []).append(route_key)
     finished_at = utc_datetime(now)
+    up_to = max((row[3] for row in routes), default=0)
     completed: list[tuple[int, str]] = []
     for message, route_keys in by_message.items():
         completed += _COMPLETE_IN_PLACE.execute(
             status=int(OperationStatus.COMPLETE), error_code=None, result_message=message,
-            result_serialized_data=None, finished_at=finished_at, started_at=finished_at,
-            up_to=max((row[3] for row in routes), default=0), route_keys=list_parameter(route_keys)).fetchall()
+            result_serialized_data=None, finished_at=finished_at, started_at=finished_at, up_to=up_to,
+            route_keys=list_parameter(route_keys)).fetchall()
     if completed:
         outbox.enqueue_finished([operation_id for operation_id, _ in completed], now, subscriptions,
                                 bulk_uuids={bulk_uuid for _, bulk_uuid in completed})

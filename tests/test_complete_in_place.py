@@ -4,6 +4,7 @@ success message (`queue.complete_backlog`); any other backlog is left, untouched
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 
@@ -17,6 +18,7 @@ from bulk.models import Bulk, Operation, WebhookDelivery
 from bulk.queue import NewBulk, NewOperation
 from bulk.statuses import OperationStatus
 from bulk.webhooks.subscriptions import NO_SUBSCRIPTIONS, Subscriptions
+from tests.spies import answers_of
 from tests.sql_helpers import statements_run
 from tests.store_client import operations
 from tests.store_client import submit as submit_over_http
@@ -37,16 +39,7 @@ def steady(handler_for=lambda route: accept_handler, batch_size: int = 10,
 @pytest.fixture
 def in_place(monkeypatch):
     """What each `complete_backlog` call answered (None: not such a backlog, left to the claim)."""
-    answers: list[int | None] = []
-    real = queue.complete_backlog
-
-    def spy(*args, **kwargs):
-        completed = real(*args, **kwargs)
-        answers.append(None if completed is None else len(completed))
-        return completed
-
-    monkeypatch.setattr(queue, "complete_backlog", spy)
-    return answers
+    return answers_of(monkeypatch, queue, "complete_backlog", lambda completed: None if completed is None else len(completed))
 
 
 def status_of(bulk_uuid: str) -> list[tuple[str, int, str | None]]:
@@ -182,3 +175,17 @@ def test_on_sqlite_the_update_walks_the_open_operations_not_the_table(db, monkey
     plan = " ".join(row[3] for row in database.execute_sql("EXPLAIN QUERY PLAN " + sql, params).fetchall())
     # Bounded by the last id read, the UPDATE walked the table by id, past every finished operation.
     assert "USING INDEX magento_operation_open_by_" in plan and "PRIMARY KEY" not in plan
+
+
+def test_a_batch_completed_in_place_is_logged_once_and_an_empty_one_not_at_all(db, monkeypatch, caplog, in_place):
+    worker = steady()
+    bulk_uuid = submit(["A", "B"], CREATE, at=NOW + 1)
+    with caplog.at_level(logging.INFO, logger="bulk.drainer"):
+        assert worker.run_once() == 2
+        # Another drainer took the work between the look for it and the lock: nothing to log.
+        monkeypatch.setattr(queue, "any_due", lambda now: True)
+        assert worker.run_once() == 0
+    assert in_place == [2, 0]
+    [line] = [record for record in caplog.records if record.name == "bulk.drainer"]
+    assert line.getMessage().startswith("drained 2 operation(s) of 1 bulk(s) in ")
+    assert (line.outcomes, line.bulk_uuids) == ({"complete": 2}, [bulk_uuid])

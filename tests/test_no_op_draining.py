@@ -21,6 +21,7 @@ from bulk.processing import Processing, accept_mode
 from bulk.queue import NewBulk, NewOperation
 from bulk.routes.builtin import builtin_catalogue
 from bulk.statuses import OperationStatus
+from tests.spies import answers_of
 from tests.sql_helpers import statements_run
 
 CATALOGUE = builtin_catalogue()
@@ -215,24 +216,8 @@ def test_behind_a_deep_backlog_the_drainer_plans_fairly_and_then_claims_whole_ag
     bulks = [submit([f"S{n}-{i}" for i in range(4)], at=NOW + n) for n in range(5)]
     worker = drainer(lambda route: accept_handler, batch_size=8)
     worker._pure_seen = False
-    whole: list[bool] = []
-    real_select = queue.select_whole_backlog
-
-    def select(*args, **kwargs):
-        claimed = real_select(*args, **kwargs)
-        whole.append(claimed is not None)
-        return claimed
-
-    in_place: list[bool] = []
-    real_complete = queue.complete_backlog
-
-    def complete(*args, **kwargs):
-        completed = real_complete(*args, **kwargs)
-        in_place.append(completed is not None)
-        return completed
-
-    monkeypatch.setattr(queue, "select_whole_backlog", select)
-    monkeypatch.setattr(queue, "complete_backlog", complete)
+    whole = answers_of(monkeypatch, queue, "select_whole_backlog", lambda claimed: claimed is not None)
+    in_place = answers_of(monkeypatch, queue, "complete_backlog", lambda completed: completed is not None)
     assert [worker.run_once() for _ in range(4)] == [8, 8, 4, 0]
     # 20 open: too many for one claim, so turns through the bulks until a plan comes back short.
     assert whole == [False] and in_place == []
