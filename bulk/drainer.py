@@ -268,10 +268,10 @@ class Drainer(Loop):
         under SQLite's write lock or, on PostgreSQL, once the claim's transaction has the drainers'
         claim turn; nothing due: no transaction at all. Behind a backlog it is planned fairly
         (`queue.plan_claim`): on SQLite before the lock, on PostgreSQL in the claim turn.
-        When the last batch was all of `no_op` routes (`accept` mode), a drainer that keeps up
-        first tries to record the whole backlog complete with one statement (`queue.complete_backlog`),
-        reading no operation into Python; a backlog of other routes, too deep or partly held is left to
-        the claim.
+        When the last batch was all of `no_op` routes (`accept` mode), the oldest open operations,
+        a batch of them in bulk order, are first recorded complete in place (`queue.complete_backlog`),
+        with no operation read into Python and no turn through the bulks, however deep the backlog;
+        when they are not all of such routes and due, the claim goes on.
         Operations whose handlers only write to this database are selected and run in one
         transaction, which also records their outcomes: one commit for the whole batch, and one
         write of each operation (its outcome; such a claim needs no lease). Operations with outside
@@ -346,10 +346,10 @@ class Drainer(Loop):
                                     known=early.operations, wants_payload=routes.wants_payload)
 
     def _complete_backlog(self, now: float, routes: _Routes) -> list[tuple[int, str]] | None:
-        """Inside the claim's write transaction, in the claim turn: the whole backlog recorded
-        complete when it is all of `no_op` routes and fits (`queue.complete_backlog`), the (id, bulk
-        uuid) of each operation; None when it is not such a backlog (nothing written: the claim
-        goes on)."""
+        """Inside the claim's write transaction, in the claim turn: the oldest batch of open
+        operations recorded complete when they are all of `no_op` routes and due
+        (`queue.complete_backlog`), the (id, bulk uuid) of each; None when they are not (nothing
+        written: the claim goes on)."""
         completed = queue.complete_backlog(self._batch_size, now, routes.completes_with, self._subscriptions)
         if completed is not None:
             metrics.operations_finished(Counter({OperationStatus.COMPLETE: len(completed)}))

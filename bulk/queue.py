@@ -708,34 +708,46 @@ def record(token: str | None, outcomes: Iterable[Outcome], now: float | None = N
 #
 # A drainer that keeps up in `accept` mode read every open operation into Python only to write
 # each of them complete: on SQLite that read was about a third of what a batch held the write
-# lock for (in-process, batches of 300). When the whole backlog is of `no_op` routes, due and fits
-# in a batch, one UPDATE per success message writes it complete and returns only what the outbox
-# and the log need. Entity order holds: every open operation of every entity completes in the same
-# transaction.
+# lock for (in-process, batches of 300). Behind a deeper backlog it planned fair turns through
+# the bulks and chains of each entity's operations, which cost far more per operation than the
+# write, so it fell further behind (1000-item submits). When the oldest open operations, a batch
+# of them in bulk order, are of `no_op` routes and due, one UPDATE per success message writes them
+# complete and returns only what the outbox and the log need. Nothing is run, so there is nothing
+# to order or to share fairly: within the batch every entity's operations complete together, and
+# a later bulk's operations wait only for the batches of the bulks before it.
+
+
+def _oldest_open() -> peewee.ModelSelect[Operation]:
+    """Open operations in bulk order, oldest first: a walk of the open-by-bulk index."""
+    return Operation.select(Operation.bulk, Operation.id, Operation.route_key, Operation.available_at).where(
+        _open()).order_by(Operation.bulk, Operation.id)
 
 
 def _open_routes() -> peewee.Query:
-    """Of at most `scan` open operations (the open-by-bulk index's order): each route key, how many,
-    whether any of them is held or waits for a retry (a non-null `available_at`), and the last id."""
-    backlog = (Operation.select(Operation.id, Operation.route_key, Operation.available_at).where(_open())
-               .order_by(Operation.bulk, Operation.id).limit(Slot("scan"))).alias("backlog")
+    """Of the `scan` oldest open operations: each route key, how many, and whether any of them is
+    held or waits for a retry (a non-null `available_at`)."""
+    backlog = _oldest_open().limit(Slot("scan")).alias("backlog")
     return (peewee.Select([backlog], [backlog.c.route_key, peewee.fn.COUNT(peewee.SQL("*")),
-                                      peewee.fn.MAX(backlog.c.available_at), peewee.fn.MAX(backlog.c.id)])
+                                      peewee.fn.MAX(backlog.c.available_at)])
             .group_by(backlog.c.route_key))
 
 
 _OPEN_ROUTES = Prepared(_open_routes)
 
 
+# The (bulk uuid, id) of the open operation at position `last` in bulk order: the last one read.
+_LAST_READ = Prepared(lambda: _oldest_open().select(Operation.bulk, Operation.id).limit(1).offset(Slot("last")))
+
+
 def _complete_in_place() -> peewee.Query:
-    # Found through an index of open operations (`status = 4`). On PostgreSQL, where submits may
-    # commit between the read and this write, the last id read (`up_to`) bounds it; on SQLite the
-    # write lock does, and such a bound made SQLite walk the table by id instead. (Matching the
-    # read's rows with `id IN (the read as a subquery)` made PostgreSQL run it once per row.)
-    condition = _open() & one_of(Operation.route_key, Slot("route_keys")) & Operation.available_at.is_null()
-    if is_postgresql():
-        condition &= Operation.id <= Slot("up_to")
-    return (Operation.update({**_outcome_values(complete=True), **_THIS_TRY}).where(condition)
+    # The open operations of the routes read, up to the last one read in bulk order: a range of the
+    # open-by-bulk index on both engines. (Matching the read's rows with `id IN (the read)` made
+    # PostgreSQL run that subquery once per row; an `id <=` bound made SQLite walk the whole table
+    # by id.) On PostgreSQL a submit that commits between the read and this write may add a few
+    # operations to the range.
+    return (Operation.update({**_outcome_values(complete=True), **_THIS_TRY})
+            .where(_open(), one_of(Operation.route_key, Slot("route_keys")), Operation.available_at.is_null(),
+                   peewee.Tuple(Operation.bulk, Operation.id) <= peewee.Tuple(Slot("last_bulk"), Slot("last_id")))
             .returning(Operation.id, Operation.bulk))
 
 
@@ -744,19 +756,22 @@ _COMPLETE_IN_PLACE = Prepared(_complete_in_place)
 
 def complete_backlog(limit: int, now: float, completes_with: Callable[[str], str | None],
                      subscriptions: Subscriptions = NO_SUBSCRIPTIONS) -> list[tuple[int, str]] | None:
-    """Under SQLite's write lock or PostgreSQL's claim turn: record every open operation complete,
-    when there are at most `limit`, none is held or waits for a retry, and every route key among
-    them has a success message in `completes_with` (its handler is `no_op`); returns the (id, bulk
-    uuid) of each. None, having written nothing, when the backlog is not such a one: the claim
-    then goes on as `select_whole_backlog`.
+    """Under SQLite's write lock or PostgreSQL's claim turn: record the `limit` oldest open
+    operations (in bulk order) complete, when none of them is held or waits for a retry and every
+    route key among them has a success message in `completes_with` (its handler is `no_op`);
+    returns the (id, bulk uuid) of each. None, having written nothing, when they are not such
+    operations: the claim then goes on as `select_whole_backlog`.
 
     Counted as their try, as `record(None, ...)` counts operations selected and run in its
     transaction; the bulks this finishes are stamped (and announced, with `subscriptions`).
     On PostgreSQL, operations submitted between the read and the write may be taken too (they
-    are open, due, and of the routes read), a few past `limit` at most.
+    are open, due, of the routes read and no later in bulk order than the last one read).
     """
-    routes = _OPEN_ROUTES.execute(scan=limit + 1).fetchall()
-    if sum(row[1] for row in routes) > limit or any(row[2] is not None for row in routes):
+    routes = _OPEN_ROUTES.execute(scan=limit).fetchall()
+    read = sum(row[1] for row in routes)
+    if not read:
+        return []
+    if any(row[2] is not None for row in routes):
         return None
     by_message: dict[str, list[str]] = {}
     for route_key, *_ in routes:
@@ -764,14 +779,15 @@ def complete_backlog(limit: int, now: float, completes_with: Callable[[str], str
         if message is None:
             return None
         by_message.setdefault(message, []).append(route_key)
+    # Found before the first write: each write takes its operations out of the bulk order's count.
+    last_bulk, last_id = _LAST_READ.execute(last=read - 1).fetchone()
     finished_at = utc_datetime(now)
-    up_to = max((row[3] for row in routes), default=0)
     completed: list[tuple[int, str]] = []
     for message, route_keys in by_message.items():
         completed += _COMPLETE_IN_PLACE.execute(
             status=int(OperationStatus.COMPLETE), error_code=None, result_message=message,
-            result_serialized_data=None, finished_at=finished_at, started_at=finished_at, up_to=up_to,
-            route_keys=list_parameter(route_keys)).fetchall()
+            result_serialized_data=None, finished_at=finished_at, started_at=finished_at, last_bulk=last_bulk,
+            last_id=last_id, route_keys=list_parameter(route_keys)).fetchall()
     if completed:
         outbox.enqueue_finished([operation_id for operation_id, _ in completed], now, subscriptions,
                                 bulk_uuids={bulk_uuid for _, bulk_uuid in completed})

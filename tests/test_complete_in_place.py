@@ -1,5 +1,6 @@
-"""A drainer that keeps up in `accept` mode records the whole backlog complete with one UPDATE per
-success message (`queue.complete_backlog`); any other backlog is left, untouched, to the claim."""
+"""In `accept` mode the drainer records the oldest open operations, a batch of them in bulk order,
+complete with one UPDATE per success message (`queue.complete_backlog`), however deep the backlog;
+when they are not all of `no_op` routes and due, they are left, untouched, to the claim."""
 
 from __future__ import annotations
 
@@ -67,14 +68,16 @@ def test_a_backlog_of_no_op_routes_is_recorded_complete_with_one_update_per_mess
     assert len(updates) == 2 and all(" RETURNING " in sql for sql in updates)
     reads = [sql for sql, _ in statements if sql.startswith('SELECT "backlog"')]
     assert len(reads) == 1 and "GROUP BY" in reads[0] and '"serialized_data"' not in reads[0]
-    # The only read of the table itself is the look for due work, before the lock.
+    # The table itself is read for the look for due work (before the lock) and for one row, the
+    # last one in bulk order that the read of the routes took in, which bounds the writes.
     assert [sql.split(" FROM ")[0] for sql, _ in statements
-            if sql.startswith("SELECT") and sql.split(" FROM ")[1].startswith('"magento_operation"')] == ["SELECT 1"]
+            if sql.startswith("SELECT") and sql.split(" FROM ")[1].startswith('"magento_operation"')] == [
+        "SELECT 1", 'SELECT "t1"."bulk_uuid", "t1"."id"']
     assert worker.run_once() == 0
 
 
-@pytest.mark.parametrize("backlog", ["more than a batch", "an operation held", "a retry waiting",
-                                     "a route that works", "an unroutable operation"])
+@pytest.mark.parametrize("backlog", ["an operation held", "a retry waiting", "a route that works",
+                                     "an unroutable operation"])
 def test_any_other_backlog_is_left_to_the_claim_untouched(db, in_place, backlog):
     worked: list[str] = []
 
@@ -86,9 +89,7 @@ def test_any_other_backlog_is_left_to_the_claim_untouched(db, in_place, backlog)
     first = submit(["A", "B"], CREATE, at=NOW + 1)
     later = submit(["A", "C"], CREATE, at=NOW + 2)
     first_a = Operation.get(Operation.bulk == first, Operation.entity_key == "sku:A")
-    if backlog == "more than a batch":
-        submit([f"S{n}" for n in range(7)], CREATE, at=NOW + 3)
-    elif backlog == "an operation held":
+    if backlog == "an operation held":
         queue.hold("h" * 32, [first_a.id], 60, NOW)
     elif backlog == "a retry waiting":
         Operation.update(available_at=NOW + 30).where(Operation.id == first_a.id).execute()
@@ -104,8 +105,6 @@ def test_any_other_backlog_is_left_to_the_claim_untouched(db, in_place, backlog)
         assert done == 2
         assert status_of(first) == [("sku:A", OPEN, None), ("sku:B", COMPLETE, CREATE.success_message)]
         assert status_of(later) == [("sku:A", OPEN, None), ("sku:C", COMPLETE, CREATE.success_message)]
-    elif backlog == "more than a batch":
-        assert done == 10 and Operation.select().where(Operation.status == OPEN).count() == 1
     elif backlog == "a route that works":
         assert done == 5 and worked == ["C"]
     else:
@@ -113,6 +112,31 @@ def test_any_other_backlog_is_left_to_the_claim_untouched(db, in_place, backlog)
         [stray_row] = Operation.select().where(Operation.route_key == "POST /V1/gone")
         assert stray_row.status == OperationStatus.NOT_RETRIABLY_FAILED
         assert "No configured route" in stray_row.result_message
+
+
+def test_behind_a_deeper_backlog_the_oldest_batch_in_bulk_order_completes_in_place(db, in_place):
+    worker = steady()
+    first = submit(["A", "B"], CREATE, at=NOW + 1)
+    later = submit(["A", "C"], DELETE, at=NOW + 2)
+    last = submit([f"S{n}" for n in range(7)], CREATE, at=NOW + 3)
+    assert worker.run_once() == 10 and in_place == [10]
+    # The first ten in bulk order: A's create and delete in the same batch; only the newest waits.
+    assert [status for _, status, _ in status_of(first) + status_of(later)] == [COMPLETE] * 4
+    assert [status for _, status, _ in status_of(last)] == [COMPLETE] * 6 + [OPEN]
+    assert worker.run_once() == 1 and in_place == [10, 1]
+
+
+def test_an_operation_held_after_the_oldest_batch_does_not_hold_it_up(db, in_place):
+    worker = steady()
+    oldest = submit([f"S{n}" for n in range(10)], CREATE, at=NOW + 1)
+    newer = submit(["S0", "T"], CREATE, at=NOW + 2)
+    [held_t] = [row.id for row in Operation.select().where(Operation.bulk == newer, Operation.entity_key == "sku:T")]
+    queue.hold("h" * 32, [held_t], 60, NOW)
+    assert worker.run_once() == 10 and in_place == [10]
+    assert [status for _, status, _ in status_of(oldest)] == [COMPLETE] * 10
+    # The held one is its holder's to record; the newer bulk's other operation waits for the next batch.
+    assert status_of(newer) == [("sku:S0", OPEN, None), ("sku:T", OPEN, None)]
+    assert Operation.get_by_id(held_t).claim_token == "h" * 32
 
 
 def test_a_claim_of_any_other_backlog_makes_the_next_one_a_claim_too(db, in_place):
