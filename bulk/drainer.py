@@ -221,8 +221,8 @@ class Drainer(Loop):
         # the lock worth it (a mode without them, `store`, `forward` or `accept`, whose handler is
         # `no_op`, would read every batch twice).
         self._pure_seen = True
-        # Whether the last batch was all of `no_op` routes: only then is completing the whole
-        # backlog in place (`queue.complete_backlog`) tried first.
+        # Whether the last batch was all of `no_op` routes: only then is completing the oldest open
+        # operations in place (`queue.complete_backlog`) tried first.
         self._no_op_seen = False
         # Claims take chains (an entity's next operations with its first, `queue.plan_claim`) only
         # where they then run one by one in id order: one at a time, and no failure waits for a
