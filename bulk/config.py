@@ -471,10 +471,12 @@ SETTINGS: tuple[Setting, ...] = (
             "Forward mode with `admin`: the upstream's admin token lifetime; a new token is fetched when nine "
             "tenths of it have passed, and once on a 401."),
     # Throughput with the drainer on (issue 14).
-    Setting("BULK_CLAIM_COALESCE_SECONDS", "claim_coalesce_seconds", 0.02, _non_negative_float,
+    Setting("BULK_CLAIM_COALESCE_SECONDS", "claim_coalesce_seconds", None, _non_negative_float,
             "After a claim that did not fill a batch, the drainer's next claim waits until this long after that one "
             "began, so operations submitted meanwhile are drained together instead of one small write transaction "
-            "each; `0` claims again at once."),
+            "each; `0` claims again at once. Longer on PostgreSQL, where each batch's statements cost the server's "
+            "CPU that submits need; on SQLite a batch holds the write lock that every submit waits for.",
+            shown_default="`0.02` SQLite, `0.1` PostgreSQL"),
     Setting("BULK_SQLITE_CHECKPOINT_SECONDS", "sqlite_checkpoint_seconds", 0.5, _non_negative_float,
             "SQLite: how often each process copies the write-ahead log into the database file: the write that "
             "finds it due does it after its commit, outside the writers' turn, so no commit waits for the copy, nor "
@@ -582,7 +584,7 @@ class Settings:
     upstream_username: str | None = None
     upstream_password: str | None = None
     upstream_token_lifetime_hours: float = 4.0
-    claim_coalesce_seconds: float = 0.02
+    claim_coalesce_seconds: float | None = None  # None: by engine (bulk.drainer.COALESCE_SECONDS)
     sqlite_checkpoint_seconds: float = 0.5
 
     @property

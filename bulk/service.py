@@ -21,7 +21,7 @@ from bulk.checkpoints import SAFETY_NET_PAGES, CheckpointAfterWrite
 from bulk.clock import Clock
 from bulk.config import WEBHOOK_RETRY_MAX_SECONDS, ConfigError, Settings
 from bulk.db import database, open_database
-from bulk.drainer import CATCH_UP_SECONDS, Drainer, DrainerSettings
+from bulk.drainer import CATCH_UP_SECONDS, COALESCE_SECONDS, Drainer, DrainerSettings
 from bulk.forward import forward_mode
 from bulk.heartbeats import Heartbeat
 from bulk.housekeeping import Housekeeper, HousekeepingSettings
@@ -102,15 +102,18 @@ class BulkService:
         self.processing.add_wrapper(self.secret_fields.wrap)
         load_plugins(settings.plugins, self.processing, catalogue, self.stores)
         self.subscriptions = Subscriptions(settings.webhook_url, settings.webhook_events)
+        sqlite = isinstance(self.database, peewee.SqliteDatabase)
         self.drainer = Drainer(catalogue, self.processing.handler_for, clock, DrainerSettings(
             settings.worker_batch, settings.lease_seconds, settings.poll_seconds,
             concurrency=settings.worker_concurrency or 1,
             retry=RetryPolicy(settings.retry_attempts or 1, settings.retry_base_seconds,
                               settings.retry_max_seconds),
-            coalesce_seconds=settings.claim_coalesce_seconds, max_batch_size=settings.worker_batch_max,
+            coalesce_seconds=(settings.claim_coalesce_seconds if settings.claim_coalesce_seconds is not None
+                              else COALESCE_SECONDS["sqlite" if sqlite else "postgresql"]),
+            max_batch_size=settings.worker_batch_max,
             # A batch holds SQLite's one write lock, which every submit waits for: there its growth
             # is bounded in time. PostgreSQL's claims lock their own rows only.
-            catch_up_seconds=CATCH_UP_SECONDS if isinstance(self.database, peewee.SqliteDatabase) else None),
+            catch_up_seconds=CATCH_UP_SECONDS if sqlite else None),
             self.subscriptions)
         self.housekeeper = Housekeeper(clock, HousekeepingSettings(
             settings.retention_days, settings.stuck_hours, settings.housekeeping_seconds,

@@ -275,3 +275,11 @@ def test_a_long_batch_renews_its_lease(db):
     drainer_with(slow, clock=clock, lease_seconds=60).run_once()
     assert others == [0, 0, 0, 0]
     assert [row.status for row in rows()] == [1, 1, 1, 1]
+
+
+@pytest.mark.parametrize("setting, expected", [(None, {"sqlite": 0.02, "postgresql": 0.1}),
+                                               ("0.5", {"sqlite": 0.5, "postgresql": 0.5})])
+def test_the_claim_coalescing_defaults_by_engine_and_the_setting_wins(make_app, engine, setting, expected):
+    overrides = {} if setting is None else {"BULK_CLAIM_COALESCE_SECONDS": setting}
+    service = make_app(**overrides).extensions["bulk"]
+    assert service.drainer._settings.coalesce_seconds == expected[engine]
