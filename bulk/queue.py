@@ -704,7 +704,7 @@ def record(token: str | None, outcomes: Iterable[Outcome], now: float | None = N
     return changed
 
 
-# --- Completing the whole backlog in place: `no_op` routes only (`accept` mode). ---
+# --- Completing open operations in place: `no_op` routes only (`accept` mode). ---
 #
 # A drainer that keeps up in `accept` mode read every open operation into Python only to write
 # each of them complete: on SQLite that read was about a third of what a batch held the write

@@ -103,7 +103,8 @@ def test_the_claim_reads_few_pages_after_thousands_of_operations_finished(db, mo
     assert in_a_claim_turn(lambda: pages_read(read_sql, read_params)) < 350
     assert in_a_claim_turn(lambda: pages_read(write_sql, write_params, finding_rows=True)) < 250
 
-    # `accept` mode's claim completes the backlog in place: a read of its routes, then one UPDATE.
+    # `accept` mode's claim completes the backlog in place: a read of its routes and of the last of
+    # them (one row), then one UPDATE.
     _, in_place = statements_run(monkeypatch, lambda: in_a_claim_turn(
         lambda: queue.complete_backlog(SIZE * 2, NOW, lambda route_key: ROUTE.success_message)))
     [(routes_sql, routes_params)] = [(sql, params) for sql, params in in_place if sql.startswith('SELECT "backlog"')]
