@@ -103,6 +103,12 @@ def _open(operation: Any = Operation) -> peewee.Expression:
     return operation.status == peewee.SQL(str(int(OperationStatus.OPEN)))
 
 
+def _open_in_bulk_order(*columns: Any) -> peewee.ModelSelect[Operation]:
+    """`columns` of open operations in bulk order, oldest first: a walk of the open-by-bulk index
+    (callers add their conditions and a limit)."""
+    return Operation.select(*columns).where(_open()).order_by(Operation.bulk, Operation.id)
+
+
 # --- Claiming: a plan read outside the write lock, then one short UPDATE of the planned rows. ---
 #
 # Fairness: each claim takes turns through the bulks that have open operations (in bulk uuid
@@ -181,8 +187,8 @@ _OLDEST_CLAIMABLE_OF_BULK = Prepared(_oldest_claimable_of_bulk)
 def _oldest_claimable() -> peewee.Query:
     """The first `take` claimable operations of all, oldest bulk first, among the `scan` oldest
     available ones (one ordered walk of the open-operations-by-bulk index, however deep the queue)."""
-    available = (Operation.select(Operation.id, Operation.entity_key, Operation.bulk)
-                 .where(_open(), _due()).order_by(Operation.bulk, Operation.id).limit(Slot("scan")))
+    available = (_open_in_bulk_order(Operation.id, Operation.entity_key, Operation.bulk)
+                 .where(_due()).limit(Slot("scan")))
     return _claimable_among(available, ("bulk_uuid", "id"))
 
 
@@ -241,8 +247,8 @@ def _fair_plan(limit: int, now: float, turn: Turn, chain: bool) -> Plan:
 
 # At most `scan` open and due operations, in the open-by-bulk index's order: the whole backlog when
 # fewer come back. (SQLite walks that index and stops after `scan`; see `Turn.caught_up` for PostgreSQL.)
-_OPEN_AND_DUE = Prepared(lambda: Operation.select(Operation.id, Operation.entity_key).where(_open(), _due())
-                         .order_by(Operation.bulk, Operation.id).limit(Slot("scan")))
+_OPEN_AND_DUE = Prepared(lambda: _open_in_bulk_order(Operation.id, Operation.entity_key).where(_due())
+                         .limit(Slot("scan")))
 
 
 def _whole_backlog(rows: list[tuple[int, str | None]], chain: bool) -> Plan:
@@ -285,10 +291,9 @@ def _takeable(rows: list[_Row], chain: bool, entity_at: int, due_at: int | None 
 # whether each is due; in the open-by-bulk index's order. `select_whole_backlog` reads it.
 # On PostgreSQL the rows are locked (FOR UPDATE), as a planned claim's are.
 def _open_backlog() -> peewee.Query:
-    query = (Operation.select(Operation.id, Operation.bulk, Operation.operation_key, Operation.topic_name,
-                              Operation.route_key, peewee.SQL("NULL"), Operation.attempts + 1, Operation.entity_key,
-                              _due())
-             .where(_open()).order_by(Operation.bulk, Operation.id).limit(Slot("scan")))
+    query = _open_in_bulk_order(Operation.id, Operation.bulk, Operation.operation_key, Operation.topic_name,
+                                Operation.route_key, peewee.SQL("NULL"), Operation.attempts + 1, Operation.entity_key,
+                                _due()).limit(Slot("scan"))
     return query.for_update() if is_postgresql() else query
 
 
@@ -717,16 +722,10 @@ def record(token: str | None, outcomes: Iterable[Outcome], now: float | None = N
 # a later bulk's operations wait only for the batches of the bulks before it.
 
 
-def _oldest_open() -> peewee.ModelSelect[Operation]:
-    """Open operations in bulk order, oldest first: a walk of the open-by-bulk index."""
-    return Operation.select(Operation.bulk, Operation.id, Operation.route_key, Operation.available_at).where(
-        _open()).order_by(Operation.bulk, Operation.id)
-
-
 def _open_routes() -> peewee.Query:
     """Of the `scan` oldest open operations: each route key, how many, and whether any of them is
     held or waits for a retry (a non-null `available_at`)."""
-    backlog = _oldest_open().limit(Slot("scan")).alias("backlog")
+    backlog = _open_in_bulk_order(Operation.route_key, Operation.available_at).limit(Slot("scan")).alias("backlog")
     return (peewee.Select([backlog], [backlog.c.route_key, peewee.fn.COUNT(peewee.SQL("*")),
                                       peewee.fn.MAX(backlog.c.available_at)])
             .group_by(backlog.c.route_key))
@@ -736,7 +735,7 @@ _OPEN_ROUTES = Prepared(_open_routes)
 
 
 # The (bulk uuid, id) of the open operation at position `last` in bulk order: the last one read.
-_LAST_READ = Prepared(lambda: _oldest_open().select(Operation.bulk, Operation.id).limit(1).offset(Slot("last")))
+_LAST_READ = Prepared(lambda: _open_in_bulk_order(Operation.bulk, Operation.id).limit(1).offset(Slot("last")))
 
 
 def _complete_in_place() -> peewee.Query:
