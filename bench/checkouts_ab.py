@@ -1,13 +1,16 @@
 """A/B of two checkouts of the project (or of one with different settings) over HTTP with wrk,
 interleaved in one run: the same row of bench/http_submit.py, A then B, `--rounds` times.
 
-    .venv/bin/python bench/checkouts_ab.py --b DIR [--a DIR] [--a-env K=V ...] [--b-env K=V ...]
-        [--size 100] [--engine sqlite|postgresql] [--drainer] [--new-skus] [--rounds 3] [--seconds 6]
+    .venv/bin/python bench/checkouts_ab.py --b DIR [--a DIR | --a-peer sqlite|redis] [--a-env K=V ...]
+        [--b-env K=V ...] [--size 100] [--engine sqlite|postgresql] [--drainer] [--new-skus] [--rounds 3]
+        [--seconds 6]
 
 `--a` defaults to this checkout; make the other with `git archive <commit> | tar -x -C DIR`.
 Prints each row and the ratio B / A of requests per second and p99 per round: for code changes
 that are not a setting (a pragma, a statement less per request), where bench/settings_ab.py
-cannot compare them.
+cannot compare them. `--a-peer` makes A the peer of bench/http_submit.py instead (a Flask app
+enqueuing each item as a huey task; 100-item bulks): our ratio to it, interleaved, where the full
+run measures each once.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from http_submit import (
     WRK_SCRIPT,
     Row,
     add_ab_arguments,
+    peer_rows,
     print_rows,
     service_rows,
 )
@@ -48,6 +52,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--a", type=Path, default=PROJECT_ROOT)
     parser.add_argument("--b", type=Path, required=True)
+    parser.add_argument("--a-peer", choices=("sqlite", "redis"), help="A is the huey peer, not a checkout")
     parser.add_argument("--a-env", action="append", default=[])
     parser.add_argument("--b-env", action="append", default=[])
     parser.add_argument("--size", type=int, default=100)
@@ -59,6 +64,8 @@ def main() -> None:
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (Debian package `wrk`; `make bench` installs it)")
+    if args.a_peer and (args.size != 100 or args.new_skus):
+        sys.exit("the peer runs 100-item bulks with the same body every request: no --size, no --new-skus")
     variants = (("A", args.a, settings(args.a_env)), ("B", args.b, settings(args.b_env)))
     rows: dict[str, list[Row]] = {"A": [], "B": []}
     with tempfile.TemporaryDirectory() as name:
@@ -67,10 +74,15 @@ def main() -> None:
         script.write_text(WRK_DISTINCT_SCRIPT if args.new_skus else WRK_SCRIPT)
         for round_number in range(1, args.rounds + 1):
             for label, checkout, env in variants:
-                [row] = service_rows(f"{label} (round {round_number})", args.engine, args.drainer, args, folder,
-                                     script, cwd=checkout.resolve(), sizes=(args.size,), env=env)
+                if label == "A" and args.a_peer:
+                    [row] = peer_rows(args.a_peer, args, folder, script)
+                else:
+                    [row] = service_rows(label, args.engine, args.drainer, args, folder, script,
+                                         cwd=checkout.resolve(), sizes=(args.size,), env=env)
+                row.label = f"{label} (round {round_number})"
                 rows[label].append(row)
-    print(f"A: {args.a} {args.a_env or ''}\nB: {args.b} {args.b_env or ''}")
+    described_a = f"peer Flask+huey {args.a_peer}" if args.a_peer else f"{args.a} {args.a_env or ''}"
+    print(f"A: {described_a}\nB: {args.b} {args.b_env or ''}")
     title = (f"{args.engine}, {args.size}-item bulks, drainer {'on' if args.drainer else 'off'}"
              f"{', new SKUs in every bulk' if args.new_skus else ''}")
     print_rows(title, [row for pair in zip(rows["A"], rows["B"], strict=True) for row in pair])
