@@ -1,5 +1,5 @@
 """Background sweeps, as Magento's crons: purge old finished bulks, fail stuck operations; and forget
-expired idempotency keys and old settled webhook deliveries.
+expired idempotency keys, old settled webhook deliveries and the finished counts of minutes past the hour.
 
 Every serving process runs them on its own timer; each sweep is one idempotent statement (or a few
 short chunks), so several processes doing it at once only repeat harmless work.
@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from bulk import idempotency, metrics, queue
+from bulk import finished_tally, idempotency, metrics, queue
 from bulk.clock import Clock
 from bulk.db import database
 from bulk.loops import Loop
@@ -71,6 +71,7 @@ class Housekeeper(Loop):
                 purged = queue.purge_finished(now - self._settings.retention_days * DAY)
                 outbox.purge_settled(now - self._settings.retention_days * DAY)
             idempotency.purge_expired(now - self._settings.idempotency_hours * HOUR)
+            finished_tally.forget_before_last_hour(now)
             expired = sum(sweep(now) for sweep in self._sweeps)
         metrics.operations_finished({OperationStatus.RETRIABLY_FAILED: failed})
         if failed or purged:

@@ -12,13 +12,16 @@ A new table needs no step; it is created when missing.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
 import peewee
 from playhouse.migrate import SchemaMigrator, migrate
 
+from bulk import finished_tally
+from bulk.clock import utc_datetime
 from bulk.db import database, is_postgresql, write_transaction
-from bulk.models import BaseModel
+from bulk.models import BaseModel, FinishedTally, Operation
 
 # Serialises upgrades of several instances starting at once against one PostgreSQL.
 _ADVISORY_LOCK_KEY = 4_201_173
@@ -89,14 +92,39 @@ def _sign_in_failures_per_address(migrator: SchemaMigrator) -> None:
 
 
 def _finished_operations_only_index(migrator: SchemaMigrator) -> None:
-    """Version 7: the index of operations by finish time holds finished ones only
-    (`bulk.models.FINISHED`, created when missing as every index of the models is); the full one goes."""
+    """Version 7: the index of operations by finish time holds finished ones only; the full one goes.
+    (Version 8 drops that one too.)"""
     drop_index_if_exists("magento_operation_finished_at_status")
+
+
+def _finished_tally(migrator: SchemaMigrator) -> None:
+    """Version 8: the dashboard counts what finished in the last hour from `bulk.models.FinishedTally`
+    (per minute, written with the statuses); the index of operations by finish time goes. The tally
+    starts with the operations that finished in the last hour, read through that index first."""
+    database.create_tables([FinishedTally], safe=True)
+    now = time.time()
+    if not FinishedTally.select().exists():
+        minute = peewee.Cast(_epoch_seconds(Operation.finished_at), "BIGINT") / finished_tally.MINUTE
+        recent = (Operation.select(minute, Operation.status, peewee.fn.COUNT(Operation.id))
+                  .where(Operation.finished_at >= utc_datetime(now - finished_tally.HOUR))
+                  .group_by(peewee.SQL("1"), Operation.status))
+        FinishedTally.insert_from(recent, [FinishedTally.minute, FinishedTally.status,
+                                           FinishedTally.operations]).execute()
+    drop_index_if_exists("magento_operation_finished")
+
+
+def _epoch_seconds(column: peewee.Field) -> peewee.ColumnBase:
+    """A timestamp column (UTC, without time zone, whole seconds as `utc_datetime` writes them) as
+    epoch seconds, on either engine."""
+    if is_postgresql():
+        return peewee.fn.EXTRACT(peewee.NodeList((peewee.SQL("EPOCH FROM"), column)))
+    return peewee.fn.STRFTIME("%s", column)
 
 
 # Step n upgrades a database from version n to n + 1; version 1 is the first released schema.
 UPGRADES: list[Step] = [_operation_finish_time, _bulk_finished_at, _open_operations_only_indexes,
-                        _delivery_subscriber, _sign_in_failures_per_address, _finished_operations_only_index]
+                        _delivery_subscriber, _sign_in_failures_per_address, _finished_operations_only_index,
+                        _finished_tally]
 LATEST_VERSION = 1 + len(UPGRADES)
 
 

@@ -9,6 +9,7 @@ stamp the bulks they finish and write their webhook events (`bulk.webhooks.outbo
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import groupby
@@ -16,7 +17,7 @@ from typing import Any, NamedTuple, TypeVar
 
 import peewee
 
-from bulk import idempotency, metrics
+from bulk import finished_tally, idempotency, metrics
 from bulk.clock import utc_datetime
 from bulk.config import OPERATION_FAILED
 from bulk.db import (
@@ -690,7 +691,7 @@ def record(token: str | None, outcomes: Iterable[Outcome], now: float | None = N
                for message, ids in (completed or {}).items() if ids]
     now = time.time() if now is None else now
     finished_at = utc_datetime(now)
-    changed = 0
+    finished: Counter[int] = Counter()
     with write_transaction():
         failing = _failures_held(token, ordered, subscriptions)
         for first, ids in groups:
@@ -703,10 +704,11 @@ def record(token: str | None, outcomes: Iterable[Outcome], now: float | None = N
                 status=int(first.status), error_code=first.error_code, result_message=first.result_message,
                 result_serialized_data=first.result_serialized_data, token=token, finished_at=finished_at,
                 started_at=finished_at, ids=_ids_parameter(ids))
-            changed += cursor.rowcount
+            finished[int(first.status)] += cursor.rowcount
         outbox.enqueue_finished([operation_id for _, ids in groups for operation_id in ids], now, subscriptions,
                                 failing, bulk_uuids)
-    return changed
+        finished_tally.add(finished, now)
+    return finished.total()
 
 
 # --- Completing open operations in place: `no_op` routes only (`accept` mode). ---
@@ -790,6 +792,7 @@ def complete_backlog(limit: int, now: float, completes_with: Callable[[str], str
     if completed:
         outbox.enqueue_finished([operation_id for operation_id, _ in completed], now, subscriptions,
                                 bulk_uuids={bulk_uuid for _, bulk_uuid in completed})
+        finished_tally.add({int(OperationStatus.COMPLETE): len(completed)}, now)
     return completed
 
 
@@ -987,4 +990,5 @@ def fail_stuck(started_before: float, now: float | None = None,
                          Operation.started_at < utc_datetime(started_before))
                   .returning(Operation.id).tuples().execute()]
         outbox.enqueue_finished(failed, now, subscriptions, failed)
+        finished_tally.add({int(OperationStatus.RETRIABLY_FAILED): len(failed)}, now)
     return len(failed)

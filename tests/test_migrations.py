@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 import peewee
 import pytest
 
-from bulk import migrations
+from bulk import finished_tally, migrations
 from bulk.clock import utc_datetime
-from bulk.db import database, is_sqlite, open_database
+from bulk.db import database, open_database
 from bulk.migrations import add_column_if_missing, create_schema, schema_version
-from bulk.models import ALL_MODELS, FINISHED, OPEN_BY_BULK, OPEN_BY_ENTITY, Operation
+from bulk.models import ALL_MODELS, OPEN_BY_BULK, OPEN_BY_ENTITY, FinishedTally, Operation
+from bulk.statuses import OperationStatus
 from tests.databases import fetch_all
 from tests.live import PROJECT_ROOT
+from tests.test_no_op_draining import submit
 
 
 @pytest.fixture
@@ -121,20 +124,17 @@ def test_several_processes_creating_the_schema_at_once(database_url):
 
 
 def test_version_1_operations_gain_their_finish_time(bound):
-    """A database from before `finished_at`: the column and its index are added, rows kept."""
+    """A database from before `finished_at`: the column is added (its index comes and, at version 8,
+    goes), rows kept."""
     create_schema(ALL_MODELS)
     with database.connection_context():
-        [index] = [index.name for index in database.get_indexes("magento_operation")
-                   if tuple(index.columns) == ("finished_at", "status")]
-        database.execute_sql(f"DROP INDEX {index}")
         database.execute_sql("ALTER TABLE magento_operation DROP COLUMN finished_at")
         database.execute_sql("UPDATE bulk_schema_version SET version = 1")
     assert create_schema(ALL_MODELS) == 1
     assert "finished_at" in columns(bound, "magento_operation")
     with database.connection_context():
-        indexes = {tuple(index.columns) for index in database.get_indexes("magento_operation")}
         assert schema_version() == migrations.LATEST_VERSION
-    assert ("finished_at", "status") in indexes
+    assert not finish_time_indexes()
     assert create_schema(ALL_MODELS) == migrations.LATEST_VERSION
 
 
@@ -186,19 +186,45 @@ def test_version_4_deliveries_gain_their_subscriber_and_integrations_an_endpoint
     assert create_schema(ALL_MODELS) == migrations.LATEST_VERSION
 
 
-def test_version_6_gets_an_index_of_finished_operations_only_and_the_dashboard_reads_it(bound):
-    create_schema(ALL_MODELS)
-    indexes_as_left_by(6, drop=(FINISHED,), create={"magento_operation_finished_at_status": ("finished_at", "status")})
-    assert create_schema(ALL_MODELS) == 6
-    names = index_names("magento_operation")
-    assert FINISHED in names and "magento_operation_finished_at_status" not in names
-    # The "finished in the last hour" query (bulk.dashboard.reads) implies the index's condition.
-    query = (Operation.select(Operation.status, peewee.fn.COUNT(Operation.id))
-             .where(Operation.finished_at >= utc_datetime(1_700_000_000)).group_by(Operation.status))
+def finish_time_indexes() -> set[str]:
     with database.connection_context():
-        if not is_sqlite():
-            database.execute_sql("SET enable_seqscan = off")  # an empty table: make the planner show its choice
-        sql, params = query.sql()
-        plan = " ".join(str(row) for row in database.execute_sql(
-            ("EXPLAIN QUERY PLAN " if is_sqlite() else "EXPLAIN ") + sql, params).fetchall())
-    assert FINISHED in plan
+        return {index.name for index in database.get_indexes("magento_operation") if "finished_at" in index.columns}
+
+
+def test_version_6_loses_its_index_of_operations_by_finish_time(bound):
+    create_schema(ALL_MODELS)
+    indexes_as_left_by(6, drop=(), create={"magento_operation_finished_at_status": ("finished_at", "status")})
+    assert finish_time_indexes() == {"magento_operation_finished_at_status"}
+    assert create_schema(ALL_MODELS) == 6
+    assert not finish_time_indexes()
+
+
+def test_version_7_counts_the_last_hours_finishes_in_the_tally_and_drops_the_finish_time_index(bound):
+    """The dashboard's "finished in the last hour" carries on across the upgrade: the tally starts
+    with what finished in the last hour, by minute and status, read through the old index."""
+    create_schema(ALL_MODELS)
+    now = time.time()
+    # The last second of a minute, ten minutes ago.
+    late_in_a_minute = (now // 60) * 60 - 601
+    finished = {"a": (late_in_a_minute, OperationStatus.COMPLETE), "b": (late_in_a_minute, OperationStatus.COMPLETE),
+                "c": (now - 1800, OperationStatus.RETRIABLY_FAILED), "d": (now - 7200, OperationStatus.COMPLETE),
+                "e": (None, OperationStatus.OPEN)}
+    with database.connection_context():
+        bulk_uuid = submit(list(finished), at=now)
+        for sku, (at, status) in finished.items():
+            (Operation.update(status=int(status), finished_at=at and utc_datetime(at))
+             .where(Operation.entity_key == f"sku:{sku}").execute())
+        database.execute_sql('DROP TABLE "bulk_finished_tally"')
+        database.execute_sql('CREATE INDEX "magento_operation_finished" ON "magento_operation" '
+                             '("finished_at", "status") WHERE "finished_at" IS NOT NULL')
+        database.execute_sql("UPDATE bulk_schema_version SET version = 7")
+    assert create_schema(ALL_MODELS) == 7
+    assert not finish_time_indexes()
+    with database.connection_context():
+        assert {(row.minute, row.status, row.operations) for row in FinishedTally.select()} == {
+            (int(late_in_a_minute // 60), 1, 2), (int((now - 1800) // 60), 2, 1)}
+        assert finished_tally.last_hour(time.time()) == {1: 2, 2: 1}
+        assert Operation.select().where(Operation.bulk == bulk_uuid).count() == 5
+        # Safe to run again (as every step must be): the tally is not seeded twice.
+        migrations.UPGRADES[7 - 1](None)
+        assert finished_tally.last_hour(time.time()) == {1: 2, 2: 1}

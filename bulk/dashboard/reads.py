@@ -9,8 +9,7 @@ from datetime import datetime
 
 import peewee
 
-from bulk import heartbeats
-from bulk.clock import utc_datetime
+from bulk import finished_tally, heartbeats
 from bulk.db import tuples
 from bulk.integrations import Integration
 from bulk.models import Bulk, Operation, WorkerHeartbeat
@@ -20,7 +19,6 @@ BULKS_PER_PAGE = 25
 OPERATIONS_PER_PAGE = 100
 # Pages past this are not served (an offset scan that long helps nobody).
 MAX_PAGE = 100_000
-HOUR = 3_600
 # What this service's bulk uuids are made of (uuid4 text); anything else is not looked up at all.
 _UUID = re.compile(r"[0-9a-fA-F-]{1,64}")
 
@@ -209,10 +207,7 @@ def overview(now: float) -> Overview:
         oldest_start = (Operation.select(Bulk.start_time).join(Bulk, on=(Operation.bulk == Bulk.uuid))
                         .where(Operation.status == OperationStatus.OPEN)
                         .order_by(Operation.id).limit(1).scalar())
-    since = utc_datetime(now - HOUR)
-    finished: dict[int, int] = {int(status): count for status, count in tuples(
-        Operation.select(Operation.status, peewee.fn.COUNT(Operation.id))
-        .where(Operation.finished_at >= since).group_by(Operation.status))}
+    finished = finished_tally.last_hour(now)
     return Overview(
         open_operations=open_operations,
         oldest_open_age=None if oldest_start is None else max(now - _epoch(oldest_start), 0.0),
