@@ -680,7 +680,8 @@ def record(token: str | None, outcomes: Iterable[Outcome], now: float | None = N
     `completed`: more operations that completed with no result, their ids by success message (no
     outcome object each: `bulk.handlers.no_op`). `bulk_uuids`: their bulks, when the caller knows them.
     Bulks this finishes get `finished_at` = `now` (default: the wall clock) and, with `subscriptions`,
-    their webhook events, in the same transaction; the operations get it as their finish time.
+    their webhook events, in the same transaction; the operations get it as their finish time, and
+    the rows changed are counted in `now`'s minute of `bulk.finished_tally`.
     """
     ordered = sorted(outcomes, key=_same_write)
     # Identical outcomes (the usual case) go out as one UPDATE per group.
@@ -764,9 +765,10 @@ def complete_backlog(limit: int, now: float, completes_with: Callable[[str], str
     operations: the claim then goes on as `select_whole_backlog`.
 
     Counted as their try, as `record(None, ...)` counts operations selected and run in its
-    transaction; the bulks this finishes are stamped (and announced, with `subscriptions`).
-    On PostgreSQL, operations submitted between the read and the write may be taken too (they
-    are open, due, of the routes read and no later in bulk order than the last one read).
+    transaction; the bulks this finishes are stamped (and announced, with `subscriptions`) and
+    the operations counted in the finished tally, as `record` does. On PostgreSQL, operations
+    submitted between the read and the write may be taken too (they are open, due, of the routes
+    read and no later in bulk order than the last one read).
     """
     routes = _OPEN_ROUTES.execute(scan=limit).fetchall()
     read = sum(row[1] for row in routes)
@@ -979,7 +981,7 @@ def fail_stuck(started_before: float, now: float | None = None,
     """Magento's `bulk_mark_incomplete_operations_as_failed`: open operations started before the time
     given end at status 2 `Unknown Error`, code 0 (their holder's late result is then fenced out).
     `now` (default: the wall clock) is their finish time; bulks this finishes are stamped and
-    announced as `record` does."""
+    announced, and the operations counted in the finished tally, as `record` does."""
     now = time.time() if now is None else now
     with write_transaction():
         failed = [row[0] for row in
