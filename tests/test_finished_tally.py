@@ -74,7 +74,7 @@ def test_the_last_hour_is_the_minutes_that_began_within_it(db):
     assert FinishedTally.select().count() == 3  # a status with nothing finished writes no row
 
 
-def test_finishes_recorded_at_once_in_one_minute_all_count(db, database_url):
+def test_finishes_recorded_at_once_in_one_minute_all_count(db):
     """Transactions adding to the same minute's row at the same time (PostgreSQL: the upsert waits
     for the other's commit; SQLite: one writer at a time) lose none of their counts."""
     tokens = [uuid.uuid4().hex for _ in range(4)]
