@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 from bulk import finished_tally, queue
 from bulk.clock import ManualClock
@@ -83,22 +84,15 @@ def test_finishes_recorded_at_once_in_one_minute_all_count(db):
         queue.enqueue(new_bulk(25), NOW)
         claimed[token] = queue.claim(token, 25, 60, NOW)
     start = threading.Barrier(len(tokens))
-    errors = []
 
     def record(token):
-        try:
-            with database.connection_context():
-                start.wait()
-                statuses = (OperationStatus.COMPLETE, OperationStatus.RETRIABLY_FAILED)
-                queue.record(token, [Outcome(op.id, statuses[op.operation_key % 2], "done")
-                                     for op in claimed[token]], NOW)
-        except Exception as error:  # reported below: a thread's exception would vanish
-            errors.append(error)
+        with database.connection_context():
+            start.wait()
+            statuses = (OperationStatus.COMPLETE, OperationStatus.RETRIABLY_FAILED)
+            return queue.record(token, [Outcome(op.id, statuses[op.operation_key % 2], "done")
+                                        for op in claimed[token]], NOW)
 
-    threads = [threading.Thread(target=record, args=(token,)) for token in tokens]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    with ThreadPoolExecutor(len(tokens)) as pool:
+        # (`result()` raises here whatever a transaction raised in its thread.)
+        assert [future.result() for future in [pool.submit(record, token) for token in tokens]] == [25] * 4
     assert finished_tally.last_hour(NOW) == {COMPLETE: 4 * 13, RETRIABLY_FAILED: 4 * 12}
