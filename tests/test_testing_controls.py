@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from bulk import queue
+from bulk import finished_tally, queue
 from bulk.clock import Clock
 from bulk.db import database
 from bulk.factory import create_app
@@ -121,10 +121,16 @@ def test_one_service_per_process_at_a_time(bulk, tmp_path):
         assert third.drain() == []
 
 
+def finished_last_hour(bulk) -> dict[int, int]:
+    with database.connection_context():
+        return finished_tally.last_hour(bulk.clock.time())
+
+
 def test_reset_forgets_bulks_operations_rules_and_locks(bulk):
     bulk.faults.fail()
     bulk_uuid = submit(bulk, products("A"))
     bulk.drain()
+    assert finished_last_hour(bulk) == {int(OperationStatus.NOT_RETRIABLY_FAILED): 1}
     for _ in range(6):
         bulk.client.post("/rest/V1/integration/admin/token", json={"username": "admin", "password": "wrong"})
     assert bulk.client.post("/rest/V1/integration/admin/token",
@@ -132,6 +138,7 @@ def test_reset_forgets_bulks_operations_rules_and_locks(bulk):
     assert bulk.client.post("/rest/V1/testing/reset", headers=bulk.headers).get_json() is True
     assert bulk.operations() == [] and bulk.faults.faults() == []
     assert bulk.client.get(f"/rest/V1/bulk/{bulk_uuid}/status", headers=bulk.headers).status_code == 404
+    assert finished_last_hour(bulk) == {}  # the dashboard counts no finish of a removed operation
     assert bulk.sign_in()
     assert bulk.wait_for(submit(bulk, products("A"))) == [1]
 

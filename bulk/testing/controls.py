@@ -16,7 +16,7 @@ from flask import Flask
 from bulk.backpressure import RateCounter
 from bulk.clock import ManualClock
 from bulk.db import database, tuples, write_transaction
-from bulk.models import AdminSignInFailures, Bulk, IdempotencyKey, Operation, WebhookDelivery
+from bulk.models import AdminSignInFailures, Bulk, FinishedTally, IdempotencyKey, Operation, WebhookDelivery
 from bulk.service import BulkService
 from bulk.statuses import OperationStatus
 from bulk.store.models import STORE_MODELS
@@ -111,13 +111,14 @@ class Controls:
             return self.service.integrations.create(name, resources, self.service.clock.time()).to_json()
 
     def reset(self) -> None:
-        """Remove every fault (releasing held operations), every bulk and operation, sign-in locks,
-        webhook deliveries, idempotency keys, rate counters and the embedded store's entities (integrations
-        stay, like tokens)."""
+        """Remove every fault (releasing held operations), every bulk and operation (and the dashboard's
+        count of finished ones), sign-in locks, webhook deliveries, idempotency keys, rate counters and
+        the embedded store's entities (integrations stay, like tokens)."""
         self.faults.reset()
         self.service.ensure_ready_without_worker()
         with database.connection_context(), write_transaction():
             Operation.delete().execute()
+            FinishedTally.delete().execute()
             Bulk.delete().execute()
             AdminSignInFailures.delete().execute()
             WebhookDelivery.delete().execute()
