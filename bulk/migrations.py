@@ -102,11 +102,10 @@ def _finished_tally(migrator: SchemaMigrator) -> None:
     (per minute, written with the statuses); the index of operations by finish time goes. The tally
     starts with the operations that finished in the last hour, read through that index first."""
     database.create_tables([FinishedTally], safe=True)
-    now = time.time()
     if not FinishedTally.select().exists():
         minute = peewee.Cast(_epoch_seconds(Operation.finished_at), "BIGINT") / finished_tally.MINUTE
         recent = (Operation.select(minute, Operation.status, peewee.fn.COUNT(Operation.id))
-                  .where(Operation.finished_at >= utc_datetime(now - finished_tally.HOUR))
+                  .where(Operation.finished_at >= utc_datetime(time.time() - finished_tally.HOUR))
                   .group_by(peewee.SQL("1"), Operation.status))
         FinishedTally.insert_from(recent, [FinishedTally.minute, FinishedTally.status,
                                            FinishedTally.operations]).execute()
