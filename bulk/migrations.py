@@ -21,7 +21,8 @@ from playhouse.migrate import SchemaMigrator, migrate
 from bulk import finished_tally
 from bulk.clock import utc_datetime
 from bulk.db import database, is_postgresql, write_transaction
-from bulk.models import BaseModel, FinishedTally, Operation
+from bulk.models import BaseModel, Bulk, FinishedTally, Operation
+from bulk.statuses import OperationStatus
 
 # Serialises upgrades of several instances starting at once against one PostgreSQL.
 _ADVISORY_LOCK_KEY = 4_201_173
@@ -112,6 +113,20 @@ def _finished_tally(migrator: SchemaMigrator) -> None:
     drop_index_if_exists("magento_operation_finished")
 
 
+def _unfinished_bulks(migrator: SchemaMigrator) -> None:
+    """Version 9: bulks that still have open operations are indexed (`bulk.models.UNFINISHED_BULKS`,
+    created when missing as every index of the models is); the queue's walks start at the oldest.
+    Bulks finished before version 3 were never stamped: they get the last finish time their
+    operations recorded (their start, for operations from before version 2), so that the oldest
+    unfinished bulk is not one finished long ago."""
+    last_finish = (Operation.select(peewee.fn.MAX(Operation.finished_at)).where(Operation.bulk == Bulk.uuid))
+    open_left = Operation.select(peewee.SQL("1")).where(Operation.bulk == Bulk.uuid,
+                                                        Operation.status == int(OperationStatus.OPEN))
+    (Bulk.update({Bulk.finished_at: peewee.fn.COALESCE(last_finish, Bulk.start_time)})
+     .where(Bulk.finished_at.is_null(), Bulk.operation_count > 0, ~peewee.fn.EXISTS(open_left))
+     .execute())
+
+
 def _epoch_seconds(column: peewee.Field) -> peewee.ColumnBase:
     """A timestamp column (UTC, without time zone, whole seconds as `utc_datetime` writes them) as
     epoch seconds, on either engine."""
@@ -123,7 +138,7 @@ def _epoch_seconds(column: peewee.Field) -> peewee.ColumnBase:
 # Step n upgrades a database from version n to n + 1; version 1 is the first released schema.
 UPGRADES: list[Step] = [_operation_finish_time, _bulk_finished_at, _open_operations_only_indexes,
                         _delivery_subscriber, _sign_in_failures_per_address, _finished_operations_only_index,
-                        _finished_tally]
+                        _finished_tally, _unfinished_bulks]
 LATEST_VERSION = 1 + len(UPGRADES)
 
 

@@ -31,8 +31,8 @@ class Bulk(BaseModel):
     # upstream with each operation. Never part of an API answer.
     submitter_authorization = peewee.TextField(null=True)
     # When its last open operation got a final status (set by `bulk.queue`, cleared when operations are
-    # re-opened); null while any is open, for a bulk without operations, and for bulks finished before
-    # this column existed.
+    # re-opened); null while any is open and for a bulk without operations. (Bulks finished before
+    # this column existed got their last operation's finish time in the version 9 upgrade.)
     finished_at = peewee.DateTimeField(null=True)
 
     class Meta:
@@ -89,6 +89,14 @@ Operation.add_index(Operation.index(Operation.entity_key, Operation.id, name=OPE
 # "is any operation of this bulk still open?", which decides when a bulk finishes.
 Operation.add_index(Operation.index(Operation.bulk, Operation.id, name=OPEN_BY_BULK,
                                     where=Operation.status == int(OperationStatus.OPEN)))
+
+# Bulks that still have open operations (`finished_at` is stamped with their last final status).
+# The walks of the open-by-bulk index in bulk order start at the oldest of them
+# (`bulk.queue.from_oldest_unfinished_bulk`): on PostgreSQL a finished operation's entry stays in
+# that index, dead, until VACUUM, and a walk from the index's start crossed every one.
+UNFINISHED_BULKS = "magento_bulk_unfinished"
+Bulk.add_index(Bulk.index(Bulk.uuid, name=UNFINISHED_BULKS,
+                          where=Bulk.finished_at.is_null() & (Bulk.operation_count > peewee.SQL("0"))))
 
 
 class AdminSignInFailures(BaseModel):

@@ -13,7 +13,7 @@ from bulk import finished_tally, migrations
 from bulk.clock import utc_datetime
 from bulk.db import database, open_database
 from bulk.migrations import add_column_if_missing, create_schema, schema_version
-from bulk.models import ALL_MODELS, OPEN_BY_BULK, OPEN_BY_ENTITY, FinishedTally, Operation
+from bulk.models import ALL_MODELS, OPEN_BY_BULK, OPEN_BY_ENTITY, UNFINISHED_BULKS, Bulk, FinishedTally, Operation
 from bulk.statuses import OperationStatus
 from tests.databases import fetch_all
 from tests.live import PROJECT_ROOT
@@ -62,11 +62,13 @@ def test_an_older_database_gets_each_missing_step_once(bound, monkeypatch):
 def test_a_version_1_database_gets_the_bulk_finish_time(bound):
     create_schema(ALL_MODELS)
     with database.connection_context():
+        database.execute_sql(f'DROP INDEX "{UNFINISHED_BULKS}"')
         database.execute_sql("ALTER TABLE magento_bulk DROP COLUMN finished_at")
         database.execute_sql("UPDATE bulk_schema_version SET version = 1")
     assert "finished_at" not in columns(bound, "magento_bulk")
     assert create_schema(ALL_MODELS) == 1
     assert "finished_at" in columns(bound, "magento_bulk")
+    assert UNFINISHED_BULKS in index_names("magento_bulk")
     with database.connection_context():
         assert schema_version() == migrations.LATEST_VERSION
 
@@ -228,3 +230,39 @@ def test_version_7_counts_the_last_hours_finishes_in_the_tally_and_drops_the_fin
         # Safe to run again (as every step must be): the tally is not seeded twice.
         migrations.UPGRADES[7 - 1](None)
         assert finished_tally.last_hour(time.time()) == {1: 2, 2: 1}
+
+
+def test_version_8_indexes_unfinished_bulks_and_stamps_those_finished_before_version_3(bound):
+    """The queue's walks start at the oldest unfinished bulk: a bulk finished before bulks were
+    stamped must not count as unfinished. It gets its operations' last finish time (its start when
+    they have none); bulks with open operations and bulks without operations stay unstamped."""
+    create_schema(ALL_MODELS)
+    now = time.time()
+    with database.connection_context():
+        finished = submit(["a", "b"], at=now - 600)
+        before_finish_times = submit(["c"], at=now - 500)
+        still_open = submit(["d", "e"], at=now - 400)
+        stamped = submit(["f"], at=now - 300)
+        Operation.update(status=int(OperationStatus.COMPLETE), finished_at=utc_datetime(now - 590)).where(
+            Operation.entity_key == "sku:a").execute()
+        Operation.update(status=int(OperationStatus.NOT_RETRIABLY_FAILED), finished_at=utc_datetime(now - 580)).where(
+            Operation.entity_key == "sku:b").execute()
+        Operation.update(status=int(OperationStatus.COMPLETE)).where(Operation.entity_key.in_(["sku:c", "sku:d"])).execute()
+        Operation.update(status=int(OperationStatus.COMPLETE), finished_at=utc_datetime(now - 290)).where(
+            Operation.entity_key == "sku:f").execute()
+        Bulk.update(finished_at=utc_datetime(now - 100)).where(Bulk.uuid == stamped).execute()
+        Bulk.create(uuid="00000000-0000-0000-0000-000000000000", description="all rejected", operation_count=0,
+                    start_time=utc_datetime(now - 700))
+        database.execute_sql(f'DROP INDEX "{UNFINISHED_BULKS}"')
+        database.execute_sql("UPDATE bulk_schema_version SET version = 8")
+    assert create_schema(ALL_MODELS) == 8
+    assert UNFINISHED_BULKS in index_names("magento_bulk")
+    with database.connection_context():
+        finish_times = {bulk.uuid: bulk.finished_at for bulk in Bulk.select()}
+        assert finish_times == {
+            finished: utc_datetime(now - 580), before_finish_times: Bulk.get(uuid=before_finish_times).start_time,
+            still_open: None,
+            stamped: utc_datetime(now - 100), "00000000-0000-0000-0000-000000000000": None}
+        # Safe to run again (as every step must be).
+        migrations.UPGRADES[8 - 1](None)
+        assert {bulk.uuid: bulk.finished_at for bulk in Bulk.select()} == finish_times
