@@ -115,7 +115,8 @@ def _finished_tally(migrator: SchemaMigrator) -> None:
 
 def _unfinished_bulks(migrator: SchemaMigrator) -> None:
     """Version 9: bulks that still have open operations are indexed (`bulk.models.UNFINISHED_BULKS`,
-    created when missing as every index of the models is); the queue's walks start at the oldest.
+    created when missing as every index of the models is); on PostgreSQL the queue's walks start at
+    the oldest.
     Bulks finished before version 3 were never stamped: they get the last finish time their
     operations recorded (their start, for operations from before version 2), so that the oldest
     unfinished bulk is not one finished long ago."""

@@ -131,10 +131,13 @@ def from_oldest_unfinished_bulk() -> peewee.Expression:
     with no unfinished bulk the bound is NULL, which matches nothing: there is no open operation.
     A bulk left unstamped (none should be) only makes the walk start earlier.
     """
-    oldest = (Bulk.select(Bulk.uuid)
-              .where(Bulk.finished_at.is_null(), Bulk.operation_count > peewee.SQL("0"))
-              .order_by(Bulk.uuid).limit(1))
-    return Operation.bulk >= oldest
+    return Operation.bulk >= _oldest_unfinished_bulk()
+
+
+def _oldest_unfinished_bulk() -> peewee.ModelSelect[Bulk]:
+    return (Bulk.select(Bulk.uuid)
+            .where(Bulk.finished_at.is_null(), Bulk.operation_count > peewee.SQL("0"))
+            .order_by(Bulk.uuid).limit(1))
 
 
 # --- Claiming: a plan read outside the write lock, then one short UPDATE of the planned rows. ---
@@ -167,13 +170,17 @@ def _bulks_with_open_operations() -> peewee.Node:
     """Up to `limit` bulks with open operations whose uuid sorts after `after`, in uuid order.
 
     A recursive skip through the open-operations-by-bulk index: one index probe per bulk found,
-    however many operations each has.
+    however many operations each has. On PostgreSQL the first probe starts no earlier than the
+    oldest unfinished bulk (`from_oldest_unfinished_bulk`: a turn begins again from the start).
     """
     table = Operation._meta.table_name
+    not_before_oldest = ((peewee.SQL(" AND o.bulk_uuid >= "), peewee.NodeList((_oldest_unfinished_bulk(),),
+                                                                             parens=True))
+                         if is_postgresql() else ())
     return peewee.NodeList((
         peewee.SQL(f'WITH RECURSIVE turn(bulk_uuid, position) AS ('
                    f'SELECT (SELECT MIN(o.bulk_uuid) FROM "{table}" AS o WHERE o.status = {int(OperationStatus.OPEN)}'
-                   f' AND o.bulk_uuid > '), Slot("after"), peewee.SQL('), 1'
+                   f' AND o.bulk_uuid > '), Slot("after"), *not_before_oldest, peewee.SQL('), 1'
                    f' UNION ALL SELECT (SELECT MIN(o.bulk_uuid) FROM "{table}" AS o'
                    f' WHERE o.status = {int(OperationStatus.OPEN)} AND o.bulk_uuid > turn.bulk_uuid), turn.position + 1'
                    f' FROM turn WHERE turn.bulk_uuid IS NOT NULL AND turn.position < '), Slot("limit"),

@@ -233,7 +233,7 @@ def test_version_7_counts_the_last_hours_finishes_in_the_tally_and_drops_the_fin
 
 
 def test_version_8_indexes_unfinished_bulks_and_stamps_those_finished_before_version_3(bound):
-    """The queue's walks start at the oldest unfinished bulk: a bulk finished before bulks were
+    """The queue's walks (PostgreSQL) start at the oldest unfinished bulk: a bulk finished before bulks were
     stamped must not count as unfinished. It gets its operations' last finish time (its start when
     they have none); bulks with open operations and bulks without operations stay unstamped."""
     create_schema(ALL_MODELS)
