@@ -176,3 +176,27 @@ def test_a_selected_operation_deferred_in_its_transaction_counts_its_try(db):
     assert (waiting.status, waiting.attempts, waiting.available_at, waiting.claim_token) == (4, 1, NOW + 30, None)
     assert waiting.started_at == queue.utc_datetime(NOW)
     assert queue.claim("u" * 32, 10, 60, NOW + 29) == []  # its entity waits with it
+
+
+def test_a_bulk_reopened_behind_finished_ones_is_claimed_counted_and_completed_again(db):
+    """On PostgreSQL the queue's walks begin at the oldest unfinished bulk: re-opening an old bulk
+    must make it unfinished again (it sorts before every bulk finished since), or its operations
+    would never be claimed."""
+    def submit(bulk_uuid: str) -> str:
+        queue.enqueue(NewBulk(bulk_uuid, 1, 2, "Topic async.topic.save.put", [
+            NewOperation(0, "async.topic.save.put", "PUT /V1/things/:sku", '{"n":0}', None)]), NOW)
+        return bulk_uuid
+
+    old = submit("00000000-0000-7000-8000-000000000001")
+    finish({0: OperationStatus.RETRIABLY_FAILED})
+    submit("00000000-0000-7000-8000-000000000002")
+    finish({})
+    assert queue.open_count() == 0 and queue.claim("t" * 32, 10, 60, NOW) == []
+    assert queue.reopen(old, (OperationStatus.RETRIABLY_FAILED,)) == [0]
+    assert queue.open_count() == 1
+    [claimed] = queue.claim("t" * 32, 10, 60, NOW)
+    assert claimed.bulk_uuid == old
+    queue.release("t" * 32, [claimed.id])
+    completed = queue.complete_backlog(10, NOW, lambda route_key: "done")
+    assert completed == [(claimed.id, old)]
+    assert row(old, 0).status == OperationStatus.COMPLETE
