@@ -92,7 +92,7 @@ Operation.add_index(Operation.index(Operation.bulk, Operation.id, name=OPEN_BY_B
 
 # Bulks that still have open operations (`finished_at` is stamped with their last final status).
 # On PostgreSQL the walks of the open-by-bulk index in bulk order start at the oldest of them
-# (`bulk.queue.from_oldest_unfinished_bulk`): there a finished operation's entry stays in that
+# (`bulk.queue._from_oldest_unfinished_bulk`): there a finished operation's entry stays in that
 # index, dead, until VACUUM, and a walk from the index's start crossed every one.
 UNFINISHED_BULKS = "magento_bulk_unfinished"
 Bulk.add_index(Bulk.index(Bulk.uuid, name=UNFINISHED_BULKS,

@@ -112,12 +112,12 @@ def _open_in_bulk_order(*columns: Any) -> peewee.ModelSelect[Operation]:
 
 def _open_from_oldest_unfinished() -> list[peewee.Expression]:
     """The conditions of a walk of the open operations: on PostgreSQL from the oldest unfinished bulk
-    (`from_oldest_unfinished_bulk`). SQLite removes a finished operation's entries at once, so there
+    (`_from_oldest_unfinished_bulk`). SQLite removes a finished operation's entries at once, so there
     the bound only cost its subquery (0.96-0.98x drainer-on req/s, bench/checkouts_ab.py)."""
-    return [_open(), from_oldest_unfinished_bulk()] if is_postgresql() else [_open()]
+    return [_open(), _from_oldest_unfinished_bulk()] if is_postgresql() else [_open()]
 
 
-def from_oldest_unfinished_bulk() -> peewee.Expression:
+def _from_oldest_unfinished_bulk() -> peewee.Expression:
     """Operations of the oldest bulk that has open ones and of later bulks: where a walk of the
     open-by-bulk index in bulk order begins on PostgreSQL, found in the small index of unfinished
     bulks.
@@ -171,7 +171,7 @@ def _bulks_with_open_operations() -> peewee.Node:
 
     A recursive skip through the open-operations-by-bulk index: one index probe per bulk found,
     however many operations each has. On PostgreSQL the first probe starts no earlier than the
-    oldest unfinished bulk (`from_oldest_unfinished_bulk`: a turn begins again from the start).
+    oldest unfinished bulk (`_from_oldest_unfinished_bulk`: a turn begins again from the start).
     """
     table = Operation._meta.table_name
     not_before_oldest = ((peewee.SQL(" AND o.bulk_uuid >= "), peewee.NodeList((_oldest_unfinished_bulk(),),
@@ -781,7 +781,7 @@ def _complete_in_place() -> peewee.Query:
     # in bulk order: a range of the open-by-bulk index on both engines. (Matching the read's rows with
     # `id IN (the read)` made PostgreSQL run that subquery once per row; an `id <=` bound made SQLite
     # walk the whole table by id; without the first bulk, PostgreSQL walked the index's dead entries
-    # from its start, see `from_oldest_unfinished_bulk`.) On PostgreSQL a submit that commits between
+    # from its start, see `_from_oldest_unfinished_bulk`.) On PostgreSQL a submit that commits between
     # the read and this write may add a few operations to the range.
     return (Operation.update({**_outcome_values(complete=True), **_THIS_TRY})
             .where(_open(), Operation.bulk >= Slot("first_bulk"), one_of(Operation.route_key, Slot("route_keys")),

@@ -99,7 +99,7 @@ def test_the_claim_reads_few_pages_after_thousands_of_operations_finished(db, mo
     # finished operation's index entry, nor the index pages of those entries. Measured: the read 110
     # pages (100 of them its row locks), the write's search 59; planned with bitmap scans (before)
     # 644 and 544, growing with the operations finished since the last vacuum; the read 188 while
-    # it walked the open-by-bulk index from its start (`queue.from_oldest_unfinished_bulk`).
+    # it walked the open-by-bulk index from its start (`queue._from_oldest_unfinished_bulk`).
     assert pages_read(due_sql, due_params) < 20
     assert in_a_claim_turn(lambda: pages_read(read_sql, read_params)) < 150
     assert in_a_claim_turn(lambda: pages_read(write_sql, write_params, finding_rows=True)) < 250
