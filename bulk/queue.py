@@ -740,10 +740,19 @@ def record(token: str | None, outcomes: Iterable[Outcome], now: float | None = N
                 result_serialized_data=first.result_serialized_data, token=token, finished_at=finished_at,
                 started_at=finished_at, ids=_ids_parameter(ids))
             finished[int(first.status)] += cursor.rowcount
-        outbox.enqueue_finished([operation_id for _, ids in groups for operation_id in ids], now, subscriptions,
-                                failing, bulk_uuids)
-        finished_tally.add(finished, now)
+        _after_finishing([operation_id for _, ids in groups for operation_id in ids], finished, now, subscriptions,
+                         failing, bulk_uuids)
     return finished.total()
+
+
+def _after_finishing(operation_ids: list[int], by_status: Mapping[int, int], now: float,
+                     subscriptions: Subscriptions, failed: Collection[int] = (),
+                     bulk_uuids: Collection[str] | None = None) -> None:
+    """What a transaction that gives operations their final status writes besides the statuses: the
+    bulks it finishes, stamped and announced (`outbox.enqueue_finished`), and the dashboard's count
+    of finishes (`finished_tally.add`, `by_status`: how many rows got each status)."""
+    outbox.enqueue_finished(operation_ids, now, subscriptions, failed, bulk_uuids)
+    finished_tally.add(by_status, now)
 
 
 # --- Completing open operations in place: `no_op` routes only (`accept` mode). ---
@@ -830,9 +839,9 @@ def complete_backlog(limit: int, now: float, completes_with: Callable[[str], str
             result_serialized_data=None, finished_at=finished_at, started_at=finished_at, first_bulk=first_bulk,
             last_bulk=last_bulk, last_id=last_id, route_keys=list_parameter(route_keys)).fetchall()
     if completed:
-        outbox.enqueue_finished([operation_id for operation_id, _ in completed], now, subscriptions,
-                                bulk_uuids={bulk_uuid for _, bulk_uuid in completed})
-        finished_tally.add({int(OperationStatus.COMPLETE): len(completed)}, now)
+        _after_finishing([operation_id for operation_id, _ in completed],
+                         {int(OperationStatus.COMPLETE): len(completed)}, now, subscriptions,
+                         bulk_uuids={bulk_uuid for _, bulk_uuid in completed})
     return completed
 
 
@@ -1029,6 +1038,5 @@ def fail_stuck(started_before: float, now: float | None = None,
                   .where(_open(), Operation.started_at.is_null(False),
                          Operation.started_at < utc_datetime(started_before))
                   .returning(Operation.id).tuples().execute()]
-        outbox.enqueue_finished(failed, now, subscriptions, failed)
-        finished_tally.add({int(OperationStatus.RETRIABLY_FAILED): len(failed)}, now)
+        _after_finishing(failed, {int(OperationStatus.RETRIABLY_FAILED): len(failed)}, now, subscriptions, failed)
     return len(failed)
