@@ -126,6 +126,20 @@ def test_behind_a_deeper_backlog_the_oldest_batch_in_bulk_order_completes_in_pla
     assert worker.run_once() == 1 and in_place == [10, 1]
 
 
+def test_a_drainer_that_starts_behind_a_deep_backlog_completes_in_place_from_its_second_batch(
+        db, monkeypatch, in_place):
+    # A start under load or a restart with a queue: the first batch is claimed (nothing is known of
+    # the routes yet) and comes back full, so the drainer is behind; it need not catch up to
+    # complete in place (it did: every batch until then went through the fair plan).
+    bulks = [submit([f"S{n}-{i}" for i in range(4)], CREATE, at=NOW + n) for n in range(5)]
+    worker = Drainer(CATALOGUE, lambda route: accept_handler, ManualClock(NOW), DrainerSettings(batch_size=8))
+    plans = answers_of(monkeypatch, queue, "plan_claim", len)
+    assert [worker.run_once() for _ in range(4)] == [8, 8, 4, 0]
+    assert plans == [8] and in_place == [8, 4]
+    assert not worker._turn.caught_up  # still: only a claim tells, and none was needed
+    assert all(status == COMPLETE for bulk_uuid in bulks for _, status, _ in status_of(bulk_uuid))
+
+
 def test_an_operation_held_after_the_oldest_batch_does_not_hold_it_up(db, in_place):
     worker = steady()
     oldest = submit([f"S{n}" for n in range(10)], CREATE, at=NOW + 1)
