@@ -293,9 +293,11 @@ class Drainer(Loop):
             # SQLite then plans before the lock, where they run too (`_run_pure_early`).
             whole = self._turn.caught_up and not self._pure_seen
             # Completing in place reads a batch of the oldest open operations, however deep the
-            # backlog, so it does not wait for the drainer to catch up: behind a backlog of `no_op`
-            # routes (a start under load, a restart with a queue) the fair plan cost PostgreSQL
-            # about seven times as much per operation, so the drainer stayed behind for seconds.
+            # backlog, so it does not wait for the drainer to catch up. (It did: a drainer behind a
+            # backlog of `no_op` routes, after a start under load or a restart with a queue, planned
+            # fair claims until one came back short, at a fifth of the rate or less on PostgreSQL,
+            # bench/scale.py.) When the batch is not of such routes, SQLite plans the claim under the
+            # write lock this once.
             in_place = self._no_op_seen
             planned = None
             if whole or in_place:
