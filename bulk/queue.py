@@ -104,6 +104,14 @@ def _open(operation: Any = Operation) -> peewee.Expression:
     return operation.status == peewee.SQL(str(int(OperationStatus.OPEN)))
 
 
+def _still_open() -> peewee.Expression:
+    """`status = 4` for lookups by id (`_id_among`), written so that no index of open operations
+    matches it on either engine: such a lookup goes by the primary key. (With `_open()`, a
+    PostgreSQL planner whose statistics predate a backlog read the whole open-by-entity index to
+    find the ids of one claim: 70-90 ms a statement at 100,000 open operations.)"""
+    return peewee.Cast(Operation.status, "INTEGER") == peewee.SQL(str(int(OperationStatus.OPEN)))
+
+
 def _open_in_bulk_order(*columns: Any) -> peewee.ModelSelect[Operation]:
     """`columns` of open operations in bulk order, oldest first: a walk of the open-by-bulk index
     (from the oldest unfinished bulk on PostgreSQL; callers add their conditions and a limit)."""
@@ -428,7 +436,7 @@ def _due_of_plan(*columns: peewee.Node) -> peewee.Query:
     """`columns` of the planned operations (`ids`) still open and due (not held by a live lease nor
     waiting for a delayed retry). On PostgreSQL they are locked until the claiming transaction
     ends, and those another claim has locked meanwhile are skipped instead of waited for."""
-    query = Operation.select(*columns).where(_id_among(), _open(), _due())
+    query = Operation.select(*columns).where(_id_among(), _still_open(), _due())
     return query.for_update(skip_locked=True) if is_postgresql() else query
 
 
@@ -464,7 +472,7 @@ def _hold_statement() -> peewee.Query:
     return (Operation
             .update({Operation.claim_token: Slot("token"), Operation.claimed_by: Slot("holder"),
                      Operation.available_at: Slot("expires"), **_THIS_TRY})
-            .where(_id_among(), _open()))
+            .where(_id_among(), _still_open()))
 
 
 _HOLD = Prepared(_hold_statement)
@@ -693,7 +701,7 @@ def _record_statement(complete: bool, claimed: bool) -> peewee.Query:
         # A claim token is only ever set on open operations and cleared with any status change, so
         # "held by this token" needs no status test (which would steer PostgreSQL's planner wrong).
         return Operation.update(values).where(_id_among(), Operation.claim_token == Slot("token"))
-    return Operation.update({**values, **_THIS_TRY}).where(_id_among(), _open())
+    return Operation.update({**values, **_THIS_TRY}).where(_id_among(), _still_open())
 
 
 _RECORD_COMPLETE = Prepared(lambda: _record_statement(complete=True, claimed=True))
@@ -919,7 +927,7 @@ def _defer_statement(claimed: bool) -> peewee.Query:
         Operation.result_message: Slot("result_message"), Operation.error_code: Slot("error_code")}
     if claimed:
         return Operation.update(values).where(Operation.id == Slot("id"), Operation.claim_token == Slot("token"))
-    return Operation.update({**values, **_THIS_TRY}).where(Operation.id == Slot("id"), _open())
+    return Operation.update({**values, **_THIS_TRY}).where(Operation.id == Slot("id"), _still_open())
 
 
 _DEFER = Prepared(lambda: _defer_statement(claimed=True))
