@@ -5,7 +5,9 @@ and peers (huey's SqliteHuey, raw sqlite3) doing the same work in this run.
 
 - drain N workers: N processes, each a Drainer with the `accept` handler, empty one shared queue
   of `--items` operations (timed from a common start signal until the queue is empty).
-- depth: the drain rate of the first 5,000 operations of a queue 6,000 deep vs `--deep` deep.
+- depth: the drain rate of the first 5,000 operations of a queue 6,000 deep vs `--deep` deep; again
+  (the first 2,000) with a handler that runs (database-local, doing nothing), whose operations are
+  claimed, run and recorded where `accept`'s are completed in place.
 Drain and depth figures are the best of two / three interleaved runs (the machine is shared).
 - end to end: a real gunicorn (2 workers, drainers on, `accept` processing); 4 clients submit
   100-item bulks until
@@ -36,10 +38,13 @@ from bench.storage import bound_schema, ours_enqueue, payloads, raw_drain, raw_e
 from bulk.clock import Clock
 from bulk.db import database, open_database
 from bulk.drainer import Drainer, DrainerSettings
-from bulk.handlers import accept_handler
+from bulk.handlers import Handler, accept_handler, transactional
 from bulk.routes.builtin import builtin_catalogue
 from tests.databases import fetch_all, postgres_schema
 from tests.live import Gunicorn
+
+# A handler that runs: database-local, doing nothing (`store` mode's kind, without the store's work).
+RUNS = transactional(lambda job: None)
 
 
 @contextmanager
@@ -89,12 +94,12 @@ def drain_rate(url: str, workers: int, expected: int) -> float:
     return expected / elapsed
 
 
-def depth_rate(url: str, deep: int, measured: int = 5000) -> float:
+def depth_rate(url: str, deep: int, handler: Handler = accept_handler, measured: int = 5000) -> float:
     """Drain rate of the first `measured` operations of a queue `deep` operations deep."""
     prepare(url, payloads(deep))
     handle = open_database(url)
     database.initialize(handle)
-    drainer = Drainer(builtin_catalogue(), lambda route: accept_handler, Clock(), DrainerSettings(batch_size=100))
+    drainer = Drainer(builtin_catalogue(), lambda route: handler, Clock(), DrainerSettings(batch_size=100))
     done = 0
     start = time.perf_counter()
     while done < measured:
@@ -201,10 +206,12 @@ def main() -> None:
         shallow = {}
         for engine in ("sqlite", "postgresql"):
             for _ in range(3):  # interleaved, best of three: a short measurement on a shared machine
-                for deep in (1000 + 5000, args.deep):
-                    with fresh_url(engine, folder) as url:
-                        rate = depth_rate(url, deep)
-                    shallow[(engine, deep)] = max(rate, shallow.get((engine, deep), 0.0))
+                for kind, handler, measured in (("", accept_handler, 5000), (", claimed", RUNS, 2000)):
+                    for deep in (1000 + 5000, args.deep):
+                        with fresh_url(engine, folder) as url:
+                            rate = depth_rate(url, deep, handler, measured)
+                        key = (engine, kind, deep)
+                        shallow[key] = max(rate, shallow.get(key, 0.0))
         e2e = {} if args.skip_e2e else {engine: end_to_end_rate(engine, folder, args.items)
                                          for engine in ("sqlite", "postgresql")}
         huey_in, huey_out = huey_rates(folder, args.items)
@@ -215,10 +222,11 @@ def main() -> None:
     for (engine, workers), rate in drain.items():
         lines.append(f"{f'drain {engine}, {workers} worker(s)':34}{rate:>10,.0f}")
     for engine in ("sqlite", "postgresql"):
-        near, far = shallow[(engine, 6000)], shallow[(engine, args.deep)]
-        lines.append(f"{f'drain {engine}, 6k deep':34}{near:>10,.0f}")
-        lines.append(f"{f'drain {engine}, {args.deep // 1000}k deep':34}{far:>10,.0f}   "
-                     f"{far / near:.2f}x the shallow rate")
+        for kind in ("", ", claimed"):
+            near, far = shallow[(engine, kind, 6000)], shallow[(engine, kind, args.deep)]
+            lines.append(f"{f'drain {engine}, 6k deep{kind}':34}{near:>10,.0f}")
+            lines.append(f"{f'drain {engine}, {args.deep // 1000}k deep{kind}':34}{far:>10,.0f}   "
+                         f"{far / near:.2f}x the shallow rate")
     for engine, rate in e2e.items():
         lines.append(f"{f'end to end {engine} (gunicorn, 2 w)':34}{rate:>10,.0f}")
     lines.append("peers, SQLite, same items, one process:")
