@@ -491,9 +491,13 @@ _WAIT_FOR_CLAIM_TURN = Prepared(lambda: peewee.Select(columns=[peewee.fn.pg_advi
 # operations in its statistics, chose bitmap scans: after 10,000 operations drained, the whole-backlog
 # read took 644 pages and the outcome write's search 544, growing until the next vacuum; without
 # bitmap scans 188 and 89 (tests/test_postgres_finished_entries.py).
+# Nor table scans: the lookups by id (`_still_open`) then go by the primary key even where the
+# planner, its statistics older than the backlog, guesses a few thousand rows cheaper to scan
+# (a drain with a handler that runs, 6,000 deep: 2,480-2,601 operations a second against
+# 1,914-2,104 with the partial index it chose before; bench/scale.py's "claimed" depth rows).
 # The batch's handlers (the store's lookups by key) and its outcome writes (by id) run after it, in
 # the same transaction: their statements are index lookups either way.
-_INDEX_SCANS_ONLY = Prepared(lambda: peewee.SQL("SET LOCAL enable_bitmapscan = off"))
+_INDEX_SCANS_ONLY = Prepared(lambda: peewee.SQL("SET LOCAL enable_bitmapscan = off; SET LOCAL enable_seqscan = off"))
 
 
 def take_claim_turn() -> bool:
@@ -508,7 +512,8 @@ def take_claim_turn() -> bool:
     again right after its commit, so under a backlog one process drained alone (and in forward
     mode the others idled): PostgreSQL hands a released lock to those waiting for it in order, so
     waiting makes drainers take turns, one claim each.
-    With the turn, the transaction's statements are planned without bitmap scans (`_INDEX_SCANS_ONLY`).
+    With the turn, the transaction's statements are planned without bitmap or table scans
+    (`_INDEX_SCANS_ONLY`).
     """
     if not is_postgresql():
         return True
