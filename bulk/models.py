@@ -95,8 +95,15 @@ Operation.add_index(Operation.index(Operation.bulk, Operation.id, name=OPEN_BY_B
 # (`bulk.queue._from_oldest_unfinished_bulk`): there a finished operation's entry stays in that
 # index, dead, until VACUUM, and a walk from the index's start crossed every one.
 UNFINISHED_BULKS = "magento_bulk_unfinished"
-Bulk.add_index(Bulk.index(Bulk.uuid, name=UNFINISHED_BULKS,
-                          where=Bulk.finished_at.is_null() & (Bulk.operation_count > peewee.SQL("0"))))
+
+
+def unfinished_bulk() -> peewee.Expression:
+    """The index's condition, which a query must spell the same to use it (literal 0: SQLite uses a
+    partial index only for a query that names the same constant, never for a bound parameter)."""
+    return Bulk.finished_at.is_null() & (Bulk.operation_count > peewee.SQL("0"))
+
+
+Bulk.add_index(Bulk.index(Bulk.uuid, name=UNFINISHED_BULKS, where=unfinished_bulk()))
 
 
 class AdminSignInFailures(BaseModel):

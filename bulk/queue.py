@@ -34,7 +34,7 @@ from bulk.db import (
 )
 from bulk.handlers import ClaimedOperation, Outcome
 from bulk.idempotency import StoredKey
-from bulk.models import Bulk, Operation
+from bulk.models import Bulk, Operation, unfinished_bulk
 from bulk.statuses import OperationStatus
 from bulk.webhooks import outbox
 from bulk.webhooks.subscriptions import NO_SUBSCRIPTIONS, Subscriptions
@@ -144,7 +144,7 @@ def _from_oldest_unfinished_bulk() -> peewee.Expression:
 
 def _oldest_unfinished_bulk() -> peewee.ModelSelect[Bulk]:
     return (Bulk.select(Bulk.uuid)
-            .where(Bulk.finished_at.is_null(), Bulk.operation_count > peewee.SQL("0"))
+            .where(unfinished_bulk())
             .order_by(Bulk.uuid).limit(1))
 
 
