@@ -493,8 +493,9 @@ _WAIT_FOR_CLAIM_TURN = Prepared(lambda: peewee.Select(columns=[peewee.fn.pg_advi
 # bitmap scans 188 and 89 (tests/test_postgres_finished_entries.py).
 # Nor table scans: the lookups by id (`_still_open`) then go by the primary key even where the
 # planner, its statistics older than the backlog, guesses a few thousand rows cheaper to scan
-# (a drain with a handler that runs, 6,000 deep: 2,480-2,601 operations a second against
-# 1,914-2,104 with the partial index it chose before; bench/scale.py's "claimed" depth rows).
+# (a drain with a handler that runs, 6,000 deep, interleaved in-process with bench/scale.py's
+# `depth_rate`: 2,480-2,601 operations a second against 1,914-2,104 with the partial index it
+# chose before).
 # The batch's handlers (the store's lookups by key) and its outcome writes (by id) run after it, in
 # the same transaction: their statements are index lookups either way.
 _INDEX_SCANS_ONLY = Prepared(lambda: peewee.SQL("SET LOCAL enable_bitmapscan = off; SET LOCAL enable_seqscan = off"))
