@@ -32,12 +32,19 @@ def _no_sealing(route: Route) -> Sealer | None:
     return None
 
 
+def _outcome_unknown(route: Route) -> str | None:
+    return None
+
+
 @dataclass(frozen=True)
 class AcceptPolicy:
     max_items: int
     reject_invalid_items: bool
     hasher: DataHasher
     sealer_for: Callable[[Route], Sealer | None] = _no_sealing
+    # The success message every operation of the route completes with, when that is known before it
+    # runs (its handler is `no_op`: `accept` mode); its bulks are then stored complete (`queue.NewBulk`).
+    outcome_for: Callable[[Route], str | None] = _outcome_unknown
 
 
 class RequestItem(NamedTuple):
@@ -102,7 +109,8 @@ def accept(route: Route, items: Collection[tuple[int | str, Any]], store_id: int
     accepted = Accepted(time_ordered_uuid(now), request_items)
     queue.enqueue(queue.NewBulk(accepted.bulk_uuid, caller.user_id, int(caller.user_type), route.description,
                                 operations, submitter_authorization,
-                                idempotency_key(accepted) if idempotency_key is not None else None), now, within)
+                                idempotency_key(accepted) if idempotency_key is not None else None,
+                                policy.outcome_for(route)), now, within)
     return accepted
 
 

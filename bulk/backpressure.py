@@ -20,6 +20,7 @@ from bulk.db import Prepared, Slot
 from bulk.errors import WebapiError
 from bulk.models import BaseModel, Operation
 from bulk.statuses import OperationStatus
+from bulk.unpublished import unpublished_operations
 
 # Magento 2.4.7's back-pressure answer (WebapiException HTTP_TOO_MANY_REQUESTS).
 TOO_MANY_REQUESTS = "Too Many Requests"
@@ -155,9 +156,10 @@ class OpenOperationsBound:
             self._added += count
 
     def _count_open(self) -> int:
-        # Bounded: never walks more of the queue than the bound itself.
+        # Bounded: never walks more of the queue than the bound itself. Unpublished bulks' operations
+        # are open too (`bulk.unpublished`): a sum over the small index of those bulks.
         return (Operation.select(peewee.SQL("1")).where(Operation.status == OperationStatus.OPEN)
-                .limit(self.limit + 1).count())
+                .limit(self.limit + 1).count()) + unpublished_operations()
 
 
 BACKPRESSURE_MODELS: list[type[peewee.Model]] = [RateCounter]

@@ -231,6 +231,9 @@ class Drainer(Loop):
         # Whether the last batch was all of `no_op` routes: only then is completing the oldest open
         # operations in place (`queue.complete_backlog`) tried first.
         self._no_op_seen = False
+        # What the last tick's publish took (`_publish_known`): operations, and whether it read its limit.
+        self._published = 0
+        self._publish_full = False
         # Claims take chains (an entity's next operations with its first, `queue.plan_claim`) only
         # where they then run one by one in id order: one at a time, and no failure waits for a
         # retry (a deferred operation's successors would otherwise run before it).
@@ -245,9 +248,11 @@ class Drainer(Loop):
         started = time.monotonic()
         self._held_seconds = 0.0
         done = self.run_once()
-        if 0 < done < self._batch_size and self._settings.coalesce_seconds:
+        # The claim's part: a publish is one write per bulk, whatever their size (none when it read its limit).
+        claimed = done - self._published
+        if done > 0 and claimed < self._batch_size and not self._publish_full and self._settings.coalesce_seconds:
             self._coalesce_until = started + self._settings.coalesce_seconds
-        self._batch_size = self._next_batch_size(done, self._held_seconds)
+        self._batch_size = self._next_batch_size(claimed, self._held_seconds)
         return done > 0
 
     def _next_batch_size(self, done: int, held_seconds: float) -> int:
@@ -269,6 +274,35 @@ class Drainer(Loop):
         return self._batch_size
 
     def run_once(self) -> int:
+        """Publish the oldest bulks whose outcomes were known when accepted (`_publish_known`), then
+        claim one batch, run it and record it (`_run_batch`); returns how many operations that finished."""
+        with database.connection_context():
+            published = self._publish_known()
+            return published + self._run_batch()
+
+    def _publish_known(self) -> int:
+        """In a write transaction of its own, in the claim turn: publish the oldest bulks whose
+        outcomes were known when accepted (`queue.publish_known`); returns their operations. Nothing
+        waits: one probe of a small index, no transaction."""
+        self._published = 0
+        self._publish_full = False
+        if not queue.any_unpublished():
+            return 0
+        started = time.perf_counter()
+        now = self._clock.time()
+        with write_transaction():
+            if not queue.take_claim_turn():
+                return 0
+            published = queue.publish_known(now, self._subscriptions)
+        self._publish_full = published.read >= queue.PUBLISH_BULKS
+        self._published = published.operations
+        if published.operations:
+            metrics.operations_finished(Counter({OperationStatus.COMPLETE: published.operations}))
+            batch = _Batch("", {}, outcomes=Counter({OperationStatus.COMPLETE.name.lower(): published.operations}))
+            _log_batch(published.operations, published.bulk_uuids, batch, time.perf_counter() - started)
+        return published.operations
+
+    def _run_batch(self) -> int:
         """Claim one batch, run it, record it; returns how many operations were finished.
 
         While the drainer keeps up, the claim is read in one statement (`queue.select_whole_backlog`)

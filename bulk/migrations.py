@@ -44,9 +44,13 @@ def drop_index_if_exists(name: str) -> None:
 
 def add_column_if_missing(migrator: SchemaMigrator, table: str, column: str, field: peewee.Field) -> None:
     """Add `column` unless the table already has it (or does not exist yet: it will be created whole)."""
-    tables = database.get_tables()
-    if table in tables and column not in {c.name for c in database.get_columns(table)}:
+    if _column_missing(table, column):
         migrate(migrator.add_column(table, column, field))
+
+
+def _column_missing(table: str, column: str) -> bool:
+    """The table exists without `column`."""
+    return table in database.get_tables() and column not in {c.name for c in database.get_columns(table)}
 
 
 def add_index_if_missing(migrator: SchemaMigrator, table: str, columns: tuple[str, ...]) -> None:
@@ -128,6 +132,18 @@ def _unfinished_bulks(migrator: SchemaMigrator) -> None:
      .execute())
 
 
+def _outcome_known(migrator: SchemaMigrator) -> None:
+    """Version 10: a bulk whose operations' outcomes were known when accepted (`accept` mode) says so
+    (`bulk.models.Bulk.outcome_known`); every bulk before had its operations run or completed by the
+    drainer. The index of such bulks not yet published is created when missing.
+
+    Written out: `playhouse.migrate` adds a NOT NULL column as nullable and then rebuilds a SQLite
+    table to forbid nulls, and dropping the old `magento_bulk` there cascades to every operation."""
+    if _column_missing("magento_bulk", "outcome_known"):
+        column = "BOOLEAN NOT NULL DEFAULT FALSE" if is_postgresql() else "INTEGER NOT NULL DEFAULT 0"
+        database.execute_sql(f'ALTER TABLE "magento_bulk" ADD COLUMN "outcome_known" {column}')
+
+
 def _epoch_seconds(column: peewee.Field) -> peewee.ColumnBase:
     """A timestamp column (UTC, without time zone, whole seconds as `utc_datetime` writes them) as
     epoch seconds, on either engine."""
@@ -139,7 +155,7 @@ def _epoch_seconds(column: peewee.Field) -> peewee.ColumnBase:
 # Step n upgrades a database from version n to n + 1; version 1 is the first released schema.
 UPGRADES: list[Step] = [_operation_finish_time, _bulk_finished_at, _open_operations_only_indexes,
                         _delivery_subscriber, _sign_in_failures_per_address, _finished_operations_only_index,
-                        _finished_tally, _unfinished_bulks]
+                        _finished_tally, _unfinished_bulks, _outcome_known]
 LATEST_VERSION = 1 + len(UPGRADES)
 
 

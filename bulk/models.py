@@ -34,6 +34,10 @@ class Bulk(BaseModel):
     # re-opened); null while any is open and for a bulk without operations. (Bulks finished before
     # this column existed got their last operation's finish time in the version 9 upgrade.)
     finished_at = peewee.DateTimeField(null=True)
+    # Its operations' outcomes were known when it was accepted (each route's handler is `no_op`:
+    # `accept` mode), so they were written with the operations. The drainer then only publishes
+    # the bulk, stamping `finished_at`; until then readers show its operations open (`bulk.unpublished`).
+    outcome_known = peewee.BooleanField(default=False)
 
     class Meta:
         table_name = "magento_bulk"
@@ -104,6 +108,18 @@ def unfinished_bulk() -> peewee.Expression:
 
 
 Bulk.add_index(Bulk.index(Bulk.uuid, name=UNFINISHED_BULKS, where=unfinished_bulk()))
+
+# Bulks whose outcomes were written when accepted and that the drainer has not published yet: what
+# it publishes next, oldest first, and what counts as open besides the open operations.
+UNPUBLISHED_BULKS = "magento_bulk_unpublished"
+
+
+def unpublished_bulk(bulk: type[Bulk] | peewee.ModelAlias = Bulk) -> peewee.Expression:
+    """The index's condition (literal TRUE, so that SQLite matches the partial index)."""
+    return (bulk.outcome_known == peewee.SQL("TRUE")) & bulk.finished_at.is_null()
+
+
+Bulk.add_index(Bulk.index(Bulk.uuid, name=UNPUBLISHED_BULKS, where=unpublished_bulk()))
 
 
 class AdminSignInFailures(BaseModel):

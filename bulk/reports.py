@@ -15,11 +15,13 @@ from bulk.errors import parse_int
 from bulk.like import LikePattern, sql_like
 from bulk.models import Bulk, Operation
 from bulk.search_criteria import Filter, SearchCriteria
+from bulk.unpublished import shown, shown_status, with_bulk
 
-# The fields Magento's operation search filters and sorts on, and the column each one reads.
-SEARCH_FIELDS: dict[str, peewee.Field] = {
+# The fields Magento's operation search filters and sorts on, and what each one reads (the status as
+# readers show it: open until an `accept` mode bulk is published, `bulk.unpublished`).
+SEARCH_FIELDS: dict[str, peewee.ColumnBase] = {
     "bulk_uuid": Operation.bulk,
-    "status": Operation.status,
+    "status": shown_status(),
     "topic_name": Operation.topic_name,
     "start_time": Bulk.start_time,
 }
@@ -31,23 +33,25 @@ def find_bulk(bulk_uuid: str) -> Bulk | None:
 
 
 def operation_rows(bulk_uuid: str, columns: tuple[str, ...]) -> list[tuple]:
-    """The bulk's operations as tuples of `columns`, in request order."""
+    """The bulk's operations as tuples of `columns` (as readers show them), in request order."""
     selected = [_column(name) for name in columns]
-    return tuples(Operation.select(*selected).where(Operation.bulk == bulk_uuid).order_by(Operation.operation_key))
+    return tuples(with_bulk(Operation.select(*selected)).where(Operation.bulk == bulk_uuid)
+                  .order_by(Operation.operation_key))
 
 
-def _column(name: str) -> peewee.Field:
-    return Operation.bulk if name == "bulk_uuid" else getattr(Operation, name)
+def _column(name: str) -> peewee.ColumnBase:
+    return Operation.bulk if name == "bulk_uuid" else shown(getattr(Operation, name))
 
 
 def status_counts(bulk_uuid: str) -> dict[int, int]:
-    """How many of the bulk's operations have each status, in one aggregate query."""
-    return dict(tuples(Operation.select(Operation.status, peewee.fn.COUNT(peewee.SQL("*")))
-                       .where(Operation.bulk == bulk_uuid).group_by(Operation.status)))
+    """How many of the bulk's operations have each status (as shown), in one aggregate query."""
+    status = shown_status()
+    return dict(tuples(with_bulk(Operation.select(status, peewee.fn.COUNT(peewee.SQL("*"))))
+                       .where(Operation.bulk == bulk_uuid).group_by(status)))
 
 
 def count_with_status(bulk_uuid: str, status: int) -> int:
-    return Operation.select().where(Operation.bulk == bulk_uuid, Operation.status == status).count()
+    return with_bulk(Operation.select()).where(Operation.bulk == bulk_uuid, shown_status() == status).count()
 
 
 def search_operations(criteria: SearchCriteria, columns: tuple[str, ...],

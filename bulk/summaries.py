@@ -12,6 +12,7 @@ from bulk.clock import format_time
 from bulk.db import tuples
 from bulk.models import Bulk, Operation
 from bulk.statuses import OperationStatus, UserType
+from bulk.unpublished import has_open_operation, shown_result_message, shown_status, with_bulk
 
 FAILED = (OperationStatus.RETRIABLY_FAILED, OperationStatus.NOT_RETRIABLY_FAILED)
 # `--status` filters of a bulk list: which operations a listed bulk must have.
@@ -70,8 +71,8 @@ def find_summary(bulk_uuid: str) -> BulkSummary | None:
 
 def operations(bulk_uuid: str, limit: int | None = None) -> list[dict[str, Any]]:
     """A bulk's operations in request order: id, status, message, error code."""
-    query = (Operation.select(Operation.operation_key, Operation.status, Operation.result_message,
-                              Operation.error_code)
+    query = (with_bulk(Operation.select(Operation.operation_key, shown_status(), shown_result_message(),
+                                        Operation.error_code))
              .where(Operation.bulk == bulk_uuid).order_by(Operation.operation_key))
     if limit:
         query = query.limit(limit)
@@ -82,10 +83,10 @@ def operations(bulk_uuid: str, limit: int | None = None) -> list[dict[str, Any]]
 def _has(only: str) -> Any:
     if only not in BULK_FILTERS:
         raise ValueError(f"unknown filter {only!r}")
-    statuses = {"open": [OperationStatus.OPEN], "finished": [OperationStatus.OPEN], "failed": list(FAILED)}[only]
-    exists = peewee.fn.EXISTS(Operation.select(peewee.SQL("1")).where(
-        Operation.bulk == Bulk.uuid, Operation.status.in_([int(status) for status in statuses])))
-    return ~exists if only == "finished" else exists
+    if only == "failed":  # (a bulk not yet published has no failure: its outcomes are all complete)
+        return peewee.fn.EXISTS(Operation.select(peewee.SQL("1")).where(
+            Operation.bulk == Bulk.uuid, Operation.status.in_([int(status) for status in FAILED])))
+    return ~has_open_operation() if only == "finished" else has_open_operation()
 
 
 def _summary(bulk: Bulk) -> BulkSummary:
@@ -99,8 +100,9 @@ def _count(summaries: list[BulkSummary]) -> None:
     if not by_uuid:
         return
     counts: dict[str, dict[str, int]] = defaultdict(dict)
-    rows = tuples(Operation.select(Operation.bulk, Operation.status, peewee.fn.COUNT(Operation.id))
-                  .where(Operation.bulk.in_(list(by_uuid))).group_by(Operation.bulk, Operation.status))
+    status = shown_status()
+    rows = tuples(with_bulk(Operation.select(Operation.bulk, status, peewee.fn.COUNT(Operation.id)))
+                  .where(Operation.bulk.in_(list(by_uuid))).group_by(Operation.bulk, status))
     for bulk_uuid, status, count in rows:
         counts[bulk_uuid][status_name(status)] = count
     for bulk_uuid, summary in by_uuid.items():

@@ -21,8 +21,6 @@ from bulk.statuses import OperationStatus
 from bulk.webhooks.subscriptions import NO_SUBSCRIPTIONS, Subscriptions
 from tests.spies import answers_of
 from tests.sql_helpers import statements_run
-from tests.store_client import operations
-from tests.store_client import submit as submit_over_http
 from tests.test_no_op_draining import CATALOGUE, CREATE, DELETE, NOW, UPDATE, submit
 
 COMPLETE, OPEN = OperationStatus.COMPLETE, OperationStatus.OPEN
@@ -176,29 +174,6 @@ def test_the_bulks_it_finishes_are_announced(db, in_place):
     payload = json.loads(delivery.payload)
     assert delivery.event_type == BULK_FINISHED
     assert (payload["data"]["bulk_uuid"], payload["data"]["counts"]["complete"]) == (bulk_uuid, 2)
-
-
-@pytest.fixture
-def app(make_app):
-    return make_app(BULK_PROCESSING="accept")
-
-
-def test_through_http_in_accept_mode_every_operation_reads_back_complete_with_its_route_s_message(
-        client, auth, service, in_place):
-    routes = [service.catalogue.get(key) for key in ("POST /V1/products", "PUT /V1/products/:sku",
-                                                     "DELETE /V1/products/:sku")]
-    submit_over_http(client, auth, "POST", routes[0].bulk_path, [{"product": {"sku": "warm-up"}}])
-    assert service.drainer.drain() == 1
-    sent = [submit_over_http(client, auth, "POST", routes[0].bulk_path, [{"product": {"sku": "A"}}]),
-            submit_over_http(client, auth, "PUT", routes[1].bulk_path, [{"product": {"sku": "A"}, "sku": "A"}]),
-            submit_over_http(client, auth, "DELETE", routes[2].bulk_path, [{"sku": "A"}])]
-    assert service.drainer.drain() == 3 and in_place == [3]
-    assert len({route.success_message for route in routes}) == 2  # create and update both `save`
-    for route, bulk_uuid in zip(routes, sent, strict=True):
-        [operation] = operations(client, auth, bulk_uuid)
-        assert (operation["status"], operation["result_message"]) == (COMPLETE, route.success_message)
-        status = client.get(f"/rest/V1/bulk/{bulk_uuid}/status", headers=auth).get_json()
-        assert [item["status"] for item in status["operations_list"]] == [COMPLETE]
 
 
 @pytest.mark.engines("sqlite")

@@ -9,11 +9,20 @@ import time
 import peewee
 import pytest
 
-from bulk import finished_tally, migrations
+from bulk import finished_tally, migrations, queue
 from bulk.clock import utc_datetime
 from bulk.db import database, open_database
 from bulk.migrations import add_column_if_missing, create_schema, schema_version
-from bulk.models import ALL_MODELS, OPEN_BY_BULK, OPEN_BY_ENTITY, UNFINISHED_BULKS, Bulk, FinishedTally, Operation
+from bulk.models import (
+    ALL_MODELS,
+    OPEN_BY_BULK,
+    OPEN_BY_ENTITY,
+    UNFINISHED_BULKS,
+    UNPUBLISHED_BULKS,
+    Bulk,
+    FinishedTally,
+    Operation,
+)
 from bulk.statuses import OperationStatus
 from tests.databases import fetch_all
 from tests.live import PROJECT_ROOT
@@ -62,8 +71,10 @@ def test_an_older_database_gets_each_missing_step_once(bound, monkeypatch):
 def test_a_version_1_database_gets_the_bulk_finish_time(bound):
     create_schema(ALL_MODELS)
     with database.connection_context():
-        database.execute_sql(f'DROP INDEX "{UNFINISHED_BULKS}"')
-        database.execute_sql("ALTER TABLE magento_bulk DROP COLUMN finished_at")
+        for index in (UNFINISHED_BULKS, UNPUBLISHED_BULKS):
+            database.execute_sql(f'DROP INDEX "{index}"')
+        for column in ("finished_at", "outcome_known"):
+            database.execute_sql(f"ALTER TABLE magento_bulk DROP COLUMN {column}")
         database.execute_sql("UPDATE bulk_schema_version SET version = 1")
     assert "finished_at" not in columns(bound, "magento_bulk")
     assert create_schema(ALL_MODELS) == 1
@@ -266,3 +277,19 @@ def test_version_8_indexes_unfinished_bulks_and_stamps_those_finished_before_ver
         # Safe to run again (as every step must be).
         migrations.UPGRADES[8 - 1](None)
         assert {bulk.uuid: bulk.finished_at for bulk in Bulk.select()} == finish_times
+
+
+def test_a_version_9_database_gets_bulks_whose_outcomes_are_known_none_of_them_before(bound):
+    create_schema(ALL_MODELS)
+    with database.connection_context():
+        earlier = submit(["a"], at=time.time() - 60)
+        database.execute_sql(f'DROP INDEX "{UNPUBLISHED_BULKS}"')
+        database.execute_sql("ALTER TABLE magento_bulk DROP COLUMN outcome_known")
+        database.execute_sql("UPDATE bulk_schema_version SET version = 9")
+    assert "outcome_known" not in columns(bound, "magento_bulk")
+    assert create_schema(ALL_MODELS) == 9
+    assert UNPUBLISHED_BULKS in index_names("magento_bulk")
+    with database.connection_context():
+        assert schema_version() == migrations.LATEST_VERSION
+        assert [(bulk.uuid, bulk.outcome_known) for bulk in Bulk.select()] == [(earlier, False)]
+        assert queue.open_count() == 1  # its operation, open as before

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
-import calendar
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import peewee
 
-from bulk import finished_tally, heartbeats
+from bulk import backlog, finished_tally, heartbeats
 from bulk.db import tuples
 from bulk.integrations import Integration
 from bulk.models import Bulk, Operation, WorkerHeartbeat
 from bulk.statuses import OperationStatus
+from bulk.unpublished import (
+    has_open_operation,
+    shown_result_message,
+    shown_serialized_data,
+    shown_status,
+    unpublished_operations,
+    with_bulk,
+)
 
 BULKS_PER_PAGE = 25
 OPERATIONS_PER_PAGE = 100
@@ -96,10 +103,10 @@ def _bulk_query(filters: BulkFilters) -> peewee.ModelSelect[Bulk]:
     query = Bulk.select(Bulk.uuid, Bulk.description, Bulk.user_type, Bulk.user_id, Bulk.start_time,
                         Bulk.operation_count)
     if filters.state == "open":
-        query = query.where(_has_operation((int(OperationStatus.OPEN),)))
+        query = query.where(has_open_operation())
     elif filters.state == "finished":
-        query = query.where(~_has_operation((int(OperationStatus.OPEN),)))
-    elif filters.state == "failed":
+        query = query.where(~has_open_operation())
+    elif filters.state == "failed":  # (a bulk not yet published has no failure: its outcomes are all complete)
         query = query.where(_has_operation(FAILED))
     if filters.topic:
         # LIKE with our own escape character, lower-cased on both sides: the same on SQLite and PostgreSQL.
@@ -143,8 +150,9 @@ def status_counts(bulk_uuids: list[str]) -> dict[str, dict[int, int]]:
     if not bulk_uuids:
         return {}
     counts: dict[str, dict[int, int]] = {}
-    query = (Operation.select(Operation.bulk, Operation.status, peewee.fn.COUNT(Operation.id))
-             .where(Operation.bulk.in_(bulk_uuids)).group_by(Operation.bulk, Operation.status))
+    status = shown_status()
+    query = (with_bulk(Operation.select(Operation.bulk, status, peewee.fn.COUNT(Operation.id)))
+             .where(Operation.bulk.in_(bulk_uuids)).group_by(Operation.bulk, status))
     for bulk_uuid, status, count in tuples(query):
         counts.setdefault(bulk_uuid, {})[int(status)] = count
     return counts
@@ -163,14 +171,15 @@ def operations(bulk_uuid: str, state: str, page_number: int,
                size: int | None = None) -> tuple[list[OperationRow], Page]:
     """One page of a bulk's operations in request order; `state` narrows them (a key of OPERATION_STATES)."""
     size = size or OPERATIONS_PER_PAGE
-    query = Operation.select(Operation.operation_key, Operation.status, Operation.result_message,
-                             Operation.error_code, Operation.serialized_data).where(Operation.bulk == bulk_uuid)
+    status = shown_status()
+    query = with_bulk(Operation.select(Operation.operation_key, status, shown_result_message(), Operation.error_code,
+                                       shown_serialized_data())).where(Operation.bulk == bulk_uuid)
     if state == "open":
-        query = query.where(Operation.status == OperationStatus.OPEN)
+        query = query.where(status == OperationStatus.OPEN)
     elif state == "failed":
-        query = query.where(Operation.status.in_(FAILED))
+        query = query.where(status.in_(FAILED))
     elif state == "complete":
-        query = query.where(Operation.status == OperationStatus.COMPLETE)
+        query = query.where(status == OperationStatus.COMPLETE)
     page = Page(page_number, size, query.count())
     rows = [OperationRow(*row) for row in
             tuples(query.order_by(Operation.operation_key).limit(size).offset(page.offset))]
@@ -192,25 +201,14 @@ class Overview:
     workers: list[WorkerHeartbeat]
 
 
-def _epoch(value: datetime | str) -> float:
-    if isinstance(value, str):  # SQLite hands back what it stored when peewee cannot parse it
-        value = datetime.fromisoformat(value)
-    return float(calendar.timegm(value.timetuple()))
-
-
 def overview(now: float) -> Overview:
     """The queue at a glance, read from the database so every worker process shows the same."""
-    open_operations = Operation.select().where(Operation.status == OperationStatus.OPEN).count()
-    oldest_start = None
-    if open_operations:
-        # Ids grow with submission: the first open id (the claim's index) belongs to the oldest open work.
-        oldest_start = (Operation.select(Bulk.start_time).join(Bulk, on=(Operation.bulk == Bulk.uuid))
-                        .where(Operation.status == OperationStatus.OPEN)
-                        .order_by(Operation.id).limit(1).scalar())
+    open_operations = (Operation.select().where(Operation.status == OperationStatus.OPEN).count()
+                       + unpublished_operations())
     finished = finished_tally.last_hour(now)
     return Overview(
         open_operations=open_operations,
-        oldest_open_age=None if oldest_start is None else max(now - _epoch(oldest_start), 0.0),
+        oldest_open_age=backlog.oldest_open_age(now) if open_operations else None,
         completed_last_hour=finished.get(int(OperationStatus.COMPLETE), 0),
         failed_last_hour=sum(finished.get(status, 0) for status in FAILED),
         workers=heartbeats.workers(),

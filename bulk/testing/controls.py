@@ -22,6 +22,7 @@ from bulk.statuses import OperationStatus
 from bulk.store.models import STORE_MODELS
 from bulk.testing.faults import FaultInjector
 from bulk.testing.recorder import RecordedOperation, Recorder
+from bulk.unpublished import shown_status, with_bulk
 
 EXTENSION = "bulk.testing"
 # How often `wait_for` looks again while another thread (the drainer) holds the bulk's operations.
@@ -95,7 +96,7 @@ class Controls:
         with database.connection_context():
             if not Bulk.select().where(Bulk.uuid == bulk_uuid).exists():
                 raise UnknownBulk(bulk_uuid)
-            rows = tuples(Operation.select(Operation.status).where(Operation.bulk == bulk_uuid)
+            rows = tuples(with_bulk(Operation.select(shown_status())).where(Operation.bulk == bulk_uuid)
                           .order_by(Operation.operation_key))
             return [OperationStatus(status) for (status,) in rows]
 

@@ -18,6 +18,7 @@ from bulk.models import Operation
 from bulk.routes.catalogue import Route
 from bulk.secret_fields import mask
 from bulk.statuses import OperationStatus
+from bulk.unpublished import shown_result_message, shown_serialized_data, shown_status, with_bulk
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,10 @@ def decode_serialized_data(serialized_data: str | None) -> tuple[int | None, dic
     return (None if store_id is None else int(store_id)), loads(envelope.get("meta_information") or "{}")
 
 
+# As readers show them (`bulk.unpublished`: the recorder's wrapper keeps handlers from being `no_op`,
+# so its operations are never stored complete when accepted, but a query of all operations reads any).
 _COLUMNS = (Operation.id, Operation.bulk, Operation.operation_key, Operation.topic_name, Operation.route_key,
-            Operation.serialized_data, Operation.status, Operation.result_message, Operation.error_code,
+            shown_serialized_data(), shown_status(), shown_result_message(), Operation.error_code,
             Operation.result_serialized_data, Operation.attempts)
 
 
@@ -99,9 +102,9 @@ class Recorder:
                    route: str | None = None, status: int | None = None,
                    ids: Iterable[int] | None = None) -> list[RecordedOperation]:
         """Operations in submission order (or in `ids` order), filtered by what is given."""
-        query = Operation.select(*_COLUMNS)
+        query = with_bulk(Operation.select(*_COLUMNS))
         for column, value in ((Operation.bulk, bulk_uuid), (Operation.topic_name, topic),
-                              (Operation.route_key, route), (Operation.status, status)):
+                              (Operation.route_key, route), (shown_status(), status)):
             if value is not None:
                 query = query.where(column == value)
         wanted = None if ids is None else list(ids)

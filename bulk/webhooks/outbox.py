@@ -133,12 +133,26 @@ def enqueue_finished(operation_ids: list[int], now: float, subscriptions: Subscr
         return []
     if failed_operation_ids and subscriptions.wants(OPERATION_FAILED):
         _enqueue_failures(failed_operation_ids, now, subscriptions)
+    if bulk_uuids is not None:
+        return finish_bulks(bulk_uuids, now, subscriptions)
+    return _finish(now, subscriptions, ids=list_parameter(operation_ids))
+
+
+def finish_bulks(bulk_uuids: Collection[str], now: float, subscriptions: Subscriptions) -> list[str]:
+    """Stamp and announce those of `bulk_uuids` that have no open operation and are not finished yet;
+    returns them. Inside the transaction that gave their operations (or, `bulk.queue.publish_known`,
+    published their outcomes) their final status."""
+    if not bulk_uuids:
+        return []
+    return _finish(now, subscriptions, uuids=list_parameter(sorted(bulk_uuids)))
+
+
+def _finish(now: float, subscriptions: Subscriptions, **finishing: Any) -> list[str]:
+    """`finishing`: the bulks as `uuids`, or as those of the operations `ids` (`_finishing`)."""
     announce = subscriptions.wants(BULK_FINISHED)
-    given = bulk_uuids is not None
+    given = "uuids" in finishing
     finish = _FINISH_BULKS[announce, given]
-    values = {"finished_at": utc_datetime(now),
-              **({"uuids": list_parameter(sorted(bulk_uuids or ()))} if given else
-                 {"ids": list_parameter(operation_ids)})}
+    values = {"finished_at": utc_datetime(now), **finishing}
     if is_postgresql():
         # Lock, then look: two statements, one round trip.
         cursor = execute_together((_LOCK_BULKS[given], finish), **values)
