@@ -334,10 +334,12 @@ class Drainer(Loop):
             # write lock this once.
             in_place = self._no_op_seen
             planned = None
-            if whole or in_place:
-                if not queue.any_due(now):
-                    return 0
-            elif is_sqlite():
+            # Nothing due, nothing to claim: no plan, no lock or turn. (On PostgreSQL a claim's
+            # transaction took the turn to plan nothing in `accept` mode's every tick, whose bulks
+            # are published, not claimed.)
+            if not queue.any_due(now):
+                return 0
+            if not (whole or in_place) and is_sqlite():
                 planned = queue.plan_claim(self._batch_size, now, self._turn, self._chains)
                 if not planned:
                     return 0
