@@ -282,8 +282,8 @@ class Drainer(Loop):
 
     def _publish_known(self) -> int:
         """In a write transaction of its own, in the claim turn: publish the oldest bulks whose
-        outcomes were known when accepted (`queue.publish_known`); returns their operations. Nothing
-        waits: one probe of a small index, no transaction."""
+        outcomes were known when accepted (`queue.publish_known`); returns their operations. When none
+        waits: one probe of a small index, and no transaction."""
         self._published = 0
         self._publish_full = False
         if not queue.any_unpublished():

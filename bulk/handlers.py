@@ -172,8 +172,10 @@ def pure(handler: H) -> H:
 def no_op(handler: H) -> H:
     """Mark a handler that does nothing and completes, whatever its job.
 
-    The drainer records such operations complete with their route's success message, all of a
-    batch in one statement, without calling the handler or making a job and an outcome of each:
+    Their outcome is known when they are accepted: `bulk.accept` stores them complete with their
+    route's success message and the drainer only publishes their bulk (`bulk.unpublished`). Those
+    stored open (accepted while the route's handler was another) the drainer records complete, all
+    of a batch in one statement, without calling the handler or making a job and an outcome of each:
     at full speed that per-operation work was most of what draining cost. A wrapper that does
     something of its own (`Processing.add_wrapper`) must not keep this mark.
     """

@@ -30,9 +30,10 @@ class Bulk(BaseModel):
     # Forward mode with BULK_UPSTREAM_AUTH=passthrough: the submitter's Authorization header, sent
     # upstream with each operation. Never part of an API answer.
     submitter_authorization = peewee.TextField(null=True)
-    # When its last open operation got a final status (set by `bulk.queue`, cleared when operations are
-    # re-opened); null while any is open and for a bulk without operations. (Bulks finished before
-    # this column existed got their last operation's finish time in the version 9 upgrade.)
+    # When its last open operation got a final status, or its outcomes known when accepted were
+    # published (set by `bulk.queue`, cleared when operations are re-opened); null while any is open
+    # and for a bulk without operations. (Bulks finished before this column existed got their last
+    # operation's finish time in the version 9 upgrade.)
     finished_at = peewee.DateTimeField(null=True)
     # Its operations' outcomes were known when it was accepted (each route's handler is `no_op`:
     # `accept` mode), so they were written with the operations. The drainer then only publishes
@@ -114,9 +115,9 @@ Bulk.add_index(Bulk.index(Bulk.uuid, name=UNFINISHED_BULKS, where=unfinished_bul
 UNPUBLISHED_BULKS = "magento_bulk_unpublished"
 
 
-def unpublished_bulk(bulk: type[Bulk] | peewee.ModelAlias = Bulk) -> peewee.Expression:
+def unpublished_bulk() -> peewee.Expression:
     """The index's condition (literal TRUE, so that SQLite matches the partial index)."""
-    return (bulk.outcome_known == peewee.SQL("TRUE")) & bulk.finished_at.is_null()
+    return (Bulk.outcome_known == peewee.SQL("TRUE")) & Bulk.finished_at.is_null()
 
 
 Bulk.add_index(Bulk.index(Bulk.uuid, name=UNPUBLISHED_BULKS, where=unpublished_bulk()))

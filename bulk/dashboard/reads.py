@@ -18,7 +18,6 @@ from bulk.unpublished import (
     shown_result_message,
     shown_serialized_data,
     shown_status,
-    unpublished_operations,
     with_bulk,
 )
 
@@ -203,8 +202,7 @@ class Overview:
 
 def overview(now: float) -> Overview:
     """The queue at a glance, read from the database so every worker process shows the same."""
-    open_operations = (Operation.select().where(Operation.status == OperationStatus.OPEN).count()
-                       + unpublished_operations())
+    open_operations = backlog.open_operations()
     finished = finished_tally.last_hour(now)
     return Overview(
         open_operations=open_operations,
