@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from bulk import finished_tally, queue, summaries
+from bulk import drainer, finished_tally, queue, summaries
 from bulk.dashboard import reads
 from bulk.db import database
 from bulk.models import Bulk, Operation, WebhookDelivery
@@ -195,3 +195,19 @@ def test_routes_whose_handlers_run_are_stored_open(make_app, auth):
     bulk_uuid = submit(client, auth, service, ["A"])
     assert stored(bulk_uuid) == [(OPEN, None, True)]
     assert not bulk_row(bulk_uuid).outcome_known
+
+
+def test_after_a_tick_that_only_published_the_next_waits_longer_than_after_a_claim(make_app, auth, monkeypatch):
+    """A publish costs a commit whatever it publishes: they are spaced out further (a claim's wait, 0.02 s
+    here, is the floor)."""
+    waits = {}
+    for mode in ("accept", "store"):
+        app = make_app(BULK_PROCESSING=mode, BULK_CLAIM_COALESCE_SECONDS="0.02")
+        client, service = app.test_client(), app.extensions["bulk"]
+        submit(client, auth, service, ["A"])
+        paused: list[float] = []
+        monkeypatch.setattr(service.drainer, "pause", paused.append)
+        assert service.drainer.tick()
+        service.drainer.tick()
+        waits[mode] = paused[0]
+    assert waits["store"] <= 0.02 < drainer.PUBLISH_COALESCE_SECONDS - 0.05 < waits["accept"]
