@@ -69,9 +69,10 @@ CATCH_UP_SECONDS = 0.025
 COALESCE_SECONDS = {"sqlite": 0.02, "postgresql": 0.1}
 
 # After a tick that only published bulks (`accept` mode), the next waits at least this long: a
-# publish costs a commit whatever it publishes, and on SQLite every 20 ms that was a fifth as many
-# log flushes again as 250 submits a second make (drainer on / off 0.88x against 0.99x with 0.1 s,
-# interleaved, README's Benchmarks). A bulk is then published within about this of its submit.
+# publish costs a commit whatever it publishes, and on SQLite one every 20 ms was a fifth as many log
+# flushes again as 250 submits a second make. Measured on SQLite, drainer on, interleaved: 1.11x the
+# requests of no such wait (rounds 0.82-1.56x: within this machine's noise, README's Benchmarks). A
+# bulk is then published about this long after its submit.
 PUBLISH_COALESCE_SECONDS = 0.1
 
 
