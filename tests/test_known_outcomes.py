@@ -37,7 +37,8 @@ def submit(client, auth, service, skus: list[str]) -> str:
     return submit_over_http(client, auth, "POST", route.bulk_path, [{"product": {"sku": sku}} for sku in skus])
 
 
-def stored(bulk_uuid: str) -> list[tuple[int, str | None, str | None]]:
+def stored(bulk_uuid: str) -> list[tuple[int, str | None, bool]]:
+    """Each operation's row: status, result message, whether it holds a payload."""
     with database.connection_context():
         return [(row.status, row.result_message, row.serialized_data is not None)
                 for row in Operation.select().where(Operation.bulk == bulk_uuid).order_by(Operation.operation_key)]

@@ -55,8 +55,8 @@ def decode_serialized_data(serialized_data: str | None) -> tuple[int | None, dic
     return (None if store_id is None else int(store_id)), loads(envelope.get("meta_information") or "{}")
 
 
-# As readers show them (`bulk.unpublished`: the recorder's wrapper keeps handlers from being `no_op`,
-# so its operations are never stored complete when accepted, but a query of all operations reads any).
+# As readers show them (`bulk.unpublished`). The recorder's own wrapper keeps every route from being
+# `no_op`, so its service stores no outcome when accepting; the database may hold such bulks all the same.
 _COLUMNS = (Operation.id, Operation.bulk, Operation.operation_key, Operation.topic_name, Operation.route_key,
             shown_serialized_data(), shown_status(), shown_result_message(), Operation.error_code,
             Operation.result_serialized_data, Operation.attempts)
