@@ -12,7 +12,7 @@ from bulk.clock import format_time
 from bulk.db import tuples
 from bulk.models import Bulk, Operation
 from bulk.statuses import OperationStatus, UserType
-from bulk.unpublished import has_open_operation, shown_result_message, shown_status, with_bulk
+from bulk.unpublished import has_failed_operation, has_open_operation, shown_result_message, shown_status, with_bulk
 
 FAILED = (OperationStatus.RETRIABLY_FAILED, OperationStatus.NOT_RETRIABLY_FAILED)
 # `--status` filters of a bulk list: which operations a listed bulk must have.
@@ -83,9 +83,8 @@ def operations(bulk_uuid: str, limit: int | None = None) -> list[dict[str, Any]]
 def _has(only: str) -> Any:
     if only not in BULK_FILTERS:
         raise ValueError(f"unknown filter {only!r}")
-    if only == "failed":  # (a bulk not yet published has no failure: its outcomes are all complete)
-        return peewee.fn.EXISTS(Operation.select(peewee.SQL("1")).where(
-            Operation.bulk == Bulk.uuid, Operation.status.in_([int(status) for status in FAILED])))
+    if only == "failed":
+        return has_failed_operation()
     return ~has_open_operation() if only == "finished" else has_open_operation()
 
 

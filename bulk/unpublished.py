@@ -19,6 +19,7 @@ from bulk.models import Bulk, Operation, unpublished_bulk
 from bulk.statuses import OperationStatus
 
 OPEN = int(OperationStatus.OPEN)
+FAILED = (int(OperationStatus.RETRIABLY_FAILED), int(OperationStatus.NOT_RETRIABLY_FAILED))
 
 
 def shown_status() -> peewee.ColumnBase:
@@ -54,6 +55,13 @@ def has_open_operation() -> peewee.ColumnBase:
     """For a query of bulks: the bulk has an operation that readers show open."""
     return unpublished_bulk() | peewee.fn.EXISTS(
         Operation.select(peewee.SQL("1")).where(Operation.bulk == Bulk.uuid, Operation.status == OPEN))
+
+
+def has_failed_operation() -> peewee.ColumnBase:
+    """For a query of bulks: the bulk has a failed operation (status 2 or 3). An unpublished bulk has
+    none: its outcomes are all complete."""
+    return peewee.fn.EXISTS(Operation.select(peewee.SQL("1")).where(
+        Operation.bulk == Bulk.uuid, Operation.status.in_(FAILED)))
 
 
 def unpublished_operations() -> int:

@@ -14,6 +14,7 @@ from bulk.integrations import Integration
 from bulk.models import Bulk, Operation, WorkerHeartbeat
 from bulk.statuses import OperationStatus
 from bulk.unpublished import (
+    has_failed_operation,
     has_open_operation,
     shown_result_message,
     shown_serialized_data,
@@ -88,11 +89,6 @@ def clamp_page(raw: str | None) -> int:
     return min(max(int(raw), 1), MAX_PAGE)
 
 
-def _has_operation(statuses: tuple[int, ...]) -> peewee.ColumnBase:
-    inner = Operation.select(peewee.SQL("1")).where(Operation.bulk == Bulk.uuid, Operation.status.in_(statuses))
-    return peewee.fn.EXISTS(inner)
-
-
 def _like_pattern(text: str) -> str:
     escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
@@ -105,8 +101,8 @@ def _bulk_query(filters: BulkFilters) -> peewee.ModelSelect[Bulk]:
         query = query.where(has_open_operation())
     elif filters.state == "finished":
         query = query.where(~has_open_operation())
-    elif filters.state == "failed":  # (a bulk not yet published has no failure: its outcomes are all complete)
-        query = query.where(_has_operation(FAILED))
+    elif filters.state == "failed":
+        query = query.where(has_failed_operation())
     if filters.topic:
         # LIKE with our own escape character, lower-cased on both sides: the same on SQLite and PostgreSQL.
         query = query.where(peewee.NodeList((peewee.fn.LOWER(Bulk.description), peewee.SQL("LIKE"),
